@@ -1,0 +1,172 @@
+//! `tessera jwk ...`: generate keys, convert between PEM and JWK, compute thumbprints.
+
+use clap::{Subcommand, ValueEnum};
+use tessera_jose::pem::{self, KeyFormat};
+use tessera_jose::{thumbprint, Algorithm, Jwk, JwkSet};
+
+use crate::{input, Failure, Outcome};
+
+#[derive(Subcommand)]
+pub enum JwkCommand {
+    /// Generate a private JWK (or a JWKS holding it with --set).
+    Generate {
+        /// Algorithm the key is for: RS256, PS256, ES256, ES384, ES512, EdDSA, HS256, ...
+        #[arg(long)]
+        alg: Algorithm,
+        /// Key size in bits (RSA: 2048, 3072, 4096, 8192; HMAC: at least the hash size).
+        #[arg(long)]
+        size: Option<usize>,
+        /// Key id (default: the RFC 7638 thumbprint).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Print a JWK Set holding the key instead of the bare key.
+        #[arg(long)]
+        set: bool,
+    },
+    /// Print the public form of a JWK or JWKS.
+    Public {
+        /// JWK or JWKS file, or - for stdin.
+        file: Option<String>,
+    },
+    /// Convert a PEM, DER or OpenSSH key to a JWK.
+    FromPem {
+        /// Key file: PEM (PKCS#1, PKCS#8, SPKI, SEC1), DER, or an OpenSSH public key.
+        file: String,
+        /// Bind the key to this algorithm (sets `alg`).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+    },
+    /// Convert a JWK to PEM (PKCS#8 for private keys, SPKI for public ones by default).
+    ToPem {
+        /// JWK file, or - for stdin.
+        file: Option<String>,
+        /// Export only the public key.
+        #[arg(long)]
+        public: bool,
+        /// Container format.
+        #[arg(long, value_enum)]
+        format: Option<PemFormat>,
+    },
+    /// Print the RFC 7638 SHA-256 thumbprint of a JWK (one line per key for a JWKS).
+    Thumbprint {
+        /// JWK or JWKS file, or - for stdin.
+        file: Option<String>,
+    },
+}
+
+/// PEM container formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PemFormat {
+    /// PKCS#8 `PRIVATE KEY`.
+    Pkcs8,
+    /// PKCS#1 `RSA PRIVATE KEY` / `RSA PUBLIC KEY`.
+    Pkcs1,
+    /// SEC1 `EC PRIVATE KEY`.
+    Sec1,
+    /// SubjectPublicKeyInfo `PUBLIC KEY`.
+    Spki,
+}
+
+pub fn run(cmd: JwkCommand) -> Outcome {
+    match cmd {
+        JwkCommand::Generate {
+            alg,
+            size,
+            kid,
+            set,
+        } => {
+            let mut jwk = Jwk::generate(alg, size)?;
+            if let Some(kid) = kid {
+                jwk.set_kid(kid);
+            }
+            Ok(if set {
+                JwkSet::new(vec![jwk]).to_json_pretty()
+            } else {
+                jwk.to_json_pretty()
+            })
+        }
+        JwkCommand::Public { file } => match read_jwk_or_set(file.as_deref())? {
+            KeyOrSet::Key(jwk) => {
+                if jwk.is_symmetric() {
+                    return Err(Failure(
+                        "an `oct` key is a shared secret and has no public form".into(),
+                    ));
+                }
+                Ok(jwk.to_public().to_json_pretty())
+            }
+            KeyOrSet::Set(set) => Ok(set.to_public().to_json_pretty()),
+        },
+        JwkCommand::FromPem { file, alg } => {
+            let mut jwk = pem::parse_key(&input::read(Some(&file))?)?;
+            if let Some(alg) = alg {
+                jwk.set_alg(alg)?;
+            }
+            jwk.set_use_signature();
+            jwk.set_kid(thumbprint(&jwk));
+            Ok(jwk.to_json_pretty())
+        }
+        JwkCommand::ToPem {
+            file,
+            public,
+            format,
+        } => {
+            let jwk = match read_jwk_or_set(file.as_deref())? {
+                KeyOrSet::Key(jwk) => jwk,
+                KeyOrSet::Set(_) => {
+                    return Err(Failure(
+                        "to-pem converts one key; extract it from the set first".into(),
+                    ))
+                }
+            };
+            let jwk = if public { jwk.to_public() } else { jwk };
+            let format = match format {
+                Some(PemFormat::Pkcs8) => KeyFormat::Pkcs8,
+                Some(PemFormat::Pkcs1) => KeyFormat::Pkcs1,
+                Some(PemFormat::Sec1) => KeyFormat::Sec1,
+                Some(PemFormat::Spki) => KeyFormat::Spki,
+                None if jwk.is_private() => KeyFormat::Pkcs8,
+                None => KeyFormat::Spki,
+            };
+            if public && matches!(format, KeyFormat::Pkcs8 | KeyFormat::Sec1) {
+                return Err(Failure("--public needs --format spki or pkcs1".into()));
+            }
+            Ok(pem::to_pem(&jwk, format)?)
+        }
+        JwkCommand::Thumbprint { file } => match read_jwk_or_set(file.as_deref())? {
+            KeyOrSet::Key(jwk) => Ok(thumbprint(&jwk)),
+            KeyOrSet::Set(set) => Ok(set
+                .keys
+                .iter()
+                .map(thumbprint)
+                .collect::<Vec<_>>()
+                .join("\n")),
+        },
+    }
+}
+
+pub enum KeyOrSet {
+    Key(Jwk),
+    Set(JwkSet),
+}
+
+/// Reads a JWK or a JWKS, telling them apart by a top-level `keys` member.
+pub fn read_jwk_or_set(file: Option<&str>) -> Result<KeyOrSet, Failure> {
+    let text = input::read_text(file)?;
+    let name = file.unwrap_or("stdin");
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure(format!("{name} is not JSON (expected a JWK or JWKS): {e}")))?;
+    if doc.get("keys").is_some() {
+        let set = JwkSet::from_slice(text.as_bytes())?;
+        for skipped in &set.skipped {
+            eprintln!(
+                "tessera: warning: skipped key #{} ({}): {}",
+                skipped.index,
+                skipped.kid.as_deref().unwrap_or("no kid"),
+                skipped.reason
+            );
+        }
+        Ok(KeyOrSet::Set(set))
+    } else {
+        Ok(KeyOrSet::Key(Jwk::from_json(&text)?))
+    }
+}

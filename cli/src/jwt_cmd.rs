@@ -1,0 +1,196 @@
+//! `tessera jwt ...`: sign, verify and decode compact tokens.
+
+use clap::{ArgGroup, Subcommand};
+use serde_json::{Map, Value};
+use tessera_jose::{
+    dangerous, pem, thumbprint, unix_now, Algorithm, ClaimError, Error, KeySet, SigningKey,
+    UnverifiedJwt, Validation, VerifyingKey,
+};
+
+use crate::{input, Failure, Outcome};
+
+#[derive(Subcommand)]
+pub enum JwtCommand {
+    /// Sign claims into a compact JWS (adds `iat`, and `exp` unless the claims have one).
+    Sign {
+        /// Private key: JWK, or PEM/DER (PKCS#1, PKCS#8, SEC1).
+        #[arg(long)]
+        key: String,
+        /// Algorithm (default: the key's `alg`, else RS256 / the curve's / EdDSA / HS256).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+        /// Key id for the header (default: the JWK's kid, else the RFC 7638 thumbprint).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Lifetime: seconds, or a number with s, m, h or d.
+        #[arg(long, default_value = "20m")]
+        exp: String,
+        /// Claims as a JSON object, or @FILE to read them from a file (@- for stdin).
+        #[arg(long)]
+        claims: String,
+    },
+    /// Verify a token: exit 0 and print the claims, or exit 1 with the reason.
+    #[command(group(ArgGroup::new("source").required(true).args(["jwks", "key"])))]
+    Verify {
+        /// JWK Set file or URL (https, or http on loopback).
+        #[arg(long)]
+        jwks: Option<String>,
+        /// Key file: JWK, PEM, DER or OpenSSH public key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Required issuer.
+        #[arg(long)]
+        iss: Option<String>,
+        /// Required audience.
+        #[arg(long)]
+        aud: Option<String>,
+        /// Accept only this algorithm.
+        #[arg(long)]
+        alg: Option<Algorithm>,
+        /// The token, or - to read it from stdin.
+        token: String,
+    },
+    /// Show a token's header and claims WITHOUT verifying anything.
+    Decode {
+        /// The token, or - to read it from stdin.
+        token: String,
+    },
+}
+
+pub fn run(cmd: JwtCommand) -> Outcome {
+    match cmd {
+        JwtCommand::Sign {
+            key,
+            alg,
+            kid,
+            exp,
+            claims,
+        } => sign(&key, alg, kid, &exp, &claims),
+        JwtCommand::Verify {
+            jwks,
+            key,
+            iss,
+            aud,
+            alg,
+            token,
+        } => verify(jwks, key, iss, aud, alg, &token),
+        JwtCommand::Decode { token } => decode(&token),
+    }
+}
+
+fn sign(
+    key: &str,
+    alg: Option<Algorithm>,
+    kid: Option<String>,
+    exp: &str,
+    claims: &str,
+) -> Outcome {
+    let lifetime = input::duration(exp)?;
+    let text = match claims.strip_prefix('@') {
+        Some(path) => input::read_text(Some(path))?,
+        None => claims.to_owned(),
+    };
+    let mut claims: Map<String, Value> = match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(Failure("--claims must be a JSON object".into())),
+        Err(e) => return Err(Failure(format!("--claims is not valid JSON: {e}"))),
+    };
+    let jwk = pem::parse_key(&input::read(Some(key))?)?;
+    if !jwk.is_private() {
+        return Err(Failure(format!(
+            "{key} is a public key; signing needs the private key"
+        )));
+    }
+    let now = unix_now();
+    claims.entry("iat").or_insert_with(|| now.into());
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    claims
+        .entry("exp")
+        .or_insert_with(|| now.saturating_add(lifetime).into());
+    let mut signer = SigningKey::from_jwk(&jwk, alg)?;
+    signer.set_kid(Some(
+        kid.or_else(|| jwk.kid().map(str::to_owned))
+            .unwrap_or_else(|| thumbprint(&jwk)),
+    ));
+    Ok(signer.sign_jwt(&claims)?)
+}
+
+fn verify(
+    jwks: Option<String>,
+    key: Option<String>,
+    iss: Option<String>,
+    aud: Option<String>,
+    alg: Option<Algorithm>,
+    token: &str,
+) -> Outcome {
+    let token = input::token(token)?;
+    let mut validation = Validation::new();
+    if let Some(iss) = iss {
+        validation = validation.issuer(iss);
+    }
+    if let Some(aud) = aud {
+        validation = validation.audience(aud);
+    }
+    if let Some(alg) = alg {
+        validation = validation.algorithms([alg]);
+    }
+    let parsed = UnverifiedJwt::parse(&token).map_err(invalid)?;
+    let verified = match (jwks, key) {
+        (Some(source), _) => {
+            let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+                input::fetch(&source)?
+            } else {
+                input::read(Some(&source))?
+            };
+            let keys = KeySet::from_slice(&bytes)?;
+            for skipped in keys.skipped() {
+                eprintln!(
+                    "tessera: warning: skipped key #{} ({}): {}",
+                    skipped.index,
+                    skipped.kid.as_deref().unwrap_or("no kid"),
+                    skipped.reason
+                );
+            }
+            parsed.verify(&keys, &validation)
+        }
+        (None, Some(path)) => {
+            let bytes = input::read(Some(&path))?;
+            if is_jwk_set(&bytes) {
+                return Err(Failure("--key takes one key; use --jwks for a set".into()));
+            }
+            let key = VerifyingKey::from_jwk(&pem::parse_key(&bytes)?)?;
+            parsed.verify(&key, &validation)
+        }
+        (None, None) => return Err(Failure("give --jwks or --key".into())),
+    };
+    let jwt = verified.map_err(invalid)?;
+    Ok(serde_json::to_string_pretty(jwt.claims().members())?)
+}
+
+fn is_jwk_set(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(bytes)
+        .map(|doc| doc.get("keys").is_some())
+        .unwrap_or(false)
+}
+
+fn invalid(e: Error) -> Failure {
+    let hint = match &e {
+        Error::Claim(ClaimError::AudienceNotConfigured(_)) => " (pass --aud)",
+        _ => "",
+    };
+    Failure(format!("invalid token: {e}{hint}"))
+}
+
+fn decode(token: &str) -> Outcome {
+    let token = input::token(token)?;
+    let (header, claims) = dangerous::decode_parts(&token)?;
+    eprintln!(
+        "tessera: warning: decoded WITHOUT verifying the signature; do not trust these claims"
+    );
+    let out = serde_json::json!({
+        "verified": false,
+        "header": header,
+        "claims": claims,
+    });
+    Ok(serde_json::to_string_pretty(&out)?)
+}

@@ -1,0 +1,76 @@
+//! `tessera`: the command-line entry point. Each subcommand lives in its own module; this
+//! file holds the argument grammar and turns every failure into one line on stderr.
+
+#![forbid(unsafe_code)]
+
+mod input;
+mod jwk_cmd;
+mod jwt_cmd;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera: JWT/JWKS authentication platform and JOSE toolkit.
+#[derive(Parser)]
+#[command(name = "tessera", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// JSON Web Key chores: generate, convert, thumbprint.
+    #[command(subcommand)]
+    Jwk(jwk_cmd::JwkCommand),
+    /// JSON Web Token chores: sign, verify, decode.
+    #[command(subcommand)]
+    Jwt(jwt_cmd::JwtCommand),
+}
+
+/// A failure to report: one line, no backtrace.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// Result of a subcommand: the text to print on stdout.
+pub type Outcome = Result<String, Failure>;
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "tessera: internal error: {info}; please report it"
+        );
+    }));
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Jwk(cmd) => jwk_cmd::run(cmd),
+        Command::Jwt(cmd) => jwt_cmd::run(cmd),
+    };
+    match outcome {
+        Ok(text) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = stdout.write_all(text.as_bytes());
+            if !text.ends_with('\n') {
+                let _ = stdout.write_all(b"\n");
+            }
+            let _ = stdout.flush();
+            ExitCode::SUCCESS
+        }
+        Err(Failure(message)) => {
+            let line = message.replace('\n', " ");
+            let _ = writeln!(std::io::stderr(), "tessera: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! JWS compact serialisation (RFC 7515): the protected header, parsing a token into an
+//! [`UnverifiedJwt`], and signing.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::alg::{truncate, Algorithm};
+use crate::encoding::{
+    b64_decode, b64_decode_into, json_depth, json_type, object_without_duplicates, ObjectError,
+};
+use crate::error::{Error, MalformedError, Part};
+use crate::jwt::Claims;
+use crate::key::SigningKey;
+
+/// Limits applied to a token before any cryptography runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum length of the compact token in bytes (default 16 KiB).
+    pub max_token_len: usize,
+    /// Maximum JSON nesting depth of the header and of the claims (default 16).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_token_len: 16 * 1024,
+            max_depth: 16,
+        }
+    }
+}
+
+/// A JWS protected header, checked: `alg` is a supported algorithm (never `none`), the
+/// registered members have the right types, and `crit` is empty. `jwk`, `jku`, `x5u`, `x5c`
+/// are kept only for display and never used to find a key.
+#[derive(Debug, Clone)]
+pub struct Header {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    cty: Option<String>,
+    members: Map<String, Value>,
+}
+
+impl Header {
+    /// The signing algorithm the token claims. It selects among the algorithms a key allows,
+    /// never more.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The media type of the token (`JWT`, `at+jwt`, ...).
+    pub fn typ(&self) -> Option<&str> {
+        self.typ.as_deref()
+    }
+
+    /// The content type of the payload.
+    pub fn cty(&self) -> Option<&str> {
+        self.cty.as_deref()
+    }
+
+    /// Every member as sent, for display.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
+    }
+
+    fn from_members(members: Map<String, Value>) -> Result<Header, Error> {
+        let alg = match members.get("alg") {
+            Some(Value::String(name)) => name.parse::<Algorithm>()?,
+            Some(other) => return Err(header_type("alg", other)),
+            None => {
+                return Err(MalformedError::Header {
+                    name: "alg",
+                    reason: "is missing".into(),
+                }
+                .into())
+            }
+        };
+        let kid = optional_string(&members, "kid")?;
+        let typ = optional_string(&members, "typ")?;
+        let cty = optional_string(&members, "cty")?;
+        if let Some(crit) = members.get("crit") {
+            check_crit(crit, &members)?;
+        }
+        Ok(Header {
+            alg,
+            kid,
+            typ,
+            cty,
+            members,
+        })
+    }
+}
+
+fn optional_string(
+    members: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, Error> {
+    match members.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(header_type(name, other)),
+    }
+}
+
+fn header_type(name: &'static str, value: &Value) -> Error {
+    MalformedError::Header {
+        name,
+        reason: format!("is {}, expected a string", json_type(value)),
+    }
+    .into()
+}
+
+/// RFC 7515 section 4.1.11: `crit` must be a non-empty array of distinct names that are
+/// present in the header and understood. This implementation understands no extension, so
+/// a well-formed `crit` names something unknown and the token is refused.
+fn check_crit(crit: &Value, members: &Map<String, Value>) -> Result<(), Error> {
+    let names = match crit {
+        Value::Array(names) if !names.is_empty() => names,
+        Value::Array(_) => return Err(MalformedError::Crit("is an empty array".into()).into()),
+        other => {
+            return Err(
+                MalformedError::Crit(format!("is {}, expected an array", json_type(other))).into(),
+            )
+        }
+    };
+    let mut seen: Vec<&str> = Vec::with_capacity(names.len());
+    for name in names {
+        let Value::String(name) = name else {
+            return Err(MalformedError::Crit("lists a member that is not a string".into()).into());
+        };
+        if seen.contains(&name.as_str()) {
+            return Err(MalformedError::Crit(format!("lists `{}` twice", truncate(name))).into());
+        }
+        seen.push(name);
+        if !members.contains_key(name) {
+            return Err(MalformedError::Crit(format!(
+                "lists `{}`, which is not in the header",
+                truncate(name)
+            ))
+            .into());
+        }
+    }
+    Err(MalformedError::Crit(format!(
+        "extension `{}` is not understood",
+        truncate(seen.first().copied().unwrap_or_default())
+    ))
+    .into())
+}
+
+/// A compact JWS that has been parsed and checked for structure and limits, but whose
+/// signature has not been verified. Its claims cannot be read: turn it into a
+/// [`Jwt`](crate::Jwt) with [`UnverifiedJwt::verify`], or use
+/// [`dangerous::insecure_claims`](crate::dangerous::insecure_claims) to inspect it.
+#[derive(Debug)]
+pub struct UnverifiedJwt<'a> {
+    pub(crate) header: Header,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) claims: Claims,
+    pub(crate) signature: Vec<u8>,
+}
+
+impl<'a> UnverifiedJwt<'a> {
+    /// Parses with the default [`Limits`].
+    pub fn parse(token: &'a str) -> Result<UnverifiedJwt<'a>, Error> {
+        UnverifiedJwt::parse_with_limits(token, &Limits::default())
+    }
+
+    /// Parses a compact token: size limit first, then three canonical base64url parts, then
+    /// JSON depth, then the header and the claims (types checked, duplicate members refused).
+    pub fn parse_with_limits(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
+        if token.len() > limits.max_token_len {
+            return Err(MalformedError::TooLarge {
+                size: token.len(),
+                limit: limits.max_token_len,
+            }
+            .into());
+        }
+        let mut parts = token.splitn(4, '.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(MalformedError::PartCount(token.split('.').count()).into());
+        };
+        let header_bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
+        let mut payload = Vec::with_capacity(p64.len() * 3 / 4);
+        b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
+        let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
+
+        let header = Header::from_members(parse_object(&header_bytes, Part::Header, limits)?)?;
+        let claims = Claims::from_members(parse_object(&payload, Part::Payload, limits)?)?;
+        Ok(UnverifiedJwt {
+            header,
+            signing_input: &token[..h64.len() + 1 + p64.len()],
+            payload,
+            claims,
+            signature,
+        })
+    }
+
+    /// The header. It is not authenticated yet; use it only to choose a key.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+fn parse_object(bytes: &[u8], part: Part, limits: &Limits) -> Result<Map<String, Value>, Error> {
+    if json_depth(bytes) > limits.max_depth {
+        return Err(MalformedError::TooDeep {
+            part,
+            limit: limits.max_depth,
+        }
+        .into());
+    }
+    object_without_duplicates(bytes).map_err(|e| {
+        match e {
+            ObjectError::Duplicate(name) => MalformedError::DuplicateMember { part, name },
+            ObjectError::Json(reason) => MalformedError::Json { part, reason },
+        }
+        .into()
+    })
+}
+
+#[derive(Serialize)]
+struct OutHeader<'a> {
+    alg: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    typ: Option<&'a str>,
+}
+
+impl SigningKey {
+    /// Signs `claims` as a compact JWS with header `{"alg", "kid", "typ": "JWT"}`.
+    pub fn sign_jwt<C: Serialize + ?Sized>(&self, claims: &C) -> Result<String, Error> {
+        self.sign_jwt_with_typ(Some("JWT"), claims)
+    }
+
+    /// Signs `claims` with the given header `typ` (for example `at+jwt`, RFC 9068).
+    pub fn sign_jwt_with_typ<C: Serialize + ?Sized>(
+        &self,
+        typ: Option<&str>,
+        claims: &C,
+    ) -> Result<String, Error> {
+        let header = serde_json::to_vec(&OutHeader {
+            alg: self.algorithm().as_str(),
+            kid: self.kid(),
+            typ,
+        })
+        .map_err(|_| Error::Crypto("header serialisation"))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| MalformedError::Json {
+            part: Part::Payload,
+            reason: e.to_string(),
+        })?;
+        self.sign_compact(&header, &payload)
+    }
+
+    /// Signs raw header and payload bytes. The header must carry this key's `alg`; it is
+    /// the caller's job to make it JSON.
+    pub fn sign_compact(&self, header: &[u8], payload: &[u8]) -> Result<String, Error> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+
+        let mut out = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
+        URL_SAFE_NO_PAD.encode_string(header, &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+        let signature = self.sign(out.as_bytes())?;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        Ok(out)
+    }
+}

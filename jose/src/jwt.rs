@@ -1,0 +1,463 @@
+//! JWT claims (RFC 7519) and their validation, and the verified token type.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::alg::Algorithm;
+use crate::encoding::json_type;
+use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
+use crate::jws::{Header, UnverifiedJwt};
+use crate::key::VerifyingKey;
+
+/// The claims of a token, with the registered ones type-checked: a registered claim of the
+/// wrong JSON type is an error at parse time, never read as absent.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Vec<String>,
+    aud_present: bool,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    members: Map<String, Value>,
+}
+
+impl Claims {
+    pub(crate) fn from_members(members: Map<String, Value>) -> Result<Claims, Error> {
+        let (aud, aud_present) = match members.get("aud") {
+            None => (Vec::new(), false),
+            Some(Value::String(s)) => (vec![s.clone()], true),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            return Err(wrong_type("aud", "a string or an array of strings", other))
+                        }
+                    }
+                }
+                (out, true)
+            }
+            Some(other) => return Err(wrong_type("aud", "a string or an array of strings", other)),
+        };
+        Ok(Claims {
+            iss: string_claim(&members, "iss")?,
+            sub: string_claim(&members, "sub")?,
+            aud,
+            aud_present,
+            exp: date_claim(&members, "exp")?,
+            nbf: date_claim(&members, "nbf")?,
+            iat: date_claim(&members, "iat")?,
+            jti: string_claim(&members, "jti")?,
+            members,
+        })
+    }
+
+    /// `iss`.
+    pub fn iss(&self) -> Option<&str> {
+        self.iss.as_deref()
+    }
+    /// `sub`.
+    pub fn sub(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+    /// `aud`, as a list (a single string becomes one element).
+    pub fn aud(&self) -> &[String] {
+        &self.aud
+    }
+    /// `exp`, seconds since the epoch.
+    pub fn exp(&self) -> Option<i64> {
+        self.exp
+    }
+    /// `nbf`, seconds since the epoch.
+    pub fn nbf(&self) -> Option<i64> {
+        self.nbf
+    }
+    /// `iat`, seconds since the epoch.
+    pub fn iat(&self) -> Option<i64> {
+        self.iat
+    }
+    /// `jti`.
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+    /// Any claim, registered or not.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.members.get(name)
+    }
+    /// Every claim.
+    pub fn members(&self) -> &Map<String, Value> {
+        &self.members
+    }
+}
+
+fn wrong_type(claim: &str, expected: &'static str, found: &Value) -> Error {
+    ClaimError::WrongType {
+        claim: claim.to_owned(),
+        expected,
+        found: json_type(found),
+    }
+    .into()
+}
+
+fn string_claim(members: &Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
+    match members.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(wrong_type(name, "a string", other)),
+    }
+}
+
+/// RFC 7519 NumericDate: a JSON number of seconds, possibly fractional (truncated here).
+fn date_claim(members: &Map<String, Value>, name: &str) -> Result<Option<i64>, Error> {
+    match members.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Some(i));
+            }
+            match n.as_f64() {
+                Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
+                _ => Err(ClaimError::WrongType {
+                    claim: name.to_owned(),
+                    expected: "a NumericDate in range",
+                    found: "a number out of range",
+                }
+                .into()),
+            }
+        }
+        Some(other) => Err(wrong_type(name, "a number (NumericDate)", other)),
+    }
+}
+
+/// What a verifier accepts. The defaults are the secure ones: `exp` required, `nbf` and
+/// `iat` checked with 60 s of leeway, a token with an `aud` refused unless an audience is
+/// configured.
+///
+/// ```
+/// use tessera_jose::{Algorithm, Validation};
+///
+/// let validation = Validation::new()
+///     .issuer("https://auth.example.com")
+///     .audience("orders-api")
+///     .algorithms([Algorithm::RS256])
+///     .typ("at+jwt");
+/// # let _ = validation;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Validation {
+    algorithms: Option<Vec<Algorithm>>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    any_audience: bool,
+    subject: Option<String>,
+    typ: Option<String>,
+    required: Vec<String>,
+    leeway: u64,
+    require_exp: bool,
+    check_time: bool,
+    max_age: Option<u64>,
+    now: Option<i64>,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Validation::new()
+    }
+}
+
+impl Validation {
+    /// The secure defaults.
+    pub fn new() -> Validation {
+        Validation {
+            algorithms: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            any_audience: false,
+            subject: None,
+            typ: None,
+            required: Vec::new(),
+            leeway: 60,
+            require_exp: true,
+            check_time: true,
+            max_age: None,
+            now: None,
+        }
+    }
+
+    /// Accepts only these algorithms (the key's own binding still applies).
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algs.into_iter().collect());
+        self
+    }
+    /// Adds an accepted issuer; once any is set, `iss` is required and must match one.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuers.push(iss.into());
+        self
+    }
+    /// Adds an accepted audience; once any is set, `aud` is required and must contain one.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audiences.push(aud.into());
+        self
+    }
+    /// Accepts a token whatever its `aud`. RFC 7519 says a recipient not named in `aud`
+    /// must reject the token, so use this only where no audience applies.
+    pub fn insecure_any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+    /// Requires this `sub`.
+    pub fn subject(mut self, sub: impl Into<String>) -> Self {
+        self.subject = Some(sub.into());
+        self
+    }
+    /// Requires this header `typ` (compared as RFC 7515 says: case-insensitive, with an
+    /// optional `application/` prefix).
+    pub fn typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+    /// Requires a claim to be present.
+    pub fn require(mut self, claim: impl Into<String>) -> Self {
+        self.required.push(claim.into());
+        self
+    }
+    /// Clock-skew allowance in seconds (default 60).
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+    /// Accepts tokens with no `exp` (a present `exp` is still checked).
+    pub fn exp_optional(mut self) -> Self {
+        self.require_exp = false;
+        self
+    }
+    /// Refuses tokens whose `iat` is older than this (and requires `iat`).
+    pub fn max_age(mut self, seconds: u64) -> Self {
+        self.max_age = Some(seconds);
+        self
+    }
+    /// Evaluates time claims at this instant (seconds since the epoch) instead of now.
+    pub fn at_time(mut self, now: i64) -> Self {
+        self.now = Some(now);
+        self
+    }
+    /// Skips `exp`, `nbf`, `iat` and max-age checks (their types are still checked).
+    /// Only for test vectors and offline inspection of old tokens.
+    pub fn insecure_disable_time_checks(mut self) -> Self {
+        self.check_time = false;
+        self
+    }
+
+    /// Checks the algorithm allow-list.
+    pub fn check_algorithm(&self, alg: Algorithm) -> Result<(), Error> {
+        match &self.algorithms {
+            Some(allowed) if !allowed.contains(&alg) => Err(AlgorithmError::NotAllowed(alg).into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks everything but the signature.
+    pub fn check_claims(&self, header: &Header, claims: &Claims) -> Result<(), Error> {
+        if let Some(expected) = &self.typ {
+            let found = header.typ().unwrap_or("");
+            if normalise_typ(found) != normalise_typ(expected) {
+                return Err(ClaimError::Type {
+                    expected: expected.clone(),
+                    found: header.typ().map_or("absent".into(), |t| format!("`{t}`")),
+                }
+                .into());
+            }
+        }
+        if self.check_time {
+            self.check_time_claims(claims)?;
+        }
+        if !self.issuers.is_empty() {
+            let iss = claims
+                .iss()
+                .ok_or_else(|| ClaimError::Missing("iss".into()))?;
+            if !self.issuers.iter().any(|i| i == iss) {
+                return Err(ClaimError::Issuer(crate::alg::truncate(iss)).into());
+            }
+        }
+        if !self.audiences.is_empty() {
+            if !claims.aud_present {
+                return Err(ClaimError::Missing("aud".into()).into());
+            }
+            if !claims.aud.iter().any(|a| self.audiences.contains(a)) {
+                return Err(ClaimError::Audience(show_aud(&claims.aud)).into());
+            }
+        } else if claims.aud_present && !self.any_audience {
+            return Err(ClaimError::AudienceNotConfigured(show_aud(&claims.aud)).into());
+        }
+        if let Some(sub) = &self.subject {
+            match claims.sub() {
+                None => return Err(ClaimError::Missing("sub".into()).into()),
+                Some(s) if s != sub => {
+                    return Err(ClaimError::Subject(crate::alg::truncate(s)).into())
+                }
+                Some(_) => {}
+            }
+        }
+        for name in &self.required {
+            if !claims.members.contains_key(name) {
+                return Err(ClaimError::Missing(name.clone()).into());
+            }
+        }
+        Ok(())
+    }
+
+    fn check_time_claims(&self, claims: &Claims) -> Result<(), Error> {
+        let now = self.now.unwrap_or_else(unix_now);
+        let leeway = self.leeway;
+        let slack = i64::try_from(leeway).unwrap_or(i64::MAX);
+        match claims.exp {
+            Some(exp) if now >= exp.saturating_add(slack) => {
+                return Err(ClaimError::Expired { exp, now, leeway }.into())
+            }
+            None if self.require_exp => return Err(ClaimError::Missing("exp".into()).into()),
+            _ => {}
+        }
+        if let Some(nbf) = claims.nbf {
+            if now.saturating_add(slack) < nbf {
+                return Err(ClaimError::NotYetValid { nbf, now, leeway }.into());
+            }
+        }
+        if let Some(iat) = claims.iat {
+            if iat > now.saturating_add(slack) {
+                return Err(ClaimError::IssuedInFuture { iat, now, leeway }.into());
+            }
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = claims
+                .iat
+                .ok_or_else(|| ClaimError::Missing("iat".into()))?;
+            let limit = i64::try_from(max_age)
+                .unwrap_or(i64::MAX)
+                .saturating_add(slack);
+            if now.saturating_sub(iat) > limit {
+                return Err(ClaimError::TooOld { iat, max_age }.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn normalise_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
+
+fn show_aud(aud: &[String]) -> String {
+    let shown: Vec<String> = aud
+        .iter()
+        .take(5)
+        .map(|a| crate::alg::truncate(a))
+        .collect();
+    format!("{shown:?}")
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Where a verifier finds the keys for a token: a single key, a key set, or a cache.
+pub trait KeyResolver {
+    /// The keys that may have signed a token with this header, or why there are none.
+    fn keys_for(&self, header: &Header) -> Result<Vec<&VerifyingKey>, Error>;
+}
+
+impl KeyResolver for VerifyingKey {
+    /// A single key: a token naming another `kid` is refused.
+    fn keys_for(&self, header: &Header) -> Result<Vec<&VerifyingKey>, Error> {
+        match (header.kid(), self.kid()) {
+            (Some(token_kid), Some(key_kid)) if token_kid != key_kid => {
+                Err(Error::UnknownKid(crate::alg::truncate(token_kid)))
+            }
+            _ => Ok(vec![self]),
+        }
+    }
+}
+
+/// A token whose signature verified and whose claims passed validation.
+#[derive(Debug, Clone)]
+pub struct Jwt {
+    header: Header,
+    claims: Claims,
+    payload: Vec<u8>,
+    kid: Option<String>,
+}
+
+impl Jwt {
+    /// The (now authenticated) header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    /// The validated claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+    /// The `kid` of the key that verified the token.
+    pub fn verified_by(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    /// Deserialises the claims into your own type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.payload).map_err(|e| {
+            MalformedError::Json {
+                part: Part::Payload,
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+}
+
+impl UnverifiedJwt<'_> {
+    /// Verifies the signature with a key from `keys` and validates the claims.
+    ///
+    /// The header's `alg` must be allowed by `validation` and be one the key is bound to; the
+    /// key comes only from `keys`, never from the token.
+    pub fn verify(self, keys: &impl KeyResolver, validation: &Validation) -> Result<Jwt, Error> {
+        let alg = self.header.alg();
+        validation.check_algorithm(alg)?;
+        let candidates = keys.keys_for(&self.header)?;
+        let mut outcome = Err(Error::UnknownKid(
+            self.header
+                .kid()
+                .map(crate::alg::truncate)
+                .unwrap_or_default(),
+        ));
+        for key in candidates {
+            match key.verify(alg, self.signing_input.as_bytes(), &self.signature) {
+                Ok(()) => {
+                    outcome = Ok(key.kid().map(str::to_owned));
+                    break;
+                }
+                // A signature failure is the more telling error; keep it over a mismatch.
+                Err(e @ Error::InvalidSignature) => outcome = Err(e),
+                Err(e) if !matches!(outcome, Err(Error::InvalidSignature)) => outcome = Err(e),
+                Err(_) => {}
+            }
+        }
+        let kid = outcome?;
+        validation.check_claims(&self.header, &self.claims)?;
+        Ok(Jwt {
+            header: self.header,
+            claims: self.claims,
+            payload: self.payload,
+            kid,
+        })
+    }
+}

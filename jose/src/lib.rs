@@ -1,0 +1,53 @@
+//! The JOSE core of Tessera: JSON Web Keys and Key Sets, compact JWS signing and
+//! verification, and JWT claims validation, with all cryptography in aws-lc-rs and no I/O.
+//!
+//! Keys are parsed once into [`SigningKey`] / [`VerifyingKey`]; a token is parsed into an
+//! [`UnverifiedJwt`], whose claims can only be read after [`UnverifiedJwt::verify`] has turned
+//! it into a [`Jwt`]. The defaults are the secure ones: `none` is unrepresentable, the
+//! algorithm comes from the key, `exp` is required, symmetric keys are never taken from a
+//! JWKS, `crit` extensions are refused, and size and depth limits apply before any crypto.
+//!
+//! ```
+//! use tessera_jose::{Algorithm, Jwk, KeySet, JwkSet, SigningKey, UnverifiedJwt, Validation};
+//!
+//! // The issuer: a key, and a token.
+//! let jwk = Jwk::generate(Algorithm::RS256, None)?;
+//! let signer = SigningKey::from_jwk(&jwk, None)?;
+//! let token = signer.sign_jwt(&serde_json::json!({
+//!     "iss": "https://auth.example.com", "aud": "api", "sub": "jane",
+//!     "exp": tessera_jose::unix_now() + 600,
+//! }))?;
+//!
+//! // The resource server: the published set, and a policy.
+//! let keys = KeySet::from_slice(JwkSet::new(vec![jwk]).to_public().to_json().as_bytes())?;
+//! let validation = Validation::new()
+//!     .issuer("https://auth.example.com")
+//!     .audience("api")
+//!     .algorithms([Algorithm::RS256]);
+//! let jwt = UnverifiedJwt::parse(&token)?.verify(&keys, &validation)?;
+//! assert_eq!(jwt.claims().sub(), Some("jane"));
+//! # Ok::<(), tessera_jose::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod alg;
+pub mod dangerous;
+mod encoding;
+mod error;
+mod jwk;
+mod jwks;
+mod jws;
+mod jwt;
+mod key;
+pub mod pem;
+mod thumbprint;
+
+pub use alg::{Algorithm, Family};
+pub use error::{AlgorithmError, ClaimError, Error, KeyError, MalformedError, Part};
+pub use jwk::{Curve, Jwk, KeyUse};
+pub use jwks::{JwkSet, KeySet, SkippedKey};
+pub use jws::{Header, Limits, UnverifiedJwt};
+pub use jwt::{unix_now, Claims, Jwt, KeyResolver, Validation};
+pub use key::{SigningKey, VerifyingKey};
+pub use thumbprint::thumbprint;

@@ -1,0 +1,570 @@
+//! PEM and DER import/export (PKCS#1, PKCS#8, SPKI, SEC1) and OpenSSH public keys, all
+//! converted to and from [`Jwk`]. DER structures are read with the RustCrypto `der` family;
+//! every key is then checked by aws-lc-rs before it is used.
+
+use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
+use der::{Decode, Encode};
+use pkcs8::PrivateKeyInfo;
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, KeyError};
+use crate::jwk::{
+    ec_params_from_pair, okp_params_from_pair, strip_leading_zeros, Curve, Jwk, KeyParams,
+    RsaPrivate,
+};
+use crate::key::uncompressed_point;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+
+/// The container to export a key in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// PKCS#8 `PRIVATE KEY` (any private key).
+    Pkcs8,
+    /// PKCS#1 `RSA PRIVATE KEY` or `RSA PUBLIC KEY` (RSA only).
+    Pkcs1,
+    /// SEC1 `EC PRIVATE KEY` (EC private keys only).
+    Sec1,
+    /// X.509 SubjectPublicKeyInfo `PUBLIC KEY` (any public key).
+    Spki,
+}
+
+/// Reads a key in any supported text or binary form: a JWK (JSON), PEM (PKCS#1, PKCS#8,
+/// SPKI, SEC1), an OpenSSH public key line (`ssh-rsa`, `ecdsa-sha2-*`, `ssh-ed25519`), or DER.
+pub fn parse_key(bytes: &[u8]) -> Result<Jwk, Error> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') {
+            return Jwk::from_json(text);
+        }
+        if trimmed.starts_with("-----BEGIN") {
+            return from_pem(text);
+        }
+        if trimmed.starts_with("ssh-") || trimmed.starts_with("ecdsa-sha2-") {
+            return from_openssh(text);
+        }
+    }
+    from_der(bytes)
+}
+
+/// Reads the first key in a PEM document (an `EC PARAMETERS` block before it is skipped).
+pub fn from_pem(text: &str) -> Result<Jwk, Error> {
+    let mut rest = text;
+    loop {
+        let Some(start) = rest.find("-----BEGIN ") else {
+            return Err(encoding("no PEM key block found"));
+        };
+        rest = &rest[start + 11..];
+        let label_end = rest
+            .find("-----")
+            .ok_or_else(|| encoding("unterminated PEM header line"))?;
+        let label = &rest[..label_end];
+        let end_marker = format!("-----END {label}-----");
+        let body_end = rest
+            .find(&end_marker)
+            .ok_or_else(|| encoding(&format!("missing `{end_marker}`")))?;
+        let body = &rest[label_end + 5..body_end];
+        rest = &rest[body_end + end_marker.len()..];
+        if label == "EC PARAMETERS" {
+            continue;
+        }
+        if body.contains("Proc-Type:") || label == "ENCRYPTED PRIVATE KEY" {
+            return Err(KeyError::Unsupported(
+                "encrypted PEM; decrypt it first (for example `openssl pkcs8 -in KEY -out PLAIN`)"
+                    .into(),
+            )
+            .into());
+        }
+        let b64: String = body.split_whitespace().collect();
+        let der = Zeroizing::new(
+            STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| encoding("PEM body is not valid base64"))?,
+        );
+        return match label {
+            "PRIVATE KEY" => from_pkcs8(&der),
+            "RSA PRIVATE KEY" => from_pkcs1_private(&der),
+            "EC PRIVATE KEY" => from_sec1(&der),
+            "PUBLIC KEY" => from_spki(&der),
+            "RSA PUBLIC KEY" => from_pkcs1_public(&der),
+            "OPENSSH PRIVATE KEY" => Err(KeyError::Unsupported(
+                "OpenSSH private key format; convert it with `ssh-keygen -p -m pem -f FILE` \
+                 or create it with `ssh-keygen -m pem`"
+                    .into(),
+            )
+            .into()),
+            other => Err(KeyError::Unsupported(format!(
+                "PEM block `{}`",
+                crate::alg::truncate(other)
+            ))
+            .into()),
+        };
+    }
+}
+
+/// Reads a DER key: PKCS#8, PKCS#1 or SEC1 private, then SPKI or PKCS#1 public.
+pub fn from_der(der: &[u8]) -> Result<Jwk, Error> {
+    from_pkcs8(der)
+        .or_else(|_| from_pkcs1_private(der))
+        .or_else(|_| from_sec1(der))
+        .or_else(|_| from_spki(der))
+        .or_else(|_| from_pkcs1_public(der))
+        .map_err(|_| encoding("not a PEM, JWK, OpenSSH or DER key this tool understands"))
+}
+
+fn from_pkcs8(der: &[u8]) -> Result<Jwk, Error> {
+    let info = PrivateKeyInfo::from_der(der).map_err(der_err)?;
+    let oid = info.algorithm.oid;
+    if oid == RSA_ENCRYPTION {
+        from_pkcs1_private(info.private_key)
+    } else if oid == EC_PUBLIC_KEY {
+        let curve = curve_from_params(info.algorithm.parameters)?;
+        let signing = curve
+            .algorithm()
+            .ecdsa_signing()
+            .ok_or(Error::Crypto("curve"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(signing, der).map_err(rejected)?;
+        Ok(Jwk::from_params(ec_params_from_pair(&pair, curve)?))
+    } else if oid == ED25519 {
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?;
+        Ok(Jwk::from_params(okp_params_from_pair(&pair)?))
+    } else {
+        Err(KeyError::Unsupported(format!("PKCS#8 key algorithm {oid}")).into())
+    }
+}
+
+fn from_pkcs1_private(der: &[u8]) -> Result<Jwk, Error> {
+    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(der_err)?;
+    if key.other_prime_infos.is_some() {
+        return Err(KeyError::Unsupported("multi-prime RSA".into()).into());
+    }
+    let secret = |u: UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
+    Ok(Jwk::from_params(KeyParams::Rsa {
+        n: key.modulus.as_bytes().to_vec(),
+        e: key.public_exponent.as_bytes().to_vec(),
+        private: Some(Box::new(RsaPrivate {
+            d: secret(key.private_exponent),
+            p: secret(key.prime1),
+            q: secret(key.prime2),
+            dp: secret(key.exponent1),
+            dq: secret(key.exponent2),
+            qi: secret(key.coefficient),
+        })),
+    }))
+}
+
+fn from_pkcs1_public(der: &[u8]) -> Result<Jwk, Error> {
+    let key = pkcs1::RsaPublicKey::from_der(der).map_err(der_err)?;
+    Ok(Jwk::from_params(KeyParams::Rsa {
+        n: key.modulus.as_bytes().to_vec(),
+        e: key.public_exponent.as_bytes().to_vec(),
+        private: None,
+    }))
+}
+
+fn from_sec1(der: &[u8]) -> Result<Jwk, Error> {
+    let key = sec1::EcPrivateKey::from_der(der).map_err(der_err)?;
+    let oid = key
+        .parameters
+        .and_then(|p| p.named_curve())
+        .ok_or_else(|| encoding("SEC1 key does not name its curve"))?;
+    let curve = curve_from_oid(oid)?;
+    let signing = curve
+        .algorithm()
+        .ecdsa_signing()
+        .ok_or(Error::Crypto("curve"))?;
+    let pair = EcdsaKeyPair::from_private_key_der(signing, der).map_err(rejected)?;
+    Ok(Jwk::from_params(ec_params_from_pair(&pair, curve)?))
+}
+
+fn from_spki(der: &[u8]) -> Result<Jwk, Error> {
+    let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(der_err)?;
+    let key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| encoding("SPKI key is not a whole number of bytes"))?;
+    let oid = spki.algorithm.oid;
+    if oid == RSA_ENCRYPTION {
+        from_pkcs1_public(key)
+    } else if oid == EC_PUBLIC_KEY {
+        let curve = curve_from_params(spki.algorithm.parameters)?;
+        ec_public_from_point(curve, key)
+    } else if oid == ED25519 {
+        okp_public(key)
+    } else {
+        Err(KeyError::Unsupported(format!("public key algorithm {oid}")).into())
+    }
+}
+
+fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<Jwk, Error> {
+    let len = curve.coordinate_len();
+    if point.len() != 1 + 2 * len || point[0] != 4 {
+        return Err(KeyError::Unsupported(
+            "EC public key is not an uncompressed point of its curve".into(),
+        )
+        .into());
+    }
+    Ok(Jwk::from_params(KeyParams::Ec {
+        crv: curve,
+        x: point[1..=len].to_vec(),
+        y: point[1 + len..].to_vec(),
+        d: None,
+    }))
+}
+
+fn okp_public(x: &[u8]) -> Result<Jwk, Error> {
+    if x.len() != 32 {
+        return Err(encoding("Ed25519 public key is not 32 bytes"));
+    }
+    Ok(Jwk::from_params(KeyParams::Okp {
+        x: x.to_vec(),
+        d: None,
+    }))
+}
+
+fn curve_from_params(params: Option<AnyRef<'_>>) -> Result<Curve, Error> {
+    let oid = params
+        .ok_or_else(|| encoding("EC key does not name its curve"))?
+        .decode_as::<ObjectIdentifier>()
+        .map_err(|_| encoding("EC key parameters are not a named curve"))?;
+    curve_from_oid(oid)
+}
+
+fn curve_from_oid(oid: ObjectIdentifier) -> Result<Curve, Error> {
+    match oid {
+        o if o == P256 => Ok(Curve::P256),
+        o if o == P384 => Ok(Curve::P384),
+        o if o == P521 => Ok(Curve::P521),
+        other => Err(KeyError::Unsupported(format!("EC curve {other}")).into()),
+    }
+}
+
+fn curve_oid(curve: Curve) -> ObjectIdentifier {
+    match curve {
+        Curve::P256 => P256,
+        Curve::P384 => P384,
+        Curve::P521 => P521,
+    }
+}
+
+/// Reads an OpenSSH public key line as written by `ssh-keygen` (`TYPE BASE64 [COMMENT]`).
+pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
+    let mut fields = text.split_whitespace();
+    let kind = fields.next().unwrap_or_default();
+    let blob = fields
+        .next()
+        .ok_or_else(|| encoding("OpenSSH key line has no key data"))?;
+    let blob = STANDARD
+        .decode(blob.as_bytes())
+        .map_err(|_| encoding("OpenSSH key data is not valid base64"))?;
+    let mut reader = SshReader(&blob);
+    let inner_kind = reader.string()?;
+    if inner_kind != kind.as_bytes() {
+        return Err(encoding("OpenSSH key type does not match its data"));
+    }
+    let jwk = match kind {
+        "ssh-rsa" => {
+            let e = strip_leading_zeros(reader.string()?).to_vec();
+            let n = strip_leading_zeros(reader.string()?).to_vec();
+            Jwk::from_params(KeyParams::Rsa {
+                n,
+                e,
+                private: None,
+            })
+        }
+        "ssh-ed25519" => okp_public(reader.string()?)?,
+        "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" | "ecdsa-sha2-nistp521" => {
+            let curve = match reader.string()? {
+                b"nistp256" => Curve::P256,
+                b"nistp384" => Curve::P384,
+                b"nistp521" => Curve::P521,
+                _ => return Err(encoding("OpenSSH ECDSA key names an unknown curve")),
+            };
+            ec_public_from_point(curve, reader.string()?)?
+        }
+        other => {
+            return Err(KeyError::Unsupported(format!(
+                "OpenSSH key type `{}`",
+                crate::alg::truncate(other)
+            ))
+            .into())
+        }
+    };
+    if !reader.0.is_empty() {
+        return Err(encoding("OpenSSH key data has trailing bytes"));
+    }
+    Ok(jwk)
+}
+
+struct SshReader<'a>(&'a [u8]);
+
+impl<'a> SshReader<'a> {
+    fn string(&mut self) -> Result<&'a [u8], Error> {
+        let short = || encoding("OpenSSH key data is truncated");
+        let (len, rest) = self.0.split_first_chunk::<4>().ok_or_else(short)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(short());
+        }
+        let (value, rest) = rest.split_at(len);
+        self.0 = rest;
+        Ok(value)
+    }
+}
+
+/// Exports a key as PEM in the given format.
+pub fn to_pem(jwk: &Jwk, format: KeyFormat) -> Result<String, Error> {
+    let der = Zeroizing::new(to_der(jwk, format)?);
+    let label = match (format, jwk.is_private()) {
+        (KeyFormat::Pkcs8, _) => "PRIVATE KEY",
+        (KeyFormat::Pkcs1, true) => "RSA PRIVATE KEY",
+        (KeyFormat::Pkcs1, false) => "RSA PUBLIC KEY",
+        (KeyFormat::Sec1, _) => "EC PRIVATE KEY",
+        (KeyFormat::Spki, _) => "PUBLIC KEY",
+    };
+    let body = Zeroizing::new(STANDARD.encode(&*der));
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    Ok(out)
+}
+
+/// Exports a key as DER in the given format. `Spki` takes the public half of a private key;
+/// the private formats need a private key.
+pub fn to_der(jwk: &Jwk, format: KeyFormat) -> Result<Vec<u8>, Error> {
+    if matches!(jwk.params, KeyParams::Oct { .. }) {
+        return Err(KeyError::Unsupported("symmetric keys have no PEM/DER form".into()).into());
+    }
+    match format {
+        KeyFormat::Spki => spki_der(jwk),
+        KeyFormat::Pkcs1 => match &jwk.params {
+            KeyParams::Rsa {
+                private: Some(_), ..
+            } => pkcs1_private_der(jwk),
+            KeyParams::Rsa {
+                n,
+                e,
+                private: None,
+            } => pkcs1::RsaPublicKey {
+                modulus: uint(n)?,
+                public_exponent: uint(e)?,
+            }
+            .to_der()
+            .map_err(der_err),
+            _ => Err(KeyError::Unsupported("PKCS#1 holds RSA keys only".into()).into()),
+        },
+        KeyFormat::Sec1 => match &jwk.params {
+            KeyParams::Ec {
+                crv,
+                x,
+                y,
+                d: Some(d),
+            } => {
+                let point = uncompressed_point(x, y);
+                sec1::EcPrivateKey {
+                    private_key: d,
+                    parameters: Some(sec1::EcParameters::NamedCurve(curve_oid(*crv))),
+                    public_key: Some(&point),
+                }
+                .to_der()
+                .map_err(der_err)
+            }
+            KeyParams::Ec { d: None, .. } => Err(KeyError::NotPrivate.into()),
+            _ => Err(KeyError::Unsupported("SEC1 holds EC keys only".into()).into()),
+        },
+        KeyFormat::Pkcs8 => match &jwk.params {
+            KeyParams::Rsa { .. } => {
+                let inner = Zeroizing::new(pkcs1_private_der(jwk)?);
+                PrivateKeyInfo::new(
+                    AlgorithmIdentifierRef {
+                        oid: RSA_ENCRYPTION,
+                        parameters: Some(AnyRef::NULL),
+                    },
+                    &inner,
+                )
+                .to_der()
+                .map_err(der_err)
+            }
+            KeyParams::Ec {
+                crv,
+                x,
+                y,
+                d: Some(d),
+            } => {
+                let signing = crv
+                    .algorithm()
+                    .ecdsa_signing()
+                    .ok_or(Error::Crypto("curve"))?;
+                let pair = EcdsaKeyPair::from_private_key_and_public_key(
+                    signing,
+                    d,
+                    &uncompressed_point(x, y),
+                )
+                .map_err(rejected)?;
+                let doc = pair
+                    .to_pkcs8v1()
+                    .map_err(|_| Error::Crypto("PKCS#8 export"))?;
+                Ok(doc.as_ref().to_vec())
+            }
+            KeyParams::Okp { x, d: Some(d) } => {
+                let pair = Ed25519KeyPair::from_seed_and_public_key(d, x).map_err(rejected)?;
+                let doc = pair
+                    .to_pkcs8v1()
+                    .map_err(|_| Error::Crypto("PKCS#8 export"))?;
+                Ok(doc.as_ref().to_vec())
+            }
+            _ => Err(KeyError::NotPrivate.into()),
+        },
+    }
+}
+
+fn pkcs1_private_der(jwk: &Jwk) -> Result<Vec<u8>, Error> {
+    let KeyParams::Rsa { n, e, private } = &jwk.params else {
+        return Err(KeyError::Unsupported("PKCS#1 holds RSA keys only".into()).into());
+    };
+    let p = private.as_ref().ok_or(KeyError::NotPrivate)?;
+    pkcs1::RsaPrivateKey {
+        modulus: uint(n)?,
+        public_exponent: uint(e)?,
+        private_exponent: uint(&p.d)?,
+        prime1: uint(&p.p)?,
+        prime2: uint(&p.q)?,
+        exponent1: uint(&p.dp)?,
+        exponent2: uint(&p.dq)?,
+        coefficient: uint(&p.qi)?,
+        other_prime_infos: None,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+fn spki_der(jwk: &Jwk) -> Result<Vec<u8>, Error> {
+    let (oid, params, key): (ObjectIdentifier, Option<AnyRef<'_>>, Vec<u8>) = match &jwk.params {
+        KeyParams::Rsa { n, e, .. } => (
+            RSA_ENCRYPTION,
+            Some(AnyRef::NULL),
+            pkcs1::RsaPublicKey {
+                modulus: uint(n)?,
+                public_exponent: uint(e)?,
+            }
+            .to_der()
+            .map_err(der_err)?,
+        ),
+        KeyParams::Ec { crv, x, y, .. } => {
+            let oid = curve_oid(*crv);
+            return SubjectPublicKeyInfoRef {
+                algorithm: AlgorithmIdentifierRef {
+                    oid: EC_PUBLIC_KEY,
+                    parameters: Some(AnyRef::from(&oid)),
+                },
+                subject_public_key: BitStringRef::from_bytes(&uncompressed_point(x, y))
+                    .map_err(der_err)?,
+            }
+            .to_der()
+            .map_err(der_err);
+        }
+        KeyParams::Okp { x, .. } => (ED25519, None, x.clone()),
+        KeyParams::Oct { .. } => {
+            return Err(KeyError::Unsupported("symmetric keys have no public form".into()).into())
+        }
+    };
+    SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef {
+            oid,
+            parameters: params,
+        },
+        subject_public_key: BitStringRef::from_bytes(&key).map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
+
+fn uint(bytes: &[u8]) -> Result<UintRef<'_>, Error> {
+    UintRef::new(bytes).map_err(der_err)
+}
+
+fn encoding(msg: &str) -> Error {
+    Error::Encoding(msg.to_owned())
+}
+
+fn der_err(e: der::Error) -> Error {
+    Error::Encoding(format!("DER: {e}"))
+}
+
+fn rejected(e: aws_lc_rs::error::KeyRejected) -> Error {
+    KeyError::Rejected(e.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::Algorithm;
+
+    #[test]
+    fn every_format_round_trips() {
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::ES512,
+            Algorithm::EdDSA,
+        ] {
+            let jwk = Jwk::generate(alg, None).unwrap();
+            let public = crate::thumbprint(&jwk);
+            let mut formats = vec![KeyFormat::Pkcs8, KeyFormat::Spki];
+            match alg.family() {
+                crate::Family::Rsa => formats.push(KeyFormat::Pkcs1),
+                crate::Family::Ec => formats.push(KeyFormat::Sec1),
+                _ => {}
+            }
+            for format in formats {
+                let pem = to_pem(&jwk, format).unwrap();
+                let back = from_pem(&pem).unwrap();
+                assert_eq!(crate::thumbprint(&back), public, "{alg} {format:?}");
+                assert_eq!(
+                    back.is_private(),
+                    format != KeyFormat::Spki,
+                    "{alg} {format:?}"
+                );
+                if back.is_private() {
+                    let mut back = back;
+                    back.set_alg(alg).unwrap();
+                    // The private half survived: it still signs for the same public key.
+                    let signer = crate::SigningKey::from_jwk(&back, None).unwrap();
+                    let sig = signer.sign(b"m").unwrap();
+                    crate::VerifyingKey::from_jwk(&jwk.to_public())
+                        .unwrap()
+                        .verify(alg, b"m", &sig)
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn openssh_private_format_gets_a_hint() {
+        let err = from_pem(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ssh-keygen -p -m pem"), "{err}");
+    }
+
+    #[test]
+    fn truncated_openssh_data_is_an_error() {
+        let err = from_openssh("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB").unwrap_err();
+        assert!(matches!(err, Error::Encoding(_)), "{err}");
+    }
+}

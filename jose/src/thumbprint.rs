@@ -1,0 +1,38 @@
+//! RFC 7638 JWK thumbprints: SHA-256 over the required members in lexicographic order,
+//! with no whitespace. Used as the default `kid`.
+
+use aws_lc_rs::digest;
+
+use crate::encoding::b64_encode;
+use crate::jwk::{Jwk, KeyParams};
+
+/// The base64url SHA-256 thumbprint of the key's public (or, for `oct`, secret) members.
+///
+/// ```
+/// use tessera_jose::{thumbprint, Jwk};
+///
+/// // RFC 7638 section 3.1.
+/// let jwk = Jwk::from_json(r#"{"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}"#)?;
+/// assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+/// # Ok::<(), tessera_jose::Error>(())
+/// ```
+pub fn thumbprint(jwk: &Jwk) -> String {
+    let canonical = match &jwk.params {
+        KeyParams::Rsa { n, e, .. } => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            b64_encode(e),
+            b64_encode(n)
+        ),
+        KeyParams::Ec { crv, x, y, .. } => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            crv.as_str(),
+            b64_encode(x),
+            b64_encode(y)
+        ),
+        KeyParams::Okp { x, .. } => {
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x))
+        }
+        KeyParams::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, b64_encode(k)),
+    };
+    b64_encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+}
