@@ -232,7 +232,7 @@ impl<'de> serde::Deserialize<'de> for Algorithm {
 
 /// Keeps attacker-supplied names short in error messages.
 pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 40;
+    const MAX: usize = 64;
     if s.len() <= MAX {
         return s.to_owned();
     }

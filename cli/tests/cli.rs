@@ -1,0 +1,418 @@
+//! The `tessera` binary driven as a user would: exit codes, stdout, and one-line errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn tessera(args: &[&str]) -> Output {
+    run_with_stdin(args, None)
+}
+
+fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A failure is exactly one line on stderr, no panic, no backtrace.
+fn assert_one_line_failure(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    if code == 1 {
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "more than one line: {err}"
+        );
+    }
+}
+
+fn sign(key: &str, extra: &[&str], claims: &str) -> String {
+    let mut args = vec!["jwt", "sign", "--key", key, "--claims", claims];
+    args.extend_from_slice(extra);
+    let out = tessera(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn ssh_keygen_rsa_pem_signs_and_its_pub_file_verifies() {
+    let token = sign(&data("rsa-key"), &["--alg", "RS256"], r#"{"user_id":777}"#);
+    let out = tessera(&["jwt", "verify", "--key", &data("rsa-key.pub"), &token]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let claims: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(claims["user_id"], 777);
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+}
+
+#[test]
+fn ssh_keygen_ec_key_signs_es256() {
+    let token = sign(&data("ec-key"), &[], r#"{"sub":"svc"}"#);
+    let header = tessera(&["jwt", "decode", &token]);
+    let decoded: Value = serde_json::from_str(&stdout(&header)).unwrap();
+    assert_eq!(decoded["header"]["alg"], "ES256");
+    let out = tessera(&[
+        "jwt",
+        "verify",
+        "--key",
+        &data("ec-key.pub"),
+        "--alg",
+        "ES256",
+        &token,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn openssh_ed25519_public_key_converts_to_a_jwk() {
+    let out = tessera(&["jwk", "from-pem", &data("ed-key.pub")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jwk: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(jwk["kty"], "OKP");
+    assert_eq!(jwk["crv"], "Ed25519");
+    assert!(jwk.get("d").is_none());
+}
+
+#[test]
+fn tampered_token_exits_1_with_the_reason() {
+    let token = sign(&data("rsa-key"), &[], r#"{"user_id":777}"#);
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let forged_payload = "eyJ1c2VyX2lkIjoxLCJleHAiOjQxMDI0NDQ4MDB9"; // {"user_id":1,"exp":4102444800}
+    let forged = format!("{head}.{forged_payload}.{sig}");
+    let out = tessera(&["jwt", "verify", "--key", &data("rsa-key.pub"), &forged]);
+    assert_one_line_failure(&out, 1, "invalid token: signature verification failed");
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn expired_token_exits_1_saying_expired() {
+    let token = sign(&data("ec-key"), &[], r#"{"exp":1000000000}"#);
+    let out = tessera(&["jwt", "verify", "--key", &data("ec-key.pub"), &token]);
+    assert_one_line_failure(&out, 1, "expired");
+}
+
+#[test]
+fn issuer_and_audience_are_enforced() {
+    let token = sign(
+        &data("ec-key"),
+        &[],
+        r#"{"iss":"https://a.test","aud":"api"}"#,
+    );
+    let key = data("ec-key.pub");
+    let ok = tessera(&[
+        "jwt",
+        "verify",
+        "--key",
+        &key,
+        "--iss",
+        "https://a.test",
+        "--aud",
+        "api",
+        &token,
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let wrong = tessera(&[
+        "jwt",
+        "verify",
+        "--key",
+        &key,
+        "--iss",
+        "https://b.test",
+        "--aud",
+        "api",
+        &token,
+    ]);
+    assert_one_line_failure(&wrong, 1, "issuer `https://a.test` is not accepted");
+    let missing = tessera(&["jwt", "verify", "--key", &key, &token]);
+    assert_one_line_failure(&missing, 1, "pass --aud");
+}
+
+#[test]
+fn generate_every_algorithm_with_thumbprint_kid() {
+    let dir = temp_dir("generate");
+    for alg in [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+        "HS256", "HS384", "HS512",
+    ] {
+        let out = tessera(&["jwk", "generate", "--alg", alg]);
+        assert!(out.status.success(), "{alg}: {}", stderr(&out));
+        let jwk: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(jwk["alg"], alg);
+        assert_eq!(jwk["use"], "sig");
+        let path = dir.join(format!("{alg}.jwk"));
+        std::fs::write(&path, stdout(&out)).unwrap();
+        let thumb = tessera(&["jwk", "thumbprint", path.to_str().unwrap()]);
+        assert_eq!(stdout(&thumb).trim(), jwk["kid"].as_str().unwrap(), "{alg}");
+
+        // Sign with the private JWK and verify with its public form (or itself for HS*).
+        let token = sign(path.to_str().unwrap(), &[], r#"{"sub":"x"}"#);
+        let verify_with = if alg.starts_with("HS") {
+            path.clone()
+        } else {
+            let public = tessera(&["jwk", "public", path.to_str().unwrap()]);
+            let public_text = stdout(&public);
+            assert!(!public_text.contains("\"d\""), "{alg}: {public_text}");
+            let p = dir.join(format!("{alg}.pub.jwk"));
+            std::fs::write(&p, public_text).unwrap();
+            p
+        };
+        let out = tessera(&[
+            "jwt",
+            "verify",
+            "--key",
+            verify_with.to_str().unwrap(),
+            &token,
+        ]);
+        assert!(out.status.success(), "{alg}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn pem_round_trip_keeps_the_thumbprint() {
+    let dir = temp_dir("pem");
+    let jwk = tessera(&["jwk", "generate", "--alg", "ES384", "--kid", "mine"]);
+    let jwk_path = dir.join("k.jwk");
+    std::fs::write(&jwk_path, stdout(&jwk)).unwrap();
+    let kid: Value = serde_json::from_str(&stdout(&jwk)).unwrap();
+    assert_eq!(kid["kid"], "mine");
+    for extra in [&[][..], &["--format", "sec1"][..], &["--public"][..]] {
+        let mut args = vec!["jwk", "to-pem", jwk_path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let pem = tessera(&args);
+        assert!(pem.status.success(), "{extra:?}: {}", stderr(&pem));
+        let pem_path = dir.join("k.pem");
+        std::fs::write(&pem_path, stdout(&pem)).unwrap();
+        let back = tessera(&["jwk", "from-pem", pem_path.to_str().unwrap()]);
+        let back_path = dir.join("back.jwk");
+        std::fs::write(&back_path, stdout(&back)).unwrap();
+        let a = tessera(&["jwk", "thumbprint", jwk_path.to_str().unwrap()]);
+        let b = tessera(&["jwk", "thumbprint", back_path.to_str().unwrap()]);
+        assert_eq!(stdout(&a), stdout(&b), "{extra:?}");
+    }
+}
+
+#[test]
+fn generate_set_and_verify_against_it_from_stdin() {
+    let dir = temp_dir("set");
+    let set = tessera(&["jwk", "generate", "--alg", "EdDSA", "--set"]);
+    let set_text = stdout(&set);
+    let doc: Value = serde_json::from_str(&set_text).unwrap();
+    assert_eq!(doc["keys"].as_array().unwrap().len(), 1);
+    let private_set = dir.join("set.jwks");
+    std::fs::write(&private_set, &set_text).unwrap();
+    // Sign with the key taken out of the set.
+    let key_path = dir.join("key.jwk");
+    std::fs::write(&key_path, doc["keys"][0].to_string()).unwrap();
+    let token = sign(key_path.to_str().unwrap(), &[], r#"{"sub":"x"}"#);
+    let public = run_with_stdin(&["jwk", "public", "-"], Some(&set_text));
+    let public_path = dir.join("public.jwks");
+    std::fs::write(&public_path, stdout(&public)).unwrap();
+    let out = run_with_stdin(
+        &[
+            "jwt",
+            "verify",
+            "--jwks",
+            public_path.to_str().unwrap(),
+            "-",
+        ],
+        Some(&format!("{token}\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn decode_marks_the_output_unverified_and_shows_alg_none() {
+    // {"alg":"none"}.{"sub":"x"}.
+    let out = tessera(&["jwt", "decode", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["verified"], false);
+    assert_eq!(doc["header"]["alg"], "none");
+    assert!(stderr(&out).contains("WITHOUT verifying"));
+    // And verify refuses the same token for the right reason.
+    let verify = tessera(&[
+        "jwt",
+        "verify",
+        "--key",
+        &data("rsa-key.pub"),
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ]);
+    assert_one_line_failure(&verify, 1, "`none` is never accepted");
+}
+
+#[test]
+fn bad_inputs_give_one_line_and_non_zero_exit() {
+    let dir = temp_dir("bad");
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let binary = dir.join("binary");
+    std::fs::write(&binary, [0u8, 159, 146, 150, 255]).unwrap();
+    let rsa_key = data("rsa-key");
+    let rsa_pub = data("rsa-key.pub");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["jwk", "from-pem", "/nonexistent/key.pem"],
+            "cannot read /nonexistent/key.pem",
+        ),
+        (
+            vec!["jwk", "from-pem", garbage.to_str().unwrap()],
+            "not valid base64",
+        ),
+        (
+            vec!["jwk", "from-pem", binary.to_str().unwrap()],
+            "not a PEM, JWK, OpenSSH or DER key",
+        ),
+        (vec!["jwk", "public", binary.to_str().unwrap()], "not UTF-8"),
+        (
+            vec!["jwt", "sign", "--key", &rsa_key, "--claims", "{not json"],
+            "not valid JSON",
+        ),
+        (
+            vec!["jwt", "sign", "--key", &rsa_key, "--claims", "[1]"],
+            "must be a JSON object",
+        ),
+        (
+            vec!["jwt", "sign", "--key", &rsa_pub, "--claims", "{}"],
+            "public key",
+        ),
+        (
+            vec![
+                "jwt", "sign", "--key", &rsa_key, "--alg", "ES256", "--claims", "{}",
+            ],
+            "cannot be used with ES256",
+        ),
+        (
+            vec![
+                "jwt", "sign", "--key", &rsa_key, "--exp", "soon", "--claims", "{}",
+            ],
+            "invalid duration",
+        ),
+        (
+            vec!["jwt", "verify", "--key", &rsa_pub, "not-a-token"],
+            "expected 3 dot-separated parts",
+        ),
+        (
+            vec![
+                "jwt",
+                "verify",
+                "--jwks",
+                "http://auth.example.com/jwks.json",
+                "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA",
+            ],
+            "refusing plain http",
+        ),
+        (
+            vec!["jwk", "generate", "--alg", "RS256", "--size", "1024"],
+            "RSA size 1024",
+        ),
+        (
+            vec!["jwk", "generate", "--alg", "HS256", "--size", "128"],
+            "at least 32 bytes",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = tessera(&args);
+        assert_one_line_failure(&out, 1, needle);
+    }
+    // Usage errors are clap's, exit 2, and still no panic.
+    let out = tessera(&["jwk", "generate", "--alg", "none"]);
+    assert_one_line_failure(&out, 2, "`none` is never accepted");
+    let out = tessera(&["jwt", "verify", "a.b.c"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A one-shot HTTP server on loopback answering every request with `response`.
+fn serve_once(response: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+#[test]
+fn verify_fetches_a_jwks_from_a_loopback_url() {
+    let dir = temp_dir("url");
+    let jwk = tessera(&["jwk", "generate", "--alg", "ES256"]);
+    let key_path = dir.join("k.jwk");
+    std::fs::write(&key_path, stdout(&jwk)).unwrap();
+    let token = sign(key_path.to_str().unwrap(), &[], r#"{"sub":"x"}"#);
+    let public: Value = serde_json::from_str(&stdout(&tessera(&[
+        "jwk",
+        "public",
+        key_path.to_str().unwrap(),
+    ])))
+    .unwrap();
+    let body = serde_json::json!({"keys": [public]}).to_string();
+    let url = serve_once(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let out = tessera(&["jwt", "verify", "--jwks", &url, &token]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let url = serve_once(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+    );
+    let out = tessera(&["jwt", "verify", "--jwks", &url, &token]);
+    assert_one_line_failure(&out, 1, "503");
+
+    let url = serve_once(
+        "HTTP/1.1 302 Found\r\nlocation: http://elsewhere.test/jwks.json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+    );
+    let out = tessera(&["jwt", "verify", "--jwks", &url, &token]);
+    assert_one_line_failure(&out, 1, "cannot fetch");
+}
