@@ -31,6 +31,8 @@ pub struct JwkSet {
     pub keys: Vec<Jwk>,
     /// The keys that did not, with the reason.
     pub skipped: Vec<SkippedKey>,
+    /// Position of each of `keys` in the document's `keys` array, for reporting.
+    positions: Vec<usize>,
 }
 
 impl JwkSet {
@@ -55,7 +57,10 @@ impl JwkSet {
                 .map_err(|e| KeyError::InvalidJwk(e.to_string()))
                 .and_then(Jwk::try_from);
             match parsed {
-                Ok(jwk) => set.keys.push(jwk),
+                Ok(jwk) => {
+                    set.keys.push(jwk);
+                    set.positions.push(index);
+                }
                 Err(e) => set.skipped.push(SkippedKey {
                     index,
                     kid,
@@ -71,6 +76,7 @@ impl JwkSet {
         JwkSet {
             keys,
             skipped: Vec::new(),
+            positions: Vec::new(),
         }
     }
 
@@ -145,7 +151,13 @@ impl KeySet {
             keys: Vec::with_capacity(set.keys.len()),
             skipped: set.skipped.clone(),
         };
-        for (index, jwk) in set.keys.iter().enumerate() {
+        for (n, jwk) in set.keys.iter().enumerate() {
+            // The document position when known (keys may have been added by hand).
+            let index = if set.positions.len() == set.keys.len() {
+                set.positions[n]
+            } else {
+                n
+            };
             let built = if jwk.is_symmetric() {
                 Err(AlgorithmError::SymmetricFromSet.into())
             } else {
@@ -216,5 +228,25 @@ impl KeyResolver for KeySet {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::Algorithm;
+
+    #[test]
+    fn skipped_keys_are_reported_at_their_document_position() {
+        let good = Jwk::generate(Algorithm::ES256, None).unwrap().to_public();
+        let enc = good.to_json().replace(r#""use":"sig""#, r#""use":"enc""#);
+        let doc = format!(
+            r#"{{"keys":[{{"kty":"nope","kid":"a"}},{enc},{}]}}"#,
+            good.to_json()
+        );
+        let keys = KeySet::from_slice(doc.as_bytes()).unwrap();
+        assert_eq!(keys.len(), 1);
+        let positions: Vec<usize> = keys.skipped().iter().map(|s| s.index).collect();
+        assert_eq!(positions, vec![0, 1]);
     }
 }
