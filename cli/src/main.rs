@@ -6,6 +6,7 @@
 mod input;
 mod jwk_cmd;
 mod jwt_cmd;
+mod server_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +29,17 @@ enum Command {
     /// JSON Web Token chores: sign, verify, decode.
     #[command(subcommand)]
     Jwt(jwt_cmd::JwtCommand),
+    /// Run the auth server.
+    Serve(server_cmd::ServeArgs),
+    /// Manage users on the server's database.
+    #[command(subcommand)]
+    User(server_cmd::UserCommand),
+    /// Manage OAuth clients on the server's database.
+    #[command(subcommand)]
+    Client(server_cmd::ClientCommand),
+    /// Manage signing keys on the server's database.
+    #[command(subcommand)]
+    Key(server_cmd::KeyCommand),
 }
 
 /// A failure to report: one line, no backtrace.
@@ -55,13 +67,17 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Jwk(cmd) => jwk_cmd::run(cmd),
         Command::Jwt(cmd) => jwt_cmd::run(cmd),
+        Command::Serve(args) => server_cmd::serve(args),
+        Command::User(cmd) => server_cmd::user(cmd),
+        Command::Client(cmd) => server_cmd::client(cmd),
+        Command::Key(cmd) => server_cmd::key(cmd),
     };
     match outcome {
         Ok(text) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
             let _ = stdout.write_all(text.as_bytes());
-            if !text.ends_with('\n') {
+            if !text.is_empty() && !text.ends_with('\n') {
                 let _ = stdout.write_all(b"\n");
             }
             let _ = stdout.flush();

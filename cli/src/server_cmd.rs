@@ -1,0 +1,366 @@
+//! `tessera serve` and the admin commands (`user`, `client`, `key`) that work on the same
+//! database as a running server.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use tessera_jose::{pem, Algorithm};
+use tessera_server::{
+    list_keys, redact, AppState, Clients, Clock, Config, Db, FileConfig, KeyManager, MasterKey,
+    MasterKeySource, Users, DEFAULT_LISTEN,
+};
+
+use crate::{input, Failure, Outcome};
+
+/// Flags shared by `serve` and the admin commands.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Database URL: sqlite://FILE (created if absent) or postgres://...
+    #[arg(long = "db", env = "TESSERA_DATABASE_URL")]
+    pub db: Option<String>,
+    /// TOML configuration file (flags > env > file > defaults).
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `tessera serve` flags.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:3001; the seed's JWKPORT sets the port).
+    #[arg(long, env = "TESSERA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Issuer URL put in `iss` (default http://<listen>).
+    #[arg(long, env = "TESSERA_ISSUER")]
+    issuer: Option<String>,
+    /// Audience put in `aud` (default tessera).
+    #[arg(long, env = "TESSERA_AUDIENCE")]
+    audience: Option<String>,
+    /// Signing algorithm (default RS256).
+    #[arg(long, env = "TESSERA_ALG")]
+    alg: Option<Algorithm>,
+    /// Create the demo users John/testpass (read) and Jane/pass123 (write) if absent.
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user (password from --password-stdin or a prompt).
+    Add {
+        /// User name (the token's `sub`).
+        name: String,
+        /// The `role` claim.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable a user: no more logins or refreshes.
+    Disable {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register an OAuth client; prints its id and secret (the secret only this once).
+    Add {
+        /// The client id.
+        id: String,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "")]
+        scope: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys and their states.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Publish a new key; it signs after the pre-publication period, or at once with --now.
+    Rotate {
+        /// Sign with the new key immediately (verifiers refetch on the unknown kid).
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import a private key (PEM, e.g. `ssh-keygen -m pem`, DER, or JWK) as a new key.
+    Import {
+        /// The key file.
+        file: String,
+        /// Algorithm for the key (default: the key's, else RS256 for RSA).
+        #[arg(long)]
+        alg: Option<Algorithm>,
+        /// Sign with it immediately instead of after the pre-publication period.
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a key from the JWKS at once and destroy it (a new key signs if it was active).
+    Revoke {
+        /// The key id.
+        kid: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))
+}
+
+/// Builds the configuration: defaults, then the file, then env and flags.
+fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure> {
+    let file = match &common.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = match (listen, file.listen, std::env::var("JWKPORT").ok()) {
+        (Some(l), _, _) | (None, Some(l), _) => l,
+        (None, None, Some(port)) => {
+            let port: u16 = port
+                .trim()
+                .parse()
+                .map_err(|_| Failure(format!("JWKPORT `{port}` is not a port number")))?;
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+        (None, None, None) => DEFAULT_LISTEN
+            .parse()
+            .map_err(|_| Failure("bad default listen address".into()))?,
+    };
+    let mut config = Config::with_defaults(listen);
+    file.apply(&mut config)?;
+    if let Some(db) = &common.db {
+        config.database_url.clone_from(db);
+    }
+    Ok(config)
+}
+
+fn master_key(config: &Config) -> Result<(MasterKey, MasterKeySource), Failure> {
+    let env = std::env::var("TESSERA_MASTER_KEY").ok();
+    Ok(MasterKey::load_or_create(
+        env.as_deref(),
+        &config.master_key_file,
+    )?)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `tessera serve`.
+pub fn serve(args: ServeArgs) -> Outcome {
+    init_logging();
+    let mut config = config(&args.common, args.listen)?;
+    if let Some(alg) = args.alg {
+        config.alg = alg;
+    }
+    if let Some(audience) = args.audience {
+        config.audience = audience;
+    }
+    if let Some(issuer) = args.issuer {
+        config.issuer = issuer;
+    }
+    config.demo |= args.demo;
+    let (master, source) = master_key(&config)?;
+    match &source {
+        MasterKeySource::Environment => tracing::info!("master key from TESSERA_MASTER_KEY"),
+        MasterKeySource::File(path) => tracing::info!(%path, "master key from file"),
+        MasterKeySource::Created(path) => {
+            tracing::warn!(%path, "created a new master key file (mode 0600); back it up: the signing keys cannot be decrypted without it")
+        }
+    }
+    tracing::info!(
+        db = %redact(&config.database_url),
+        issuer = %config.issuer,
+        audience = %config.audience,
+        alg = %config.alg,
+        "starting"
+    );
+    let demo = config.demo;
+    runtime()?.block_on(async move {
+        let state = AppState::open(config, master, Clock::system()).await?;
+        if demo {
+            state.create_demo_users().await?;
+        }
+        tessera_server::serve(state).await?;
+        Ok::<_, Failure>(())
+    })?;
+    Ok(String::new())
+}
+
+pub fn user(cmd: UserCommand) -> Outcome {
+    runtime()?.block_on(async move {
+        match cmd {
+            UserCommand::Add {
+                name,
+                role,
+                password_stdin,
+                common,
+            } => {
+                let password = if password_stdin {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .take(4096)
+                        .read_to_string(&mut text)
+                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
+                    text.trim_end_matches(['\r', '\n']).to_owned()
+                } else {
+                    let first = rpassword::prompt_password(format!("Password for {name}: "))
+                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
+                    let again = rpassword::prompt_password("Again: ")
+                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
+                    if first != again {
+                        return Err(Failure("the passwords differ".into()));
+                    }
+                    first
+                };
+                let users = users(&common).await?;
+                users.add(&name, &password, &role).await?;
+                Ok(format!("user {name} added with role {role}"))
+            }
+            UserCommand::List { common } => {
+                let list = users(&common).await?.list().await?;
+                let mut out = format!("{:<24} {:<12} {:<8}\n", "NAME", "ROLE", "STATE");
+                for u in list {
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    out.push_str(&format!("{:<24} {:<12} {:<8}\n", u.name, u.role, state));
+                }
+                Ok(out)
+            }
+            UserCommand::Disable { name, common } => {
+                users(&common).await?.disable(&name).await?;
+                Ok(format!("user {name} disabled"))
+            }
+        }
+    })
+}
+
+async fn db(common: &Common) -> Result<(Db, Config), Failure> {
+    let config = config(common, None)?;
+    let db = Db::connect(&config.database_url).await?;
+    Ok((db, config))
+}
+
+async fn users(common: &Common) -> Result<Users, Failure> {
+    let (db, _) = db(common).await?;
+    Ok(Users::new(db, Clock::system()))
+}
+
+pub fn client(cmd: ClientCommand) -> Outcome {
+    runtime()?.block_on(async move {
+        match cmd {
+            ClientCommand::Add { id, scope, common } => {
+                let (db, _) = db(&common).await?;
+                let secret = Clients::new(db, Clock::system()).add(&id, &scope).await?;
+                Ok(serde_json::to_string_pretty(&serde_json::json!({
+                    "client_id": id,
+                    "client_secret": secret,
+                }))?)
+            }
+        }
+    })
+}
+
+async fn key_manager(common: &Common) -> Result<KeyManager, Failure> {
+    let (db, config) = db(common).await?;
+    let (master, _) = master_key(&config)?;
+    Ok(KeyManager::new(
+        db,
+        Arc::new(master),
+        Clock::system(),
+        Arc::new(config),
+    ))
+}
+
+pub fn key(cmd: KeyCommand) -> Outcome {
+    runtime()?.block_on(async move {
+        match cmd {
+            KeyCommand::List { common } => {
+                let (db, _) = db(&common).await?;
+                let keys = list_keys(&db).await?;
+                let mut out = format!(
+                    "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20}\n",
+                    "KID", "ALG", "STATE", "SOURCE", "CREATED", "EXPIRES"
+                );
+                for k in keys {
+                    out.push_str(&format!(
+                        "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20}\n",
+                        k.kid,
+                        k.alg.as_str(),
+                        k.state.as_str(),
+                        k.source,
+                        k.created_at,
+                        k.expires_at.map_or("-".into(), |t| t.to_string()),
+                    ));
+                }
+                Ok(out)
+            }
+            KeyCommand::Rotate { now, common } => {
+                let manager = key_manager(&common).await?;
+                let kid = manager.rotate(now).await?;
+                Ok(if now {
+                    format!("key {kid} created and signing now")
+                } else {
+                    format!("key {kid} published; it signs after the pre-publication period")
+                })
+            }
+            KeyCommand::Import {
+                file,
+                alg,
+                now,
+                common,
+            } => {
+                let jwk = pem::parse_key(&input::read(Some(&file))?)?;
+                let manager = key_manager(&common).await?;
+                let kid = manager.import(jwk, alg, now).await?;
+                Ok(format!("key {kid} imported"))
+            }
+            KeyCommand::Revoke { kid, common } => {
+                let manager = key_manager(&common).await?;
+                match manager.revoke(&kid).await? {
+                    Some(next) => Ok(format!("key {kid} revoked; key {next} signs now")),
+                    None => Ok(format!("key {kid} revoked")),
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,218 @@
+//! The seed's API: `POST /api/v1/auth` (password login) and `POST /api/v1/logout`.
+
+use std::net::SocketAddr;
+
+use aws_lc_rs::digest;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_jose::{Jwt, UnverifiedJwt, Validation};
+
+use crate::accounts::random_token;
+use crate::error::ApiError;
+use crate::metrics::bump;
+use crate::tokens::Subject;
+use crate::AppState;
+
+/// The login body, as the seed sends it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[serde(rename = "userName")]
+    user_name: String,
+    password: String,
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
+/// server is configured to trust its proxy.
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.trust_forwarded_for {
+            if let Some(first) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+            {
+                return Ok(ClientAddress(first.trim().to_owned()));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Ok(ClientAddress(peer))
+    }
+}
+
+/// Parses a JSON or form body into `T`, refusing other content types.
+pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match content_type.as_str() {
+        "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!("invalid JSON body: {}", short(&e.to_string())))
+        }),
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body).map_err(|e| {
+            ApiError::BadRequest(format!("invalid form body: {}", short(&e.to_string())))
+        }),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "application/json or application/x-www-form-urlencoded",
+        )),
+    }
+}
+
+fn short(message: &str) -> String {
+    message.chars().take(120).collect()
+}
+
+/// `POST /api/v1/auth`: `{"userName","password"}` -> `{"jwt","refresh_token","expires_in"}`.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Login {
+        user_name,
+        password,
+    } = parse_body(&headers, &body)?;
+    if user_name.len() > 256 || password.len() > 1024 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let now = state.clock.now();
+    if let Err(wait) = state.limiter.check(&user_name, &address, now) {
+        bump(&state.metrics.logins_limited);
+        tracing::warn!(user = %user_name, %address, "login refused: too many failures");
+        return Err(ApiError::TooManyAttempts(wait));
+    }
+    let found = state.users.find_with_hash(&user_name).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    // Unknown users are checked against a dummy hash: same work, same answer.
+    let password_ok = state.passwords.check(password, hash).await?;
+    let user = match user {
+        Some(user) if password_ok && !user.disabled => user,
+        _ => {
+            state.limiter.record_failure(&user_name, &address, now);
+            bump(&state.metrics.logins_failed);
+            tracing::info!(user = %user_name, %address, "login failed");
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    state.limiter.record_success(&user.name);
+    let session_id = random_token(16)?;
+    let (cookie, fingerprint_hash) = if state.config.fingerprint_cookie {
+        let value = random_token(32)?;
+        let hash = hex(digest::digest(&digest::SHA256, value.as_bytes()).as_ref());
+        let cookie = format!("__Host-Fgp={value}; Path=/; Secure; HttpOnly; SameSite=Strict");
+        (Some(cookie), Some(hash))
+    } else {
+        (None, None)
+    };
+    let issued = state
+        .issuer
+        .issue(Subject::User {
+            name: &user.name,
+            role: &user.role,
+            session_id: &session_id,
+            fingerprint_hash: fingerprint_hash.as_deref(),
+        })?
+        .ok_or(ApiError::Unavailable)?;
+    let refresh_token = state
+        .refresh
+        .create(&user.name, &user.role, &session_id)
+        .await?;
+    bump(&state.metrics.tokens_password);
+    tracing::info!(user = %user.name, "login");
+    let mut response = Json(json!({
+        "jwt": issued.token,
+        "refresh_token": refresh_token,
+        "expires_in": issued.expires_in,
+    }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// `POST /api/v1/logout` with the access token as a bearer: revokes the whole session.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers).ok_or(ApiError::InvalidToken)?;
+    let jwt = verify_own(&state, token).ok_or(ApiError::InvalidToken)?;
+    let session = jwt
+        .claims()
+        .get("sessionId")
+        .and_then(|v| v.as_str())
+        .ok_or(ApiError::InvalidToken)?
+        .to_owned();
+    state.refresh.revoke_session(&session).await?;
+    tracing::info!(user = ?jwt.claims().sub(), "logout");
+    let mut response = (StatusCode::OK, Json(json!({ "message": "logged out" }))).into_response();
+    if state.config.fingerprint_cookie {
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "__Host-Fgp=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+            ),
+        );
+    }
+    Ok(response)
+}
+
+/// The token of an `Authorization: Bearer` header (or the seed's bare form).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        None => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+/// Verifies a token this server issued (signature by a published key, issuer, time).
+pub fn verify_own(state: &AppState, token: &str) -> Option<Jwt> {
+    let validation = Validation::new()
+        .issuer(state.config.issuer.clone())
+        .audience(state.config.audience.clone())
+        .leeway(state.config.leeway)
+        .at_time(state.clock.now());
+    let published = state.keys.published();
+    UnverifiedJwt::parse(token)
+        .and_then(|t| t.verify(&published.verifier, &validation))
+        .ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,221 @@
+//! The Tessera auth server: password login, the OAuth token endpoint (client credentials,
+//! rotating refresh tokens), revocation and introspection, the JWKS and discovery documents,
+//! key rotation, and a revocation feed for resource servers.
+//!
+//! [`app`] builds the router from an [`AppState`], so tests drive it with
+//! `tower::ServiceExt::oneshot` and no socket; [`start`] is what `tessera serve` runs.
+
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod api;
+mod clock;
+mod config;
+mod db;
+mod error;
+mod keys;
+mod metrics;
+mod oauth;
+mod ops;
+mod ratelimit;
+mod revocations;
+mod seal;
+mod tokens;
+mod wellknown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use accounts::{hash_password, random_token, Client, Clients, PasswordChecker, User, Users};
+pub use clock::Clock;
+pub use config::{Config, FileConfig, DEFAULT_DATABASE, DEFAULT_LISTEN};
+pub use db::{redact, Backend, Db};
+pub use error::{ApiError, Error, Result};
+pub use keys::{list_keys, Changes, KeyInfo, KeyManager, KeyState, Published};
+pub use metrics::Metrics;
+pub use ratelimit::FailureLimiter;
+pub use revocations::{Revocation, Revocations, KIND_JTI, KIND_SESSION};
+pub use seal::{MasterKey, MasterKeySource};
+pub use tokens::{RefreshRefusal, RefreshTokens, Subject, TokenIssuer};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// Time.
+    pub clock: Clock,
+    /// Keys and the published JWKS.
+    pub keys: Arc<KeyManager>,
+    /// Users.
+    pub users: Users,
+    /// OAuth clients.
+    pub clients: Clients,
+    /// Password checking.
+    pub passwords: PasswordChecker,
+    /// Access-token signing.
+    pub issuer: TokenIssuer,
+    /// Refresh tokens.
+    pub refresh: RefreshTokens,
+    /// Revocations and their feed.
+    pub revocations: Revocations,
+    /// Failed-login limiting.
+    pub limiter: Arc<FailureLimiter>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Opens the database, loads the master key, and brings the keys up to date (creating
+    /// the first signing key on a new database). Does not start background tasks.
+    pub async fn open(config: Config, master: MasterKey, clock: Clock) -> Result<AppState> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let db = Db::connect(&config.database_url).await?;
+        let master = Arc::new(master);
+        let keys = Arc::new(KeyManager::new(
+            db.clone(),
+            master,
+            clock.clone(),
+            config.clone(),
+        ));
+        let changes = keys.maintain().await?;
+        for change in changes.done {
+            tracing::info!("{change}");
+        }
+        let revocations = Revocations::new(db.clone(), clock.clone());
+        Ok(AppState {
+            users: Users::new(db.clone(), clock.clone()),
+            clients: Clients::new(db.clone(), clock.clone()),
+            passwords: PasswordChecker::new()?,
+            issuer: TokenIssuer::new(config.clone(), keys.clone(), clock.clone()),
+            refresh: RefreshTokens::new(
+                db.clone(),
+                clock.clone(),
+                config.clone(),
+                revocations.clone(),
+            ),
+            limiter: Arc::new(FailureLimiter::new(
+                config.failure_window,
+                config.max_failures_per_user,
+                config.max_failures_per_address,
+            )),
+            metrics: Arc::new(Metrics::default()),
+            revocations,
+            keys,
+            config,
+            db,
+            clock,
+        })
+    }
+
+    /// Creates the seed's demo users if absent.
+    pub async fn create_demo_users(&self) -> Result<()> {
+        for (name, password, role) in [("John", "testpass", "read"), ("Jane", "pass123", "write")] {
+            if self.users.ensure(name, password, role).await? {
+                tracing::info!(user = name, role, "demo user created");
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the background work: key maintenance and reload (picks up rotations made by
+    /// the admin CLI or another replica) and the revocation poller.
+    pub fn spawn_background(&self) {
+        let keys = self.keys.clone();
+        let every = Duration::from_millis(self.config.reload_interval_ms.max(100));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match keys.maintain().await {
+                    Ok(changes) => {
+                        for change in changes.done {
+                            tracing::info!("{change}");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "key maintenance failed; will retry"),
+                }
+            }
+        });
+        let revocations = self.revocations.clone();
+        let poll = Duration::from_millis(self.config.revocation_poll_ms.max(50));
+        tokio::spawn(revocations.run_poller(poll));
+    }
+}
+
+/// Largest request body accepted anywhere.
+const MAX_BODY: usize = 16 * 1024;
+
+/// The HTTP API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/auth", post(api::login))
+        .route("/api/v1/logout", post(api::logout))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::discovery),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(wellknown::discovery),
+        )
+        .route("/revocations", get(ops::revocations))
+        .route("/revocations/stream", get(ops::revocation_stream))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .with_state(state)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
+pub async fn serve(state: AppState) -> Result<()> {
+    let listen = state.config.listen;
+    state.spawn_background();
+    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!(%listen, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,291 @@
+//! OAuth 2.0 endpoints: the token endpoint (RFC 6749: client credentials, refresh tokens),
+//! revocation (RFC 7009) and introspection (RFC 7662), with RFC 6749 section 5.2 errors.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::accounts::Client;
+use crate::api::verify_own;
+use crate::error::{ApiError, OAuthError};
+use crate::metrics::bump;
+use crate::revocations::KIND_JTI;
+use crate::tokens::{RefreshRefusal, Subject};
+use crate::AppState;
+
+/// The form fields of the three endpoints.
+#[derive(Debug, Default, Deserialize)]
+pub struct OAuthForm {
+    grant_type: Option<String>,
+    scope: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    token: Option<String>,
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+fn form(headers: &HeaderMap, body: &Bytes) -> Result<OAuthForm, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != "application/x-www-form-urlencoded" {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    // RFC 6749 section 3.2: parameters must not be repeated.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not a valid form"))?;
+    let mut seen: Vec<&str> = Vec::with_capacity(pairs.len());
+    for (name, _) in &pairs {
+        if seen.contains(&name.as_str()) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` is repeated",
+                name.chars().take(40).collect::<String>()
+            )));
+        }
+        seen.push(name);
+    }
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not a valid form"))
+}
+
+/// Client authentication by HTTP Basic (RFC 6749 section 2.3.1, form-encoded id and
+/// secret) or by `client_id`/`client_secret` in the body, never both.
+async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Client, ApiError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim().to_owned());
+    let (id, secret, by_basic) = match (basic, &form.client_id, &form.client_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ))
+        }
+        (Some(encoded), None, None) => {
+            let decoded = STANDARD
+                .decode(encoded.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            let id = form_decode(id).ok_or_else(|| OAuthError::invalid_client(true))?;
+            let secret = form_decode(secret).ok_or_else(|| OAuthError::invalid_client(true))?;
+            (id, secret, true)
+        }
+        (None, Some(id), Some(secret)) => (id.clone(), secret.clone(), false),
+        (None, _, _) => return Err(OAuthError::invalid_client(true)),
+    };
+    if id.len() > 256 || secret.len() > 512 {
+        return Err(OAuthError::invalid_client(by_basic));
+    }
+    match state.clients.authenticate(&id, &secret).await? {
+        Some(client) => Ok(client),
+        None => {
+            tracing::info!(client_id = %id, "client authentication failed");
+            Err(OAuthError::invalid_client(by_basic))
+        }
+    }
+}
+
+fn form_decode(text: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={text}")).ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+fn token_response(body: Value) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `POST /oauth/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&headers, &body)?;
+    match form.grant_type.as_deref() {
+        Some("client_credentials") => client_credentials(&state, &headers, &form).await,
+        Some("refresh_token") => refresh(&state, &form).await,
+        Some(_) => Err(OAuthError::unsupported_grant_type()),
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+    }
+}
+
+async fn client_credentials(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Response, ApiError> {
+    let client = authenticate_client(state, headers, form).await?;
+    let allowed: Vec<&str> = client.scope.split_whitespace().collect();
+    let granted = match form.scope.as_deref() {
+        None => client.scope.clone(),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split_whitespace().collect();
+            if let Some(bad) = requested.iter().find(|s| !allowed.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope `{}` is not allowed for this client",
+                    bad.chars().take(60).collect::<String>()
+                )));
+            }
+            requested.join(" ")
+        }
+    };
+    let issued = state
+        .issuer
+        .issue(Subject::Client {
+            client_id: &client.client_id,
+            scope: &granted,
+        })?
+        .ok_or(ApiError::Unavailable)?;
+    bump(&state.metrics.tokens_client_credentials);
+    let mut body = json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if !granted.is_empty() {
+        body["scope"] = Value::String(granted);
+    }
+    Ok(token_response(body))
+}
+
+async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiError> {
+    let presented = form
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    if presented.len() > 256 {
+        return Err(OAuthError::invalid_grant("refresh token is invalid"));
+    }
+    let redeemed = match state.refresh.redeem(presented).await? {
+        Ok(r) => r,
+        Err(refusal) => {
+            if refusal == RefreshRefusal::Reused {
+                bump(&state.metrics.refresh_reuse);
+            }
+            let why = match refusal {
+                RefreshRefusal::Unknown => "refresh token is invalid",
+                RefreshRefusal::Expired => "refresh token has expired",
+                RefreshRefusal::Revoked => "refresh token has been revoked",
+                RefreshRefusal::Reused => {
+                    "refresh token was already used; its session has been revoked"
+                }
+            };
+            return Err(OAuthError::invalid_grant(why));
+        }
+    };
+    // The user may have been disabled since the family started.
+    let user = state.users.find(&redeemed.subject).await?;
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        state.refresh.revoke_session(&redeemed.session_id).await?;
+        return Err(OAuthError::invalid_grant("the user is disabled"));
+    };
+    let issued = state
+        .issuer
+        .issue(Subject::User {
+            name: &user.name,
+            role: &user.role,
+            session_id: &redeemed.session_id,
+            fingerprint_hash: None,
+        })?
+        .ok_or(ApiError::Unavailable)?;
+    bump(&state.metrics.tokens_refresh);
+    Ok(token_response(json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "refresh_token": redeemed.refresh_token,
+    })))
+}
+
+/// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its session; an access token
+/// has its `jti` published as revoked. Unknown tokens get 200 too (section 2.2).
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&headers, &body)?;
+    authenticate_client(&state, &headers, &form).await?;
+    let token = form
+        .token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if token.len() <= 256 {
+        if let Some((_, session, _)) = state.refresh.lookup(token).await? {
+            state.refresh.revoke_session(&session).await?;
+            return Ok(token_response(json!({})));
+        }
+    }
+    if let Some(jwt) = verify_own(&state, token) {
+        if let (Some(jti), Some(exp)) = (jwt.claims().jti(), jwt.claims().exp()) {
+            let until = exp + i64::try_from(state.config.leeway).unwrap_or(60);
+            state.revocations.add(KIND_JTI, jti, until).await?;
+        }
+    }
+    Ok(token_response(json!({})))
+}
+
+/// `POST /oauth/introspect` (RFC 7662).
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let form = form(&headers, &body)?;
+    authenticate_client(&state, &headers, &form).await?;
+    let token = form
+        .token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if let Some(jwt) = verify_own(&state, token) {
+        let claims = jwt.claims();
+        let session = claims.get("sessionId").and_then(Value::as_str);
+        if !state.revocations.is_revoked(claims.jti(), session).await? {
+            let mut body = Value::Object(claims.members().clone());
+            body["active"] = Value::Bool(true);
+            body["token_type"] = Value::String("Bearer".into());
+            return Ok(token_response(body));
+        }
+    } else if token.len() <= 256 {
+        if let Some((subject, _, exp)) = state.refresh.lookup(token).await? {
+            return Ok(token_response(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "sub": subject,
+                "exp": exp,
+                "iss": state.config.issuer,
+            })));
+        }
+    }
+    Ok(token_response(json!({ "active": false })))
+}

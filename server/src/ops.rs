@@ -1,0 +1,145 @@
+//! Operations endpoints and the revocation feed for resource servers.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers and a key can sign.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let db = state.db.ping().await;
+    let signer = state.keys.published().signer.is_some();
+    let status = if db && signer {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "database": db, "signing_key": signer })),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .render(&state.keys.published(), state.clock.now());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+}
+
+/// Any unknown path.
+pub async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "message": "not found" })),
+    )
+}
+
+/// Query of the revocation list and stream.
+#[derive(Debug, Deserialize)]
+pub struct Since {
+    since: Option<i64>,
+}
+
+/// `GET /revocations?since=CURSOR`: unexpired revocations after the cursor.
+pub async fn revocations(
+    State(state): State<AppState>,
+    query: Result<Query<Since>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Query(Since { since })) = query else {
+        return Err(ApiError::BadRequest(
+            "`since` must be an integer cursor".into(),
+        ));
+    };
+    let since = since.unwrap_or(0).max(0);
+    let items = state.revocations.since(since, 1000).await?;
+    let cursor = items.last().map_or(since, |r| r.id);
+    Ok(Json(json!({ "revocations": items, "cursor": cursor })).into_response())
+}
+
+/// `GET /revocations/stream`: Server-Sent Events, one event per revocation, `id` = cursor.
+/// Resumes after `Last-Event-ID` (or `?since=`): the backlog first, then live events.
+pub async fn revocation_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Since>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let from_header = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<i64>());
+    let since = match (from_header, query) {
+        (Some(Ok(id)), _) => id,
+        (Some(Err(_)), _) => {
+            return Err(ApiError::BadRequest(
+                "Last-Event-ID must be an integer".into(),
+            ))
+        }
+        (None, Ok(Query(Since { since }))) => match since {
+            Some(s) => s,
+            None => state.revocations.latest().await?,
+        },
+        (None, Err(_)) => {
+            return Err(ApiError::BadRequest(
+                "`since` must be an integer cursor".into(),
+            ))
+        }
+    }
+    .max(0);
+    // Subscribe before reading the backlog so nothing falls in between; duplicates are
+    // dropped by cursor below.
+    let live = BroadcastStream::new(state.revocations.subscribe());
+    let backlog = state.revocations.since(since, 10_000).await?;
+    let mut last = backlog.last().map_or(since, |r| r.id);
+    let backlog = stream::iter(backlog.into_iter().map(Ok));
+    let live = live.filter_map(move |item| {
+        let out = match item {
+            Ok(r) if r.id > last => {
+                last = r.id;
+                Some(Ok(r))
+            }
+            Ok(_) => None,
+            // A slow reader lost events: end the stream so the client reconnects with its
+            // Last-Event-ID and gets the backlog from the database.
+            Err(_) => Some(Err(())),
+        };
+        std::future::ready(out)
+    });
+    let events = backlog
+        .chain(live)
+        .take_while(|item| std::future::ready(item.is_ok()))
+        .filter_map(|item| {
+            std::future::ready(item.ok().map(|r| {
+                let data = serde_json::to_string(&r).unwrap_or_default();
+                Ok(Event::default()
+                    .id(r.id.to_string())
+                    .event("revocation")
+                    .data(data))
+            }))
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,303 @@
+//! Issuing access tokens, and refresh tokens that rotate on every use with reuse detection.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::accounts::random_token;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{opt_i64, Db};
+use crate::error::{Error, Result};
+use crate::keys::KeyManager;
+use crate::revocations::{Revocations, KIND_SESSION};
+
+/// Claims of an access token (RFC 9068 shape, plus the seed's `role` and `sessionId`).
+#[derive(Debug, Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(rename = "sessionId", skip_serializing_if = "Option::is_none")]
+    session_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fgp: Option<&'a str>,
+}
+
+/// What a token is issued for.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A user login: `sub` is the user name.
+    User {
+        /// User name.
+        name: &'a str,
+        /// The `role` claim.
+        role: &'a str,
+        /// The `sessionId` claim.
+        session_id: &'a str,
+        /// SHA-256 (hex) of the fingerprint cookie, if enabled.
+        fingerprint_hash: Option<&'a str>,
+    },
+    /// A client-credentials grant: `sub` and `client_id` are the client.
+    Client {
+        /// The client id.
+        client_id: &'a str,
+        /// Granted scopes, space-separated.
+        scope: &'a str,
+    },
+}
+
+/// An issued access token.
+#[derive(Debug)]
+pub struct Issued {
+    /// The compact JWS.
+    pub token: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// Signs access tokens with the current active key.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    config: Arc<Config>,
+    keys: Arc<KeyManager>,
+    clock: Clock,
+}
+
+impl TokenIssuer {
+    /// An issuer over the key manager.
+    pub fn new(config: Arc<Config>, keys: Arc<KeyManager>, clock: Clock) -> TokenIssuer {
+        TokenIssuer {
+            config,
+            keys,
+            clock,
+        }
+    }
+
+    /// Signs an access token. `None` means no key can sign right now (503).
+    pub fn issue(&self, subject: Subject<'_>) -> Result<Option<Issued>> {
+        let published = self.keys.published();
+        let Some(signer) = published.signer.as_ref() else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let ttl = i64::try_from(self.config.token_ttl).unwrap_or(1200);
+        let jti = random_token(16)?;
+        let claims = match subject {
+            Subject::User {
+                name,
+                role,
+                session_id,
+                fingerprint_hash,
+            } => AccessClaims {
+                iss: &self.config.issuer,
+                sub: name,
+                aud: &self.config.audience,
+                exp: now + ttl,
+                iat: now,
+                nbf: now,
+                jti,
+                role: Some(role),
+                session_id: Some(session_id),
+                client_id: None,
+                scope: None,
+                fgp: fingerprint_hash,
+            },
+            Subject::Client { client_id, scope } => AccessClaims {
+                iss: &self.config.issuer,
+                sub: client_id,
+                aud: &self.config.audience,
+                exp: now + ttl,
+                iat: now,
+                nbf: now,
+                jti,
+                role: None,
+                session_id: None,
+                client_id: Some(client_id),
+                scope: (!scope.is_empty()).then_some(scope),
+                fgp: None,
+            },
+        };
+        let token = signer.sign_jwt_with_typ(Some("at+jwt"), &claims)?;
+        Ok(Some(Issued {
+            token,
+            expires_in: self.config.token_ttl,
+        }))
+    }
+}
+
+/// A refresh token that was redeemed: the new one, and who it is for.
+#[derive(Debug)]
+pub struct Redeemed {
+    /// The replacement refresh token (same family).
+    pub refresh_token: String,
+    /// User name.
+    pub subject: String,
+    /// The user's role when the family started.
+    pub role: String,
+    /// The session the family belongs to.
+    pub session_id: String,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// Not a token we issued.
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// Revoked (logout, or its family was revoked).
+    Revoked,
+    /// Already used once: the whole family has now been revoked.
+    Reused,
+}
+
+/// Refresh-token storage. Only SHA-256 hashes of the tokens are stored.
+#[derive(Clone)]
+pub struct RefreshTokens {
+    db: Db,
+    clock: Clock,
+    config: Arc<Config>,
+    revocations: Revocations,
+}
+
+fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+impl RefreshTokens {
+    /// Storage on `db`.
+    pub fn new(
+        db: Db,
+        clock: Clock,
+        config: Arc<Config>,
+        revocations: Revocations,
+    ) -> RefreshTokens {
+        RefreshTokens {
+            db,
+            clock,
+            config,
+            revocations,
+        }
+    }
+
+    /// Starts a new family for a login.
+    pub async fn create(&self, subject: &str, role: &str, session_id: &str) -> Result<String> {
+        let family = random_token(16)?;
+        self.insert(&family, subject, role, session_id).await
+    }
+
+    async fn insert(
+        &self,
+        family: &str,
+        subject: &str,
+        role: &str,
+        session_id: &str,
+    ) -> Result<String> {
+        let token = random_token(32)?;
+        let now = self.clock.now();
+        let ttl = i64::try_from(self.config.refresh_ttl).unwrap_or(86_400);
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(token_hash(&token))
+            .bind(family)
+            .bind(subject)
+            .bind(role)
+            .bind(session_id)
+            .bind(now)
+            .bind(now + ttl)
+            .execute(self.db.pool())
+            .await?;
+        Ok(token)
+    }
+
+    /// Spends a refresh token and issues its replacement. A second use of a spent token
+    /// revokes the whole family and the session.
+    pub async fn redeem(&self, token: &str) -> Result<Result<Redeemed, RefreshRefusal>> {
+        let hash = token_hash(token);
+        let now = self.clock.now();
+        // One statement, so two concurrent uses cannot both succeed.
+        let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .bind(&hash)
+            .execute(self.db.pool())
+            .await?;
+        let row = sqlx::query("SELECT family_id, subject, role, session_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&hash)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(Err(RefreshRefusal::Unknown));
+        };
+        let family: String = row.try_get("family_id")?;
+        let subject: String = row.try_get("subject")?;
+        let role: String = row.try_get("role")?;
+        let session_id: String = row.try_get("session_id")?;
+        if spent.rows_affected() == 1 {
+            let refresh_token = self.insert(&family, &subject, &role, &session_id).await?;
+            return Ok(Ok(Redeemed {
+                refresh_token,
+                subject,
+                role,
+                session_id,
+            }));
+        }
+        if opt_i64(&row, "revoked_at")?.is_some() {
+            return Ok(Err(RefreshRefusal::Revoked));
+        }
+        if opt_i64(&row, "used_at")?.is_some() {
+            tracing::warn!(family = %family, subject = %subject, "refresh token reused: revoking its family and session");
+            self.revoke_session(&session_id).await?;
+            return Ok(Err(RefreshRefusal::Reused));
+        }
+        Ok(Err(RefreshRefusal::Expired))
+    }
+
+    /// Revokes every refresh token of a session and publishes the session revocation, so
+    /// its access tokens are refused by subscribed resource servers.
+    pub async fn revoke_session(&self, session_id: &str) -> Result<()> {
+        let now = self.clock.now();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(session_id)
+            .execute(self.db.pool())
+            .await?;
+        let until =
+            now + i64::try_from(self.config.token_ttl + self.config.leeway).unwrap_or(86_400);
+        self.revocations
+            .add(KIND_SESSION, session_id, until)
+            .await?;
+        Ok(())
+    }
+
+    /// The session of a refresh token, if we issued it and it is still usable.
+    pub async fn lookup(&self, token: &str) -> Result<Option<(String, String, i64)>> {
+        let row = sqlx::query("SELECT subject, session_id, expires_at FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2")
+            .bind(token_hash(token))
+            .bind(self.clock.now())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("subject")?,
+                r.try_get("session_id")?,
+                r.try_get("expires_at")?,
+            ))
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| Error::Db(e))
+    }
+}

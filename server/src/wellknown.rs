@@ -1,0 +1,101 @@
+//! `/.well-known/jwks.json` (the hottest endpoint: a pre-serialised body, a strong ETag,
+//! and no allocation beyond the response) and the discovery documents.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::metrics::bump;
+use crate::AppState;
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let published = state.keys.published();
+    let cache = cache_control(state.config.jwks_max_age);
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
+        if etag_matches(tags.as_bytes(), published.etag.as_bytes()) {
+            bump(&state.metrics.jwks_not_modified);
+            return (
+                StatusCode::NOT_MODIFIED,
+                [
+                    (header::ETAG, published.etag.clone()),
+                    (header::CACHE_CONTROL, cache),
+                ],
+            )
+                .into_response();
+        }
+    }
+    bump(&state.metrics.jwks_served);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, published.etag.clone()),
+            (header::CACHE_CONTROL, cache),
+        ],
+        published.jwks_body.clone(),
+    )
+        .into_response()
+}
+
+fn cache_control(max_age: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"))
+}
+
+/// RFC 9110 `If-None-Match`: `*`, or a list of entity tags (weak comparison).
+fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(header) else {
+        return false;
+    };
+    text.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes() == etag
+    })
+}
+
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
+    let issuer = state.config.issuer.trim_end_matches('/');
+    let alg = state.config.alg.as_str();
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        )],
+        Json(json!({
+            "issuer": state.config.issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+            "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+            "grant_types_supported": ["client_credentials", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [alg],
+            "token_endpoint_auth_signing_alg_values_supported": [alg],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "role", "sessionId", "client_id", "scope"],
+        })),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_forms() {
+        let tag = br#""abc""#;
+        assert!(etag_matches(br#""abc""#, tag));
+        assert!(etag_matches(br#""x", W/"abc""#, tag));
+        assert!(etag_matches(b"*", tag));
+        assert!(!etag_matches(br#""abd""#, tag));
+        assert!(!etag_matches(b"abc", tag));
+    }
+}

@@ -1,0 +1,593 @@
+//! The HTTP API: login, tokens, JWKS, OAuth endpoints, revocations, and bad input.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+use tessera_jose::{Algorithm, KeySet, UnverifiedJwt, Validation};
+use tessera_server::{AppState, Clock};
+
+use crate::{config, databases, get, post_form, post_json, send, state_with, T0};
+
+async fn demo_state(url: &str) -> AppState {
+    let state = state_with(config(url), Clock::manual(T0)).await;
+    state.create_demo_users().await.unwrap();
+    state
+}
+
+async fn login(state: &AppState, user: &str, password: &str) -> crate::Reply {
+    send(
+        state,
+        post_json(
+            "/api/v1/auth",
+            &format!(r#"{{"userName":"{user}","password":"{password}"}}"#),
+        ),
+    )
+    .await
+}
+
+async fn jwks(state: &AppState) -> KeySet {
+    let reply = send(state, get("/.well-known/jwks.json")).await;
+    KeySet::from_slice(&reply.body).unwrap()
+}
+
+fn validation() -> Validation {
+    Validation::new()
+        .issuer("https://auth.test")
+        .audience("tessera")
+        .typ("at+jwt")
+        .at_time(T0)
+}
+
+#[tokio::test]
+async fn login_issues_a_token_verifiable_with_the_jwks() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let reply = login(&state, "Jane", "pass123").await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}");
+        assert_eq!(reply.header(header::CACHE_CONTROL), Some("no-store"));
+        let body = reply.json();
+        assert_eq!(body["expires_in"], 1200);
+        assert!(body["refresh_token"].as_str().unwrap().len() >= 40);
+        let token = body["jwt"].as_str().unwrap();
+        let keys = jwks(&state).await;
+        let jwt = UnverifiedJwt::parse(token)
+            .unwrap()
+            .verify(&keys, &validation().algorithms([Algorithm::ES256]))
+            .unwrap();
+        let claims = jwt.claims();
+        assert_eq!(claims.sub(), Some("Jane"));
+        assert_eq!(claims.get("role").unwrap(), "write");
+        assert_eq!(claims.exp(), Some(T0 + 1200));
+        assert!(claims.get("sessionId").unwrap().as_str().unwrap().len() > 10);
+        assert!(claims.jti().is_some());
+        assert!(jwt.header().kid().is_some());
+    }
+}
+
+#[tokio::test]
+async fn login_accepts_a_form_body_too() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let reply = send(
+            &state,
+            post_form("/api/v1/auth", "userName=John&password=testpass"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.json()["jwt"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_answer_identically() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let wrong = login(&state, "Jane", "wrong").await;
+        let unknown = login(&state, "Nobody", "wrong").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.body, unknown.body);
+        assert_eq!(wrong.json()["message"], "invalid user name or password");
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_are_rate_limited() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        for _ in 0..5 {
+            assert_eq!(
+                login(&state, "Jane", "wrong").await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        // Now even the right password is refused until the window passes.
+        let limited = login(&state, "Jane", "pass123").await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(limited.header(header::RETRY_AFTER).is_some());
+        state.clock.advance(301);
+        assert_eq!(
+            login(&state, "Jane", "pass123").await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn disabled_users_cannot_log_in_or_refresh() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let ok = login(&state, "John", "testpass").await.json();
+        state.users.disable("John").await.unwrap();
+        assert_eq!(
+            login(&state, "John", "testpass").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let refresh = send(
+            &state,
+            post_form(
+                "/oauth/token",
+                &format!(
+                    "grant_type=refresh_token&refresh_token={}",
+                    ok["refresh_token"].as_str().unwrap()
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(refresh.status, StatusCode::BAD_REQUEST);
+        assert_eq!(refresh.json()["error"], "invalid_grant");
+    }
+}
+
+#[tokio::test]
+async fn jwks_has_public_keys_only_with_caching_headers() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let reply = send(&state, get("/.well-known/jwks.json")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            reply.header(header::CACHE_CONTROL),
+            Some("public, max-age=300")
+        );
+        let etag = reply.header(header::ETAG).unwrap().to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "strong ETag: {etag}"
+        );
+        let doc = reply.json();
+        for key in doc["keys"].as_array().unwrap() {
+            assert!(key.get("d").is_none(), "private member published: {key}");
+            assert_eq!(key["use"], "sig");
+            assert!(key["kid"].is_string() && key["alg"].is_string() && key["kty"].is_string());
+        }
+        let not_modified = send(
+            &state,
+            Request::get("/.well-known/jwks.json")
+                .header(header::IF_NONE_MATCH, &etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+        assert!(not_modified.body.is_empty());
+        let other = send(
+            &state,
+            Request::get("/.well-known/jwks.json")
+                .header(header::IF_NONE_MATCH, "\"stale\"")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(other.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_by_basic_and_by_form() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let secret = state
+            .clients
+            .add("svc", "orders:read orders:write")
+            .await
+            .unwrap();
+        let basic = STANDARD.encode(format!("svc:{secret}"));
+        let reply = send(
+            &state,
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, format!("Basic {basic}"))
+                .body(Body::from(
+                    "grant_type=client_credentials&scope=orders:read",
+                ))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let body = reply.json();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["scope"], "orders:read");
+        assert!(body.get("refresh_token").is_none());
+        let jwt = UnverifiedJwt::parse(body["access_token"].as_str().unwrap())
+            .unwrap()
+            .verify(&jwks(&state).await, &validation())
+            .unwrap();
+        assert_eq!(jwt.claims().get("client_id").unwrap(), "svc");
+        assert_eq!(jwt.claims().get("scope").unwrap(), "orders:read");
+
+        let by_form = send(
+            &state,
+            post_form(
+                "/oauth/token",
+                &format!("grant_type=client_credentials&client_id=svc&client_secret={secret}"),
+            ),
+        )
+        .await;
+        assert_eq!(by_form.status, StatusCode::OK);
+        assert_eq!(by_form.json()["scope"], "orders:read orders:write");
+    }
+}
+
+#[tokio::test]
+async fn oauth_errors_follow_rfc_6749() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let secret = state.clients.add("svc", "a").await.unwrap();
+        let bad_secret = send(
+            &state,
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Basic {}", STANDARD.encode("svc:wrong")),
+                )
+                .body(Body::from("grant_type=client_credentials"))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(bad_secret.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(bad_secret.json()["error"], "invalid_client");
+        assert_eq!(
+            bad_secret.header(header::WWW_AUTHENTICATE),
+            Some(r#"Basic realm="tessera""#)
+        );
+        let cases = [
+            (
+                format!(
+                    "grant_type=client_credentials&client_id=svc&client_secret={secret}&scope=b"
+                ),
+                "invalid_scope",
+            ),
+            (
+                "grant_type=password&username=a&password=b".to_owned(),
+                "unsupported_grant_type",
+            ),
+            ("scope=a".to_owned(), "invalid_request"),
+            ("grant_type=refresh_token".to_owned(), "invalid_request"),
+            (
+                "grant_type=refresh_token&refresh_token=made-up".to_owned(),
+                "invalid_grant",
+            ),
+            (
+                "grant_type=client_credentials&grant_type=client_credentials".to_owned(),
+                "invalid_request",
+            ),
+            (
+                "grant_type=client_credentials&client_id=nobody&client_secret=x".to_owned(),
+                "invalid_client",
+            ),
+        ];
+        for (body, error) in cases {
+            let reply = send(&state, post_form("/oauth/token", &body)).await;
+            assert!(reply.status.is_client_error(), "{body}: {}", reply.status);
+            assert_eq!(reply.json()["error"], error, "{body}");
+        }
+        let json = send(
+            &state,
+            post_json("/oauth/token", r#"{"grant_type":"client_credentials"}"#),
+        )
+        .await;
+        assert_eq!(json.status, StatusCode::BAD_REQUEST);
+        assert_eq!(json.json()["error"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let first = login(&state, "Jane", "pass123").await.json();
+        let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+        let refresh = |token: String| {
+            let state = state.clone();
+            async move {
+                send(
+                    &state,
+                    post_form(
+                        "/oauth/token",
+                        &format!("grant_type=refresh_token&refresh_token={token}"),
+                    ),
+                )
+                .await
+            }
+        };
+        let second = refresh(r1.clone()).await;
+        assert_eq!(second.status, StatusCode::OK);
+        let second = second.json();
+        let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(r1, r2, "refresh tokens rotate");
+        let jwt = UnverifiedJwt::parse(second["access_token"].as_str().unwrap())
+            .unwrap()
+            .verify(&jwks(&state).await, &validation())
+            .unwrap();
+        let session = jwt
+            .claims()
+            .get("sessionId")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Reusing the spent token is refused and takes the whole family down...
+        let reuse = refresh(r1).await;
+        assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reuse.json()["error"], "invalid_grant");
+        // ...including the newest token, which the attacker or the user may hold.
+        let after = refresh(r2).await;
+        assert_eq!(after.json()["error"], "invalid_grant");
+        // And the session is published as revoked for resource servers.
+        let list = send(&state, get("/revocations?since=0")).await.json();
+        let revoked: Vec<&Value> = list["revocations"].as_array().unwrap().iter().collect();
+        assert!(revoked
+            .iter()
+            .any(|r| r["kind"] == "session" && r["value"] == session.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_and_introspection_sees_it() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let secret = state.clients.add("rs", "").await.unwrap();
+        let body = login(&state, "Jane", "pass123").await.json();
+        let token = body["jwt"].as_str().unwrap().to_owned();
+        let introspect = |token: String| {
+            let state = state.clone();
+            let secret = secret.clone();
+            async move {
+                send(
+                    &state,
+                    post_form(
+                        "/oauth/introspect",
+                        &format!("token={token}&client_id=rs&client_secret={secret}"),
+                    ),
+                )
+                .await
+                .json()
+            }
+        };
+        let before = introspect(token.clone()).await;
+        assert_eq!(before["active"], true);
+        assert_eq!(before["sub"], "Jane");
+
+        let cursor_before = send(&state, get("/revocations")).await.json()["cursor"]
+            .as_i64()
+            .unwrap();
+        let logout = send(
+            &state,
+            Request::post("/api/v1/logout")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(logout.status, StatusCode::OK);
+        let after = introspect(token.clone()).await;
+        assert_eq!(after, serde_json::json!({"active": false}));
+        let list = send(&state, get(&format!("/revocations?since={cursor_before}")))
+            .await
+            .json();
+        assert_eq!(list["revocations"].as_array().unwrap().len(), 1);
+        assert!(list["cursor"].as_i64().unwrap() > cursor_before);
+        // The refresh token of that session is dead too.
+        let refresh = send(
+            &state,
+            post_form(
+                "/oauth/token",
+                &format!(
+                    "grant_type=refresh_token&refresh_token={}",
+                    body["refresh_token"].as_str().unwrap()
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(refresh.json()["error"], "invalid_grant");
+        // Logout without a valid token is a 401 with the RFC 6750 challenge.
+        let anonymous = send(
+            &state,
+            Request::post("/api/v1/logout").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            anonymous.header(header::WWW_AUTHENTICATE),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_publishes_its_jti() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let secret = state.clients.add("rs", "").await.unwrap();
+        let token = login(&state, "Jane", "pass123").await.json()["jwt"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let jti = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(&jwks(&state).await, &validation())
+            .unwrap()
+            .claims()
+            .jti()
+            .unwrap()
+            .to_owned();
+        let reply = send(
+            &state,
+            post_form(
+                "/oauth/revoke",
+                &format!("token={token}&client_id=rs&client_secret={secret}"),
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let list = send(&state, get("/revocations")).await.json();
+        assert!(list["revocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "jti" && r["value"] == jti.as_str()));
+        // RFC 7009 2.2: an unknown token is not an error.
+        let unknown = send(
+            &state,
+            post_form(
+                "/oauth/revoke",
+                &format!("token=nonsense&client_id=rs&client_secret={secret}"),
+            ),
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn discovery_documents_point_at_the_endpoints() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+        ] {
+            let doc = send(&state, get(path)).await.json();
+            assert_eq!(doc["issuer"], "https://auth.test");
+            assert_eq!(doc["jwks_uri"], "https://auth.test/.well-known/jwks.json");
+            assert_eq!(doc["token_endpoint"], "https://auth.test/oauth/token");
+            assert_eq!(doc["id_token_signing_alg_values_supported"][0], "ES256");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_never_a_5xx() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let big = "x".repeat(64 * 1024);
+        let requests = vec![
+            post_json("/api/v1/auth", "{not json"),
+            post_json("/api/v1/auth", r#"{"userName":1,"password":2}"#),
+            post_json("/api/v1/auth", r#"{"userName":"Jane"}"#),
+            post_json(
+                "/api/v1/auth",
+                r#"{"userName":"Jane","password":"pass123","extra":1}"#,
+            ),
+            post_json("/api/v1/auth", r#"[]"#),
+            post_json(
+                "/api/v1/auth",
+                &format!(r#"{{"userName":"{big}","password":"x"}}"#),
+            ),
+            post_json(
+                "/api/v1/auth",
+                r#"{"userName":"' OR '1'='1","password":"' OR '1'='1"}"#,
+            ),
+            Request::post("/api/v1/auth")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("x"))
+                .unwrap(),
+            Request::post("/api/v1/auth").body(Body::empty()).unwrap(),
+            post_form("/oauth/token", "%%%"),
+            post_form("/oauth/introspect", "token=x"),
+            get("/revocations?since=abc"),
+            Request::get("/revocations/stream")
+                .header("last-event-id", "zzz")
+                .body(Body::empty())
+                .unwrap(),
+            get("/no/such/path"),
+            Request::post("/api/v1/logout")
+                .header(header::AUTHORIZATION, "Bearer a.b.c")
+                .body(Body::empty())
+                .unwrap(),
+            Request::post("/api/v1/logout")
+                .header(header::AUTHORIZATION, "Basic Zm9vOmJhcg==")
+                .body(Body::empty())
+                .unwrap(),
+        ];
+        for request in requests {
+            let what = format!("{} {}", request.method(), request.uri());
+            let reply = send(&state, request).await;
+            assert!(
+                reply.status.is_client_error(),
+                "{what}: {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        assert_eq!(send(&state, get("/healthz")).await.status, StatusCode::OK);
+        let ready = send(&state, get("/readyz")).await;
+        assert_eq!(ready.status, StatusCode::OK);
+        assert_eq!(ready.json()["signing_key"], true);
+        login(&state, "Jane", "pass123").await;
+        login(&state, "Jane", "wrong").await;
+        send(&state, get("/.well-known/jwks.json")).await;
+        let metrics = String::from_utf8(send(&state, get("/metrics")).await.body).unwrap();
+        assert!(
+            metrics.contains("tessera_tokens_issued_total{grant=\"password\"} 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("tessera_logins_failed_total 1"));
+        assert!(metrics.contains("tessera_jwks_served_total 1"));
+        assert!(metrics.contains("tessera_key_age_seconds{kid="));
+    }
+}
+
+#[tokio::test]
+async fn fingerprint_cookie_binds_the_token() {
+    for url in databases().await {
+        let mut config = config(&url);
+        config.fingerprint_cookie = true;
+        let state = state_with(config, Clock::manual(T0)).await;
+        state.create_demo_users().await.unwrap();
+        let reply = login(&state, "Jane", "pass123").await;
+        let cookie = reply.header(header::SET_COOKIE).unwrap().to_owned();
+        assert!(cookie.starts_with("__Host-Fgp="), "{cookie}");
+        for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+        }
+        let value = cookie
+            .trim_start_matches("__Host-Fgp=")
+            .split(';')
+            .next()
+            .unwrap();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let jwt = UnverifiedJwt::parse(reply.json()["jwt"].as_str().unwrap())
+            .unwrap()
+            .verify(&jwks(&state).await, &validation())
+            .unwrap();
+        assert_eq!(jwt.claims().get("fgp").unwrap(), hex.as_str());
+    }
+}

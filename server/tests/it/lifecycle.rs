@@ -1,0 +1,308 @@
+//! Key lifecycle invariants with a controllable clock, replicas sharing a database, and the
+//! private keys sealed at rest.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_jose::{KeySet, UnverifiedJwt, Validation};
+use tessera_server::{AppState, Clock, KeyManager, KeyState, Subject};
+
+use crate::{config, databases, get, master, send, state_with, T0};
+
+const DAY: i64 = 86_400;
+
+fn states(state: &AppState) -> Vec<(String, KeyState)> {
+    state
+        .keys
+        .published()
+        .keys
+        .iter()
+        .map(|k| (k.kid.clone(), k.state))
+        .collect()
+}
+
+fn active_kid(state: &AppState) -> String {
+    state
+        .keys
+        .published()
+        .signer
+        .as_ref()
+        .and_then(|s| s.kid().map(str::to_owned))
+        .unwrap()
+}
+
+async fn published_kids(state: &AppState) -> Vec<String> {
+    let doc = send(state, get("/.well-known/jwks.json")).await.json();
+    doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn issue(state: &AppState) -> String {
+    state
+        .issuer
+        .issue(Subject::Client {
+            client_id: "c",
+            scope: "",
+        })
+        .unwrap()
+        .unwrap()
+        .token
+}
+
+async fn verifies_now(state: &AppState, token: &str) -> bool {
+    let body = send(state, get("/.well-known/jwks.json")).await.body;
+    let keys = KeySet::from_slice(&body).unwrap();
+    UnverifiedJwt::parse(token)
+        .unwrap()
+        .verify(
+            &keys,
+            &Validation::new()
+                .audience("tessera")
+                .at_time(state.clock.now()),
+        )
+        .is_ok()
+}
+
+#[tokio::test]
+async fn scheduled_rotation_prepublishes_then_retires_then_expires() {
+    for url in databases().await {
+        let clock = Clock::manual(T0);
+        let state = state_with(config(&url), clock.clone()).await;
+        let first = active_kid(&state);
+        assert_eq!(states(&state), vec![(first.clone(), KeyState::Active)]);
+        let old_token = issue(&state);
+
+        // Just before the pre-publication window: nothing happens.
+        clock.advance(30 * DAY - 3600 - 1);
+        state.keys.maintain().await.unwrap();
+        assert_eq!(states(&state).len(), 1, "{url}");
+
+        // In the window: a successor is published but does not sign.
+        clock.advance(1);
+        state.keys.maintain().await.unwrap();
+        let now = states(&state);
+        assert_eq!(now.len(), 2);
+        let next = now.iter().find(|(k, _)| *k != first).unwrap().0.clone();
+        assert!(now.contains(&(next.clone(), KeyState::Pending)));
+        assert_eq!(active_kid(&state), first, "a pending key never signs");
+        assert_eq!(
+            published_kids(&state).await.len(),
+            2,
+            "pending keys are published"
+        );
+
+        // Not a second early.
+        clock.advance(3599);
+        state.keys.maintain().await.unwrap();
+        assert_eq!(active_kid(&state), first);
+
+        // After a full pre-publication period it signs; the old key is retired but published.
+        clock.advance(1);
+        state.keys.maintain().await.unwrap();
+        assert_eq!(active_kid(&state), next);
+        assert!(states(&state).contains(&(first.clone(), KeyState::Retired)));
+        let info = state.keys.list().await.unwrap();
+        let successor = info.iter().find(|k| k.kid == next).unwrap();
+        assert!(
+            successor.activated_at.unwrap() - successor.created_at >= 3600,
+            "signed only after a full pre-publication period"
+        );
+
+        // A token the old key signed, still within its lifetime, keeps verifying.
+        clock.advance(10 * 60);
+        state.keys.maintain().await.unwrap();
+        assert!(published_kids(&state).await.contains(&first));
+
+        // The old key goes once its last token expired (20 min + 60 s leeway after retiring).
+        clock.advance(10 * 60 + 60);
+        state.keys.maintain().await.unwrap();
+        assert!(!published_kids(&state).await.contains(&first));
+        let gone = state.keys.list().await.unwrap();
+        assert_eq!(
+            gone.iter().find(|k| k.kid == first).unwrap().state,
+            KeyState::Expired
+        );
+        assert!(!verifies_now(&state, &old_token).await);
+        assert!(verifies_now(&state, &issue(&state)).await);
+    }
+}
+
+#[tokio::test]
+async fn manual_rotation_waits_and_rotate_now_does_not() {
+    for url in databases().await {
+        let clock = Clock::manual(T0);
+        let state = state_with(config(&url), clock.clone()).await;
+        let first = active_kid(&state);
+        let pending = state.keys.rotate(false).await.unwrap();
+        assert_eq!(active_kid(&state), first);
+        assert!(published_kids(&state).await.contains(&pending));
+        clock.advance(3600);
+        state.keys.maintain().await.unwrap();
+        assert_eq!(active_kid(&state), pending);
+
+        let token = issue(&state);
+        let urgent = state.keys.rotate(true).await.unwrap();
+        assert_eq!(active_kid(&state), urgent);
+        // The previous key is retired, still published, so its tokens verify.
+        assert!(verifies_now(&state, &token).await);
+        let actives = state
+            .keys
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.state == KeyState::Active)
+            .count();
+        assert_eq!(actives, 1, "exactly one active key");
+    }
+}
+
+#[tokio::test]
+async fn revoking_the_active_key_removes_it_at_once_and_signing_goes_on() {
+    for url in databases().await {
+        let state = state_with(config(&url), Clock::manual(T0)).await;
+        let first = active_kid(&state);
+        let token = issue(&state);
+        let replacement = state.keys.revoke(&first).await.unwrap().unwrap();
+        assert_eq!(active_kid(&state), replacement);
+        assert_eq!(published_kids(&state).await, vec![replacement.clone()]);
+        assert!(
+            !verifies_now(&state, &token).await,
+            "tokens of a revoked key die with it"
+        );
+        assert!(
+            state.keys.revoke(&first).await.is_err(),
+            "revoking twice is an error"
+        );
+        assert!(state.keys.revoke("no-such-kid").await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_second_active_key() {
+    for url in databases().await {
+        let state = state_with(config(&url), Clock::manual(T0)).await;
+        let pending = state.keys.rotate(false).await.unwrap();
+        let result = sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1")
+            .bind(&pending)
+            .execute(state.db.pool())
+            .await;
+        assert!(result.is_err(), "{url}: unique index must hold");
+    }
+}
+
+#[tokio::test]
+async fn replicas_share_one_jwks_and_rotate_once() {
+    for url in databases().await {
+        let clock = Clock::manual(T0);
+        let a = state_with(config(&url), clock.clone()).await;
+        let b = state_with(config(&url), clock.clone()).await;
+        assert_eq!(
+            active_kid(&a),
+            active_kid(&b),
+            "the second replica reuses the first's key"
+        );
+        let jwks_a = send(&a, get("/.well-known/jwks.json")).await;
+        let jwks_b = send(&b, get("/.well-known/jwks.json")).await;
+        assert_eq!(jwks_a.body, jwks_b.body);
+        assert_eq!(
+            jwks_a.header(axum::http::header::ETAG),
+            jwks_b.header(axum::http::header::ETAG)
+        );
+
+        // Both replicas run the schedule at the same moment: one successor, not two.
+        clock.advance(30 * DAY);
+        let (ra, rb) = tokio::join!(a.keys.maintain(), b.keys.maintain());
+        // One of them may have lost a lock race on SQLite; it simply retries next tick.
+        assert!(ra.is_ok() || rb.is_ok(), "{ra:?} {rb:?}");
+        a.keys.maintain().await.unwrap();
+        b.keys.maintain().await.unwrap();
+        let keys = a.keys.list().await.unwrap();
+        assert_eq!(keys.len(), 2, "{url}: exactly one rotation: {keys:?}");
+
+        // A revocation made through one replica is seen by the other.
+        let token = issue(&a);
+        let jti = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(
+                &a.keys.published().verifier,
+                &Validation::new().audience("tessera").at_time(clock.now()),
+            )
+            .unwrap()
+            .claims()
+            .jti()
+            .unwrap()
+            .to_owned();
+        a.revocations
+            .add("jti", &jti, clock.now() + 1200)
+            .await
+            .unwrap();
+        assert!(b.revocations.is_revoked(Some(&jti), None).await.unwrap());
+        let list = send(&b, get("/revocations")).await.json();
+        assert_eq!(list["revocations"][0]["value"], json!(jti));
+    }
+}
+
+#[tokio::test]
+async fn a_restart_serves_the_same_jwks_and_keeps_signing_with_the_same_key() {
+    for url in databases().await {
+        let clock = Clock::manual(T0);
+        let first = state_with(config(&url), clock.clone()).await;
+        first.keys.rotate(false).await.unwrap();
+        let before = send(&first, get("/.well-known/jwks.json")).await.body;
+        let signer = active_kid(&first);
+        drop(first);
+        let again = state_with(config(&url), clock.clone()).await;
+        assert_eq!(
+            send(&again, get("/.well-known/jwks.json")).await.body,
+            before
+        );
+        assert_eq!(active_kid(&again), signer);
+    }
+}
+
+#[tokio::test]
+async fn private_keys_are_sealed_at_rest_and_need_the_master_key() {
+    for url in databases().await {
+        let state = state_with(config(&url), Clock::manual(T0)).await;
+        state.keys.rotate(true).await.unwrap();
+        let rows =
+            sqlx::query("SELECT private_sealed FROM signing_keys WHERE private_sealed IS NOT NULL")
+                .fetch_all(state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 2);
+        for row in rows {
+            let sealed: String = sqlx::Row::try_get(&row, "private_sealed").unwrap();
+            assert!(sealed.starts_with("v1:"));
+            assert!(!sealed.contains("\"d\""));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            // Nothing in the database files holds a private member in clear.
+            for suffix in ["", "-wal"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    let text = String::from_utf8_lossy(&bytes);
+                    assert!(
+                        !text.contains("\"d\":\""),
+                        "clear private key in {path}{suffix}"
+                    );
+                }
+            }
+        }
+        // Another master key cannot load the signing key.
+        let wrong = tessera_server::MasterKey::from_bytes(&[1u8; 32]).unwrap();
+        let manager = KeyManager::new(
+            state.db.clone(),
+            Arc::new(wrong),
+            Clock::manual(T0),
+            Arc::new(config(&url)),
+        );
+        let err = manager.reload().await.unwrap_err();
+        assert!(err.to_string().contains("wrong master key"), "{err}");
+        let _ = master();
+    }
+}

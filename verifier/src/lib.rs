@@ -1,0 +1,1 @@
+//! The resource-server side of Tessera: JWKS-caching verifier and middleware (being built).
