@@ -32,7 +32,7 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:3001; the seed's JWKPORT sets the port).
     #[arg(long, env = "TESSERA_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Issuer URL put in `iss` (default http://<listen>).
+    /// Issuer URL put in `iss` (default: http:// and the listen address).
     #[arg(long, env = "TESSERA_ISSUER")]
     issuer: Option<String>,
     /// Audience put in `aud` (default tessera).

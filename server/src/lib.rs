@@ -3,7 +3,7 @@
 //! key rotation, and a revocation feed for resource servers.
 //!
 //! [`app`] builds the router from an [`AppState`], so tests drive it with
-//! `tower::ServiceExt::oneshot` and no socket; [`start`] is what `tessera serve` runs.
+//! `tower::ServiceExt::oneshot` and no socket; [`serve`] is what `tessera serve` runs.
 
 #![forbid(unsafe_code)]
 
