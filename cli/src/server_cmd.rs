@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// Create the demo users John/testpass (read) and Jane/pass123 (write) if absent.
     #[arg(long)]
     demo: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -200,6 +206,10 @@ pub fn serve(args: ServeArgs) -> Outcome {
         config.issuer = issuer;
     }
     config.demo |= args.demo;
+    if args.tls_cert.is_some() {
+        config.tls_cert = args.tls_cert;
+        config.tls_key = args.tls_key;
+    }
     let (master, source) = master_key(&config)?;
     match &source {
         MasterKeySource::Environment => tracing::info!("master key from TESSERA_MASTER_KEY"),

@@ -307,3 +307,103 @@ fn kill_9_at_any_moment_loses_nothing() {
     let server = Server::start(&dir, port, &[]);
     assert_eq!(server.jwks_kids(), expected);
 }
+
+/// `--tls-cert/--tls-key`: the server speaks HTTPS itself (checked with curl and a
+/// self-signed certificate made by openssl, when both tools are present).
+#[test]
+fn serves_https_with_rustls() {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("openssl") || !have("curl") {
+        eprintln!("skipping: openssl and curl are needed");
+        return;
+    }
+    let dir = work_dir("tls");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = free_port();
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--issuer",
+            &format!("https://localhost:{port}"),
+        ])
+        .current_dir(&dir)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("https://localhost:{port}/.well-known/openid-configuration");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--cacert",
+                "cert.pem",
+                "--resolve",
+                &format!("localhost:{port}:127.0.0.1"),
+                &url,
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no HTTPS answer");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("https://localhost:{port}/.well-known/jwks.json")
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "000");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -20,6 +20,7 @@ mod ops;
 mod ratelimit;
 mod revocations;
 mod seal;
+mod tls;
 mod tokens;
 mod wellknown;
 
@@ -185,15 +186,27 @@ pub fn app(state: AppState) -> Router {
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(state: AppState) -> Result<()> {
     let listen = state.config.listen;
+    let tls = match (&state.config.tls_cert, &state.config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+        _ => None,
+    };
     state.spawn_background();
-    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
-    tracing::info!(%listen, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    match tls {
+        Some(tls) => {
+            tracing::info!(%listen, "listening (HTTPS)");
+            tls::serve(listener, tls, app(state), shutdown_signal()).await?;
+        }
+        None => {
+            tracing::info!(%listen, "listening");
+            let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
