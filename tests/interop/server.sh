@@ -33,7 +33,7 @@ for alg in RS256 ES256 EdDSA; do
   port=$((port + 1))
   dir="$WORK/$alg"; mkdir -p "$dir"
   issuer="http://127.0.0.1:$port"
-  (cd "$dir" && TESSERA_LOG=warn "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port" >"$dir/log" 2>&1) &
+  (cd "$dir" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port" >"$dir/log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
