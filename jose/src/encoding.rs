@@ -28,6 +28,20 @@ pub(crate) fn b64_decode_into(text: &str, out: &mut Vec<u8>) -> Option<()> {
 /// The maximum nesting depth of a JSON document, found without parsing it, so that
 /// hostile documents are refused before anything expensive runs.
 pub(crate) fn json_depth(bytes: &[u8]) -> usize {
+    json_depth_over(bytes, usize::MAX)
+}
+
+/// True if the document nests deeper than `limit`. Fast path: the depth can never exceed
+/// the number of opening brackets, which a branch-free count finds quickly.
+pub(crate) fn json_deeper_than(bytes: &[u8], limit: usize) -> bool {
+    let openings = bytes
+        .iter()
+        .map(|&b| usize::from(b == b'{' || b == b'['))
+        .sum::<usize>();
+    openings > limit && json_depth_over(bytes, limit) > limit
+}
+
+fn json_depth_over(bytes: &[u8], stop_above: usize) -> usize {
     let mut depth = 0usize;
     let mut max = 0usize;
     let mut in_string = false;
@@ -48,6 +62,9 @@ pub(crate) fn json_depth(bytes: &[u8]) -> usize {
             b'{' | b'[' => {
                 depth += 1;
                 max = max.max(depth);
+                if max > stop_above {
+                    return max;
+                }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
@@ -95,6 +112,113 @@ pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Result<Map<String, Valu
 }
 
 const DUPLICATE_PREFIX: &str = "duplicate member ";
+
+/// The members of a JSON object that a caller asked to keep, and the names of all members.
+pub(crate) struct Scanned<V = Value> {
+    /// `(index into the wanted names, value)` for each wanted member present.
+    pub(crate) kept: Vec<(usize, V)>,
+    /// Every member name, in order (only when asked for).
+    pub(crate) names: Vec<String>,
+}
+
+impl<V> Scanned<V> {
+    /// The value of the wanted member at `index`, if present.
+    pub(crate) fn get(&self, index: usize) -> Option<&V> {
+        self.kept.iter().find(|(i, _)| *i == index).map(|(_, v)| v)
+    }
+}
+
+/// Reads a JSON object in one pass, building values only for the `wanted` members and
+/// skipping the others (still checking their syntax); duplicate members are refused. This
+/// is the hot path of verification, where building every claim would dominate.
+pub(crate) fn scan_object<V: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    wanted: &'static [&'static str],
+    keep_names: bool,
+) -> Result<Scanned<V>, ObjectError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let scanner = Scanner {
+        wanted,
+        keep_names,
+        kind: std::marker::PhantomData,
+    };
+    let scanned = de.deserialize_map(scanner).map_err(|e| {
+        let msg = e.to_string();
+        match msg.strip_prefix(DUPLICATE_PREFIX) {
+            Some(rest) => ObjectError::Duplicate(
+                rest.rfind(" at line ")
+                    .map_or(rest, |at| &rest[..at])
+                    .to_owned(),
+            ),
+            None => ObjectError::Json(msg),
+        }
+    })?;
+    de.end().map_err(|e| ObjectError::Json(e.to_string()))?;
+    Ok(scanned)
+}
+
+struct Scanner<V> {
+    wanted: &'static [&'static str],
+    keep_names: bool,
+    kind: std::marker::PhantomData<V>,
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+struct Name<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Name<'de>, E> {
+                Ok(Name(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
+    type Value = Scanned<V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut kept = Vec::with_capacity(self.wanted.len());
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::with_capacity(16);
+        while let Some(Name(key)) = access.next_key::<Name<'de>>()? {
+            if seen.contains(&key) {
+                let shown = crate::alg::truncate(&key);
+                return Err(de::Error::custom(format_args!("{DUPLICATE_PREFIX}{shown}")));
+            }
+            match self.wanted.iter().position(|w| *w == key) {
+                Some(index) => kept.push((index, access.next_value::<V>()?)),
+                None => {
+                    access.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            seen.push(key);
+        }
+        let names = if self.keep_names {
+            seen.into_iter().map(std::borrow::Cow::into_owned).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Scanned { kept, names })
+    }
+}
 
 struct StrictObject;
 

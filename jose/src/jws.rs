@@ -1,12 +1,15 @@
 //! JWS compact serialisation (RFC 7515): the protected header, parsing a token into an
 //! [`UnverifiedJwt`], and signing.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::alg::{truncate, Algorithm};
 use crate::encoding::{
-    b64_decode, b64_decode_into, json_depth, json_type, object_without_duplicates, ObjectError,
+    b64_decode, b64_decode_into, json_deeper_than, json_type, object_without_duplicates,
+    scan_object, ObjectError,
 };
 use crate::error::{Error, MalformedError, Part};
 use crate::jwt::Claims;
@@ -39,8 +42,11 @@ pub struct Header {
     kid: Option<String>,
     typ: Option<String>,
     cty: Option<String>,
-    members: Map<String, Value>,
+    raw: Vec<u8>,
+    members: OnceLock<Map<String, Value>>,
 }
+
+const HEADER_MEMBERS: &[&str] = &["alg", "kid", "typ", "cty", "crit"];
 
 impl Header {
     /// The signing algorithm the token claims. It selects among the algorithms a key allows,
@@ -64,13 +70,18 @@ impl Header {
         self.cty.as_deref()
     }
 
-    /// Every member as sent, for display.
+    /// Every member as sent, for display (parsed on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        &self.members
+        self.members
+            .get_or_init(|| object_without_duplicates(&self.raw).unwrap_or_default())
     }
 
-    fn from_members(members: Map<String, Value>) -> Result<Header, Error> {
-        let alg = match members.get("alg") {
+    fn from_bytes(raw: Vec<u8>) -> Result<Header, Error> {
+        // Member names are only needed to check `crit`, which valid tokens do not carry.
+        let need_names = raw.windows(6).any(|w| w == b"\"crit\"");
+        let scanned = scan_object(&raw, HEADER_MEMBERS, need_names)
+            .map_err(|e| object_error(e, Part::Header))?;
+        let alg = match scanned.get(0) {
             Some(Value::String(name)) => name.parse::<Algorithm>()?,
             Some(other) => return Err(header_type("alg", other)),
             None => {
@@ -81,27 +92,25 @@ impl Header {
                 .into())
             }
         };
-        let kid = optional_string(&members, "kid")?;
-        let typ = optional_string(&members, "typ")?;
-        let cty = optional_string(&members, "cty")?;
-        if let Some(crit) = members.get("crit") {
-            check_crit(crit, &members)?;
+        let kid = optional_string(scanned.get(1), "kid")?;
+        let typ = optional_string(scanned.get(2), "typ")?;
+        let cty = optional_string(scanned.get(3), "cty")?;
+        if let Some(crit) = scanned.get(4) {
+            check_crit(crit, &scanned.names)?;
         }
         Ok(Header {
             alg,
             kid,
             typ,
             cty,
-            members,
+            raw,
+            members: OnceLock::new(),
         })
     }
 }
 
-fn optional_string(
-    members: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, Error> {
-    match members.get(name) {
+fn optional_string(value: Option<&Value>, name: &'static str) -> Result<Option<String>, Error> {
+    match value {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(header_type(name, other)),
@@ -119,7 +128,7 @@ fn header_type(name: &'static str, value: &Value) -> Error {
 /// RFC 7515 section 4.1.11: `crit` must be a non-empty array of distinct names that are
 /// present in the header and understood. This implementation understands no extension, so
 /// a well-formed `crit` names something unknown and the token is refused.
-fn check_crit(crit: &Value, members: &Map<String, Value>) -> Result<(), Error> {
+fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
     let names = match crit {
         Value::Array(names) if !names.is_empty() => names,
         Value::Array(_) => return Err(MalformedError::Crit("is an empty array".into()).into()),
@@ -138,7 +147,7 @@ fn check_crit(crit: &Value, members: &Map<String, Value>) -> Result<(), Error> {
             return Err(MalformedError::Crit(format!("lists `{}` twice", truncate(name))).into());
         }
         seen.push(name);
-        if !members.contains_key(name) {
+        if !members.iter().any(|m| m == name) {
             return Err(MalformedError::Crit(format!(
                 "lists `{}`, which is not in the header",
                 truncate(name)
@@ -161,7 +170,6 @@ fn check_crit(crit: &Value, members: &Map<String, Value>) -> Result<(), Error> {
 pub struct UnverifiedJwt<'a> {
     pub(crate) header: Header,
     pub(crate) signing_input: &'a str,
-    pub(crate) payload: Vec<u8>,
     pub(crate) claims: Claims,
     pub(crate) signature: Vec<u8>,
 }
@@ -193,12 +201,13 @@ impl<'a> UnverifiedJwt<'a> {
         b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
         let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
 
-        let header = Header::from_members(parse_object(&header_bytes, Part::Header, limits)?)?;
-        let claims = Claims::from_members(parse_object(&payload, Part::Payload, limits)?)?;
+        check_depth(&header_bytes, Part::Header, limits)?;
+        check_depth(&payload, Part::Payload, limits)?;
+        let header = Header::from_bytes(header_bytes)?;
+        let claims = Claims::from_bytes(payload)?;
         Ok(UnverifiedJwt {
             header,
             signing_input: &token[..h64.len() + 1 + p64.len()],
-            payload,
             claims,
             signature,
         })
@@ -210,21 +219,23 @@ impl<'a> UnverifiedJwt<'a> {
     }
 }
 
-fn parse_object(bytes: &[u8], part: Part, limits: &Limits) -> Result<Map<String, Value>, Error> {
-    if json_depth(bytes) > limits.max_depth {
+fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {
+    if json_deeper_than(bytes, limits.max_depth) {
         return Err(MalformedError::TooDeep {
             part,
             limit: limits.max_depth,
         }
         .into());
     }
-    object_without_duplicates(bytes).map_err(|e| {
-        match e {
-            ObjectError::Duplicate(name) => MalformedError::DuplicateMember { part, name },
-            ObjectError::Json(reason) => MalformedError::Json { part, reason },
-        }
-        .into()
-    })
+    Ok(())
+}
+
+pub(crate) fn object_error(e: ObjectError, part: Part) -> Error {
+    match e {
+        ObjectError::Duplicate(name) => MalformedError::DuplicateMember { part, name },
+        ObjectError::Json(reason) => MalformedError::Json { part, reason },
+    }
+    .into()
 }
 
 #[derive(Serialize)]

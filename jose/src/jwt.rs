@@ -1,12 +1,13 @@
 //! JWT claims (RFC 7519) and their validation, and the verified token type.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::alg::Algorithm;
-use crate::encoding::json_type;
+use crate::encoding::{object_without_duplicates, scan_object};
 use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
 use crate::jws::{Header, UnverifiedJwt};
 use crate::key::VerifyingKey;
@@ -23,38 +24,35 @@ pub struct Claims {
     nbf: Option<i64>,
     iat: Option<i64>,
     jti: Option<String>,
-    members: Map<String, Value>,
+    raw: Vec<u8>,
+    members: OnceLock<Map<String, Value>>,
 }
 
+const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
 impl Claims {
-    pub(crate) fn from_members(members: Map<String, Value>) -> Result<Claims, Error> {
-        let (aud, aud_present) = match members.get("aud") {
+    /// Parses a payload: the registered claims are read and type-checked; the others are
+    /// only syntax-checked here and parsed on first use of [`Claims::get`].
+    pub(crate) fn from_bytes(raw: Vec<u8>) -> Result<Claims, Error> {
+        let scanned = scan_object::<ClaimValue>(&raw, REGISTERED, false)
+            .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
+        let (aud, aud_present) = match scanned.get(2) {
             None => (Vec::new(), false),
-            Some(Value::String(s)) => (vec![s.clone()], true),
-            Some(Value::Array(items)) => {
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Value::String(s) => out.push(s.clone()),
-                        other => {
-                            return Err(wrong_type("aud", "a string or an array of strings", other))
-                        }
-                    }
-                }
-                (out, true)
-            }
+            Some(ClaimValue::Str(s)) => (vec![s.clone()], true),
+            Some(ClaimValue::StrList(items)) => (items.clone(), true),
             Some(other) => return Err(wrong_type("aud", "a string or an array of strings", other)),
         };
         Ok(Claims {
-            iss: string_claim(&members, "iss")?,
-            sub: string_claim(&members, "sub")?,
+            iss: string_claim(scanned.get(0), "iss")?,
+            sub: string_claim(scanned.get(1), "sub")?,
             aud,
             aud_present,
-            exp: date_claim(&members, "exp")?,
-            nbf: date_claim(&members, "nbf")?,
-            iat: date_claim(&members, "iat")?,
-            jti: string_claim(&members, "jti")?,
-            members,
+            exp: date_claim(scanned.get(3), "exp")?,
+            nbf: date_claim(scanned.get(4), "nbf")?,
+            iat: date_claim(scanned.get(5), "iat")?,
+            jti: string_claim(scanned.get(6), "jti")?,
+            raw,
+            members: OnceLock::new(),
         })
     }
 
@@ -88,49 +86,123 @@ impl Claims {
     }
     /// Any claim, registered or not.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.members.get(name)
+        self.members().get(name)
     }
-    /// Every claim.
+    /// Every claim (parsed on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        &self.members
+        self.members
+            .get_or_init(|| object_without_duplicates(&self.raw).unwrap_or_default())
+    }
+    /// The payload bytes as signed.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
     }
 }
 
-fn wrong_type(claim: &str, expected: &'static str, found: &Value) -> Error {
+/// A registered claim as read from the payload, without building a `serde_json::Value`.
+enum ClaimValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    StrList(Vec<String>),
+    /// Any other JSON value, by type name.
+    Other(&'static str),
+}
+
+impl ClaimValue {
+    fn type_name(&self) -> &'static str {
+        match self {
+            ClaimValue::Str(_) => "a string",
+            ClaimValue::Int(_) | ClaimValue::Float(_) => "a number",
+            ClaimValue::StrList(_) => "an array",
+            ClaimValue::Other(name) => name,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ClaimValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ClaimValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Str(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ClaimValue, E> {
+                Ok(i64::try_from(v).map_or(ClaimValue::Float(v as f64), ClaimValue::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Float(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Other("a boolean"))
+            }
+            fn visit_unit<E>(self) -> Result<ClaimValue, E> {
+                Ok(ClaimValue::Other("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClaimValue, A::Error> {
+                let mut items = Vec::new();
+                let mut all_strings = true;
+                while let Some(item) = seq.next_element::<ClaimValue>()? {
+                    match item {
+                        ClaimValue::Str(s) if all_strings => items.push(s),
+                        _ => all_strings = false,
+                    }
+                }
+                Ok(if all_strings {
+                    ClaimValue::StrList(items)
+                } else {
+                    ClaimValue::Other("an array with a non-string member")
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClaimValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ClaimValue::Other("an object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn wrong_type(claim: &str, expected: &'static str, found: &ClaimValue) -> Error {
     ClaimError::WrongType {
         claim: claim.to_owned(),
         expected,
-        found: json_type(found),
+        found: found.type_name(),
     }
     .into()
 }
 
-fn string_claim(members: &Map<String, Value>, name: &str) -> Result<Option<String>, Error> {
-    match members.get(name) {
+fn string_claim(value: Option<&ClaimValue>, name: &str) -> Result<Option<String>, Error> {
+    match value {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(ClaimValue::Str(s)) => Ok(Some(s.clone())),
         Some(other) => Err(wrong_type(name, "a string", other)),
     }
 }
 
 /// RFC 7519 NumericDate: a JSON number of seconds, possibly fractional (truncated here).
-fn date_claim(members: &Map<String, Value>, name: &str) -> Result<Option<i64>, Error> {
-    match members.get(name) {
+fn date_claim(value: Option<&ClaimValue>, name: &str) -> Result<Option<i64>, Error> {
+    match value {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
-            }
-            match n.as_f64() {
-                Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
-                _ => Err(ClaimError::WrongType {
-                    claim: name.to_owned(),
-                    expected: "a NumericDate in range",
-                    found: "a number out of range",
-                }
-                .into()),
-            }
+        Some(ClaimValue::Int(i)) => Ok(Some(*i)),
+        Some(ClaimValue::Float(f)) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
+        Some(ClaimValue::Float(_)) => Err(ClaimError::WrongType {
+            claim: name.to_owned(),
+            expected: "a NumericDate in range",
+            found: "a number out of range",
         }
+        .into()),
         Some(other) => Err(wrong_type(name, "a number (NumericDate)", other)),
     }
 }
@@ -266,7 +338,7 @@ impl Validation {
     pub fn check_claims(&self, header: &Header, claims: &Claims) -> Result<(), Error> {
         if let Some(expected) = &self.typ {
             let found = header.typ().unwrap_or("");
-            if normalise_typ(found) != normalise_typ(expected) {
+            if !same_typ(found, expected) {
                 return Err(ClaimError::Type {
                     expected: expected.clone(),
                     found: header.typ().map_or("absent".into(), |t| format!("`{t}`")),
@@ -305,7 +377,7 @@ impl Validation {
             }
         }
         for name in &self.required {
-            if !claims.members.contains_key(name) {
+            if !claims.members().contains_key(name) {
                 return Err(ClaimError::Missing(name.clone()).into());
             }
         }
@@ -348,12 +420,16 @@ impl Validation {
     }
 }
 
-fn normalise_typ(typ: &str) -> String {
-    let lower = typ.to_ascii_lowercase();
-    match lower.strip_prefix("application/") {
-        Some(rest) => rest.to_owned(),
-        None => lower,
+/// RFC 7515 section 4.1.9: media types compare case-insensitively, and `application/` may
+/// be left out.
+fn same_typ(a: &str, b: &str) -> bool {
+    fn bare(t: &str) -> &str {
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],
+            _ => t,
+        }
     }
+    bare(a).eq_ignore_ascii_case(bare(b))
 }
 
 fn show_aud(aud: &[String]) -> String {
@@ -395,7 +471,6 @@ impl KeyResolver for VerifyingKey {
 pub struct Jwt {
     header: Header,
     claims: Claims,
-    payload: Vec<u8>,
     kid: Option<String>,
 }
 
@@ -414,7 +489,7 @@ impl Jwt {
     }
     /// Deserialises the claims into your own type.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.payload).map_err(|e| {
+        serde_json::from_slice(&self.claims.raw).map_err(|e| {
             MalformedError::Json {
                 part: Part::Payload,
                 reason: e.to_string(),
@@ -456,7 +531,6 @@ impl UnverifiedJwt<'_> {
         Ok(Jwt {
             header: self.header,
             claims: self.claims,
-            payload: self.payload,
             kid,
         })
     }
