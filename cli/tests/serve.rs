@@ -407,3 +407,130 @@ fn serves_https_with_rustls() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Two `tessera serve` processes on one PostgreSQL database (when
+/// `TESSERA_TEST_POSTGRES_URL` is set): the same JWKS, and a logout through one reaches a
+/// revocation stream of the other within a second.
+#[test]
+fn two_replicas_on_postgres_share_keys_and_revocations() {
+    let Ok(base) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
+        eprintln!("skipping: TESSERA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let name = format!("tessera_cli_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let out = Command::new("psql")
+            .args([base.as_str(), "-qc", &sql])
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!("psql: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(_) => {
+                eprintln!("skipping: psql is needed to create a test database");
+                return;
+            }
+        }
+    }
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let master = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let start = |dir: &Path, port: u16| {
+        let child = Command::new(bin())
+            .args([
+                "serve",
+                "--demo",
+                "--db",
+                &url,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--issuer", "https://auth.test"])
+            .current_dir(dir)
+            .env("TESSERA_MASTER_KEY", master)
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server
+            .try_request("GET", "/readyz", None, None)
+            .map(|r| r.0)
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "replica on {port} not ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    };
+    let a = start(&work_dir("replica-a"), free_port());
+    let b = start(&work_dir("replica-b"), free_port());
+    let (_, jwks_a, body_a) = a.request("GET", "/.well-known/jwks.json", None, None);
+    let (_, jwks_b, body_b) = b.request("GET", "/.well-known/jwks.json", None, None);
+    assert_eq!(body_a, body_b, "replicas serve the same JWKS");
+    let etag = |head: &str| {
+        head.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("etag:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(etag(&jwks_a), etag(&jwks_b));
+
+    // Subscribe to B's stream, then log out through A.
+    let mut stream = TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    stream
+        .write_all(
+            b"GET /revocations/stream HTTP/1.1\r\nhost: b\r\naccept: text/event-stream\r\n\r\n",
+        )
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let (_, login) = login(&a, "Jane", "pass123");
+    let token = login["jwt"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let sent = Instant::now();
+    let mut logout = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    logout
+        .write_all(
+            format!(
+                "POST /api/v1/logout HTTP/1.1\r\nhost: a\r\nauthorization: Bearer {token}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut reply = String::new();
+    let _ = logout.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let session = {
+        let decoded = Command::new(bin())
+            .args(["jwt", "decode", &token])
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&decoded.stdout).unwrap();
+        doc["claims"]["sessionId"].as_str().unwrap().to_owned()
+    };
+    loop {
+        if let Ok(n) = stream.read(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        if seen.contains(&session) {
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "the logout did not reach the other replica's stream within a second: {seen}"
+        );
+    }
+    assert!(seen.contains("event: revocation"));
+}

@@ -1,17 +1,18 @@
 //! Users (argon2id passwords) and OAuth clients (high-entropy secrets, SHA-256 at rest).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm as Argon2Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm as Argon2Algorithm, Argon2, Block, Params, Version};
 use aws_lc_rs::constant_time;
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sqlx::Row;
-use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::db::Db;
@@ -34,15 +35,6 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Invalid(format!("cannot hash password: {e}")))
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
 /// A user as stored.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -56,22 +48,49 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// Password checks, run off the async threads and limited to one per core so that a burst
-/// of logins cannot exhaust memory.
+/// Password checks on a fixed set of worker threads (one per core), each reusing one
+/// argon2 memory buffer: memory stays at `cores x 12 MiB` however many logins arrive, and a
+/// burst queues instead of spawning threads.
 #[derive(Clone)]
 pub struct PasswordChecker {
-    permits: Arc<Semaphore>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
     /// A hash of a random password, checked when the user does not exist so that an unknown
     /// user and a wrong password take the same time.
     dummy: Arc<String>,
 }
 
+struct Job {
+    password: Zeroizing<String>,
+    phc: String,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
 impl PasswordChecker {
-    /// Prepares the checker (computes the dummy hash once).
+    /// Starts the workers and computes the dummy hash once.
     pub fn new() -> Result<PasswordChecker> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, receiver) = tokio::sync::mpsc::channel::<Job>(1024);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for n in 0..cores {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("tessera-argon2-{n}"))
+                .spawn(move || {
+                    let mut memory: Vec<Block> = Vec::new();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(mut rx) => rx.blocking_recv(),
+                            Err(_) => None,
+                        };
+                        let Some(job) = job else { return };
+                        let ok = verify_with_memory(&job.password, &job.phc, &mut memory);
+                        let _ = job.reply.send(ok);
+                    }
+                })
+                .map_err(|e| Error::Invalid(format!("cannot start password workers: {e}")))?;
+        }
         Ok(PasswordChecker {
-            permits: Arc::new(Semaphore::new(cores)),
+            jobs,
             dummy: Arc::new(hash_password(&random_token(16)?)?),
         })
     }
@@ -79,22 +98,54 @@ impl PasswordChecker {
     /// Checks `password` against `stored` (or the dummy hash when `None`), always paying
     /// the full argon2id cost. Returns true only for a stored hash that matches.
     pub async fn check(&self, password: String, stored: Option<String>) -> Result<bool> {
-        let _permit = self
-            .permits
-            .acquire()
+        let real = stored.is_some();
+        let phc = stored.unwrap_or_else(|| self.dummy.as_str().to_owned());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job {
+                password: Zeroizing::new(password),
+                phc,
+                reply,
+            })
             .await
-            .map_err(|_| Error::Invalid("shutting down".into()))?;
-        let dummy = self.dummy.clone();
-        tokio::task::spawn_blocking(move || match stored {
-            Some(phc) => verify_password(&password, &phc),
-            None => {
-                let _ = verify_password(&password, &dummy);
-                false
-            }
-        })
-        .await
-        .map_err(|e| Error::Invalid(format!("password check failed: {e}")))
+            .map_err(|_| Error::Invalid("password workers stopped".into()))?;
+        let ok = answer
+            .await
+            .map_err(|_| Error::Invalid("password worker failed".into()))?;
+        Ok(ok && real)
     }
+}
+
+/// Verifies a PHC argon2id string using (and growing if needed) the caller's memory buffer.
+fn verify_with_memory(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
+    }
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let argon = Argon2::new(Argon2Algorithm::Argon2id, Version::V0x13, params);
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    if argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_err()
+    {
+        return false;
+    }
+    constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok()
 }
 
 /// User storage.
@@ -229,7 +280,19 @@ pub struct Client {
 pub struct Clients {
     db: Db,
     clock: Clock,
+    /// Recently read clients (with their secret hash), so client-credentials issuance does
+    /// not wait on the database every time. Entries live a few seconds: disabling a client
+    /// or adding one takes effect within that time.
+    cache: Arc<std::sync::Mutex<ClientCache>>,
 }
+
+/// Client id -> (when read, client, secret hash).
+type ClientCache = HashMap<String, (i64, Client, String)>;
+
+/// How long a client read from the database is trusted, in seconds.
+const CLIENT_CACHE_SECONDS: i64 = 5;
+/// Most clients cached at once.
+const CLIENT_CACHE_MAX: usize = 10_000;
 
 /// Client secrets are 256-bit random values, so a fast hash is as strong as a slow one and
 /// keeps client-credentials issuance at signing speed.
@@ -240,7 +303,11 @@ fn secret_hash(secret: &str) -> String {
 impl Clients {
     /// Client storage on `db`.
     pub fn new(db: Db, clock: Clock) -> Clients {
-        Clients { db, clock }
+        Clients {
+            db,
+            clock,
+            cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
+        }
     }
 
     /// Registers a client and returns its secret (shown only this once).
@@ -277,27 +344,51 @@ impl Clients {
     /// Checks a client's credentials in constant time; unknown and disabled clients and
     /// wrong secrets are indistinguishable to the caller.
     pub async fn authenticate(&self, client_id: &str, secret: &str) -> Result<Option<Client>> {
+        let presented = secret_hash(secret);
+        let Some((client, stored)) = self.lookup(client_id).await? else {
+            let _ =
+                constant_time::verify_slices_are_equal(presented.as_bytes(), presented.as_bytes());
+            return Ok(None);
+        };
+        let matches =
+            constant_time::verify_slices_are_equal(presented.as_bytes(), stored.as_bytes()).is_ok();
+        Ok((matches && !client.disabled).then_some(client))
+    }
+
+    async fn lookup(&self, client_id: &str) -> Result<Option<(Client, String)>> {
+        let now = self.clock.now();
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((read_at, client, hash)) = cache.get(client_id) {
+                if now >= *read_at && now - read_at < CLIENT_CACHE_SECONDS {
+                    return Ok(Some((client.clone(), hash.clone())));
+                }
+            }
+        }
         let row = sqlx::query(
             "SELECT client_id, secret_hash, scope, disabled FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(self.db.pool())
         .await?;
-        let presented = secret_hash(secret);
         let Some(row) = row else {
-            let _ =
-                constant_time::verify_slices_are_equal(presented.as_bytes(), presented.as_bytes());
             return Ok(None);
         };
-        let stored: String = row.try_get("secret_hash")?;
-        let matches =
-            constant_time::verify_slices_are_equal(presented.as_bytes(), stored.as_bytes()).is_ok();
         let client = Client {
             client_id: row.try_get("client_id")?,
             scope: row.try_get("scope")?,
             disabled: row.try_get::<i64, _>("disabled")? != 0,
         };
-        Ok((matches && !client.disabled).then_some(client))
+        let hash: String = row.try_get("secret_hash")?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CLIENT_CACHE_MAX {
+                cache.retain(|_, (read_at, _, _)| now - *read_at < CLIENT_CACHE_SECONDS);
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(client_id.to_owned(), (now, client.clone(), hash.clone()));
+        }
+        Ok(Some((client, hash)))
     }
 }
 
@@ -333,8 +424,23 @@ mod tests {
     fn argon2_parameters_are_the_owasp_ones() {
         let phc = hash_password("correct horse").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{phc}");
-        assert!(verify_password("correct horse", &phc));
-        assert!(!verify_password("correct horse!", &phc));
+        let mut memory = Vec::new();
+        assert!(verify_with_memory("correct horse", &phc, &mut memory));
+    }
+
+    #[test]
+    fn reused_memory_verifies_like_the_library() {
+        let phc = hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_with_memory("correct horse", &phc, &mut memory));
+        assert!(!verify_with_memory("correct horse!", &phc, &mut memory));
+        assert!(!verify_with_memory(
+            "correct horse",
+            "$argon2i$v=19$m=12288,t=3,p=1$c2FsdHNhbHQ$aGFzaA",
+            &mut memory
+        ));
+        assert!(!verify_with_memory("x", "not a hash", &mut memory));
+        assert_eq!(memory.len(), 12 * 1024);
     }
 
     #[test]
