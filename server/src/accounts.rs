@@ -48,31 +48,41 @@ pub struct User {
     pub created_at: i64,
 }
 
-/// Password checks on a fixed set of worker threads (one per core), each reusing one
-/// argon2 memory buffer: memory stays at `cores x 12 MiB` however many logins arrive, and a
-/// burst queues instead of spawning threads.
+/// Password hashing and checks on a fixed set of worker threads (one per core), each
+/// reusing one argon2 memory buffer: memory stays at `cores x 12 MiB` however many logins
+/// arrive, and a burst queues instead of spawning threads.
 #[derive(Clone)]
 pub struct PasswordChecker {
     jobs: tokio::sync::mpsc::Sender<Job>,
-    /// A hash of a random password, checked when the user does not exist so that an unknown
-    /// user and a wrong password take the same time.
-    dummy: Arc<String>,
 }
 
-struct Job {
-    password: Zeroizing<String>,
-    phc: String,
-    reply: tokio::sync::oneshot::Sender<bool>,
+enum Job {
+    /// Check a password against a PHC string (`None`: the dummy hash).
+    Verify {
+        password: Zeroizing<String>,
+        phc: Option<String>,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+    /// Hash a password into a PHC string.
+    Hash {
+        password: Zeroizing<String>,
+        reply: tokio::sync::oneshot::Sender<Option<String>>,
+    },
 }
 
 impl PasswordChecker {
-    /// Starts the workers and computes the dummy hash once.
+    /// Starts the workers.
     pub fn new() -> Result<PasswordChecker> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (jobs, receiver) = tokio::sync::mpsc::channel::<Job>(1024);
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        // A hash of a random password, checked when the user does not exist so that an
+        // unknown user and a wrong password take the same time. Made by the first worker
+        // that needs it.
+        let dummy: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
         for n in 0..cores {
             let receiver = receiver.clone();
+            let dummy = dummy.clone();
             std::thread::Builder::new()
                 .name(format!("tessera-argon2-{n}"))
                 .spawn(move || {
@@ -82,38 +92,105 @@ impl PasswordChecker {
                             Ok(mut rx) => rx.blocking_recv(),
                             Err(_) => None,
                         };
-                        let Some(job) = job else { return };
-                        let ok = verify_with_memory(&job.password, &job.phc, &mut memory);
-                        let _ = job.reply.send(ok);
+                        match job {
+                            None => return,
+                            Some(Job::Verify {
+                                password,
+                                phc,
+                                reply,
+                            }) => {
+                                let ok = match phc {
+                                    Some(phc) => verify_with_memory(&password, &phc, &mut memory),
+                                    None => {
+                                        let dummy = dummy.get_or_init(|| {
+                                            let secret = random_token(16).unwrap_or_default();
+                                            hash_with_memory(&secret, &mut memory)
+                                                .unwrap_or_default()
+                                        });
+                                        let _ = verify_with_memory(&password, dummy, &mut memory);
+                                        false
+                                    }
+                                };
+                                let _ = reply.send(ok);
+                            }
+                            Some(Job::Hash { password, reply }) => {
+                                let _ = reply.send(hash_with_memory(&password, &mut memory));
+                            }
+                        }
                     }
                 })
                 .map_err(|e| Error::Invalid(format!("cannot start password workers: {e}")))?;
         }
-        Ok(PasswordChecker {
-            jobs,
-            dummy: Arc::new(hash_password(&random_token(16)?)?),
-        })
+        Ok(PasswordChecker { jobs })
     }
 
     /// Checks `password` against `stored` (or the dummy hash when `None`), always paying
     /// the full argon2id cost. Returns true only for a stored hash that matches.
     pub async fn check(&self, password: String, stored: Option<String>) -> Result<bool> {
-        let real = stored.is_some();
-        let phc = stored.unwrap_or_else(|| self.dummy.as_str().to_owned());
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Job {
-                password: Zeroizing::new(password),
-                phc,
-                reply,
-            })
+        self.send(Job::Verify {
+            password: Zeroizing::new(password),
+            phc: stored,
+            reply,
+        })
+        .await?;
+        answer
             .await
-            .map_err(|_| Error::Invalid("password workers stopped".into()))?;
-        let ok = answer
-            .await
-            .map_err(|_| Error::Invalid("password worker failed".into()))?;
-        Ok(ok && real)
+            .map_err(|_| Error::Invalid("password worker failed".into()))
     }
+
+    /// Hashes a password with argon2id on a worker.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Hash {
+            password: Zeroizing::new(password.to_owned()),
+            reply,
+        })
+        .await?;
+        answer
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| Error::Invalid("password hashing failed".into()))
+    }
+
+    async fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| Error::Invalid("password workers stopped".into()))
+    }
+}
+
+/// Hashes into a PHC string with the OWASP parameters, using the caller's memory buffer.
+fn hash_with_memory(password: &str, memory: &mut Vec<Block>) -> Option<String> {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).ok()?;
+    let argon = argon2();
+    let blocks = argon.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_bytes,
+            &mut out,
+            &mut memory[..blocks],
+        )
+        .ok()?;
+    let p = argon.params();
+    Some(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        p.m_cost(),
+        p.t_cost(),
+        p.p_cost(),
+        salt.as_str(),
+        STANDARD_NO_PAD.encode(out)
+    ))
 }
 
 /// Verifies a PHC argon2id string using (and growing if needed) the caller's memory buffer.
@@ -174,12 +251,19 @@ impl Users {
         self.insert(name, &hash, role).await
     }
 
-    /// Adds a user if absent (for `--demo`); returns whether it was added.
-    pub async fn ensure(&self, name: &str, password: &str, role: &str) -> Result<bool> {
+    /// Adds a user if absent (for `--demo`), hashing on the server's password workers;
+    /// returns whether it was added.
+    pub async fn ensure(
+        &self,
+        name: &str,
+        password: &str,
+        role: &str,
+        passwords: &PasswordChecker,
+    ) -> Result<bool> {
         if self.find(name).await?.is_some() {
             return Ok(false);
         }
-        let hash = hash_password(password)?;
+        let hash = passwords.hash(password).await?;
         match self.insert(name, &hash, role).await {
             Ok(()) => Ok(true),
             // Another replica added it meanwhile.
@@ -441,6 +525,25 @@ mod tests {
         ));
         assert!(!verify_with_memory("x", "not a hash", &mut memory));
         assert_eq!(memory.len(), 12 * 1024);
+    }
+
+    #[tokio::test]
+    async fn worker_hashes_verify_like_library_hashes() {
+        let checker = PasswordChecker::new().unwrap();
+        let phc = checker.hash("correct horse").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{phc}");
+        // The library accepts the worker's hash and the worker accepts the library's.
+        use argon2::password_hash::PasswordVerifier;
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(argon2().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(checker
+            .check("correct horse".into(), Some(phc.clone()))
+            .await
+            .unwrap());
+        assert!(!checker.check("wrong".into(), Some(phc)).await.unwrap());
+        assert!(!checker.check("correct horse".into(), None).await.unwrap());
+        let library = hash_password("x y z").unwrap();
+        assert!(checker.check("x y z".into(), Some(library)).await.unwrap());
     }
 
     #[test]

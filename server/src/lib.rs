@@ -120,7 +120,11 @@ impl AppState {
     /// Creates the seed's demo users if absent.
     pub async fn create_demo_users(&self) -> Result<()> {
         for (name, password, role) in [("John", "testpass", "read"), ("Jane", "pass123", "write")] {
-            if self.users.ensure(name, password, role).await? {
+            if self
+                .users
+                .ensure(name, password, role, &self.passwords)
+                .await?
+            {
                 tracing::info!(user = name, role, "demo user created");
             }
         }
@@ -179,6 +183,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
+        .layer(axum::middleware::map_response(ops::json_errors))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .with_state(state)
 }

@@ -51,6 +51,35 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Gives every error response a JSON body: the rejections of extractors and of the body
+/// limit come as plain text otherwise, and clients deserve one stable error shape.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json || status == StatusCode::NOT_MODIFIED {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+        _ => "bad request",
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(json!({ "message": message }).to_string()),
+    )
+}
+
 /// Any unknown path.
 pub async fn not_found() -> impl IntoResponse {
     (

@@ -7,6 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 use tessera_jose::{Algorithm, KeySet, UnverifiedJwt, Validation};
 use tessera_server::{AppState, Clock};
+use tower::ServiceExt;
 
 use crate::{config, databases, get, post_form, post_json, send, state_with, T0};
 
@@ -589,5 +590,85 @@ async fn fingerprint_cookie_binds_the_token() {
             .verify(&jwks(&state).await, &validation())
             .unwrap();
         assert_eq!(jwt.claims().get("fgp").unwrap(), hex.as_str());
+    }
+}
+
+#[tokio::test]
+async fn every_error_has_a_json_body() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let big = "x".repeat(64 * 1024);
+        let cases = [
+            (
+                post_json("/api/v1/auth", &big),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (
+                Request::delete("/.well-known/jwks.json")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (get("/nope"), StatusCode::NOT_FOUND),
+        ];
+        for (request, status) in cases {
+            let reply = send(&state, request).await;
+            assert_eq!(reply.status, status);
+            assert!(reply.json()["message"].is_string(), "{status}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn revocation_stream_resumes_after_the_last_event_id() {
+    use http_body_util::BodyExt;
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        for n in 0..3 {
+            state
+                .revocations
+                .add("jti", &format!("token-{n}"), T0 + 600)
+                .await
+                .unwrap();
+        }
+        let ids: Vec<i64> = send(&state, get("/revocations?since=0")).await.json()["revocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 3);
+        let response = tessera_server::app(state.clone())
+            .oneshot(
+                Request::get("/revocations/stream")
+                    .header("last-event-id", ids[0].to_string())
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/event-stream"
+        );
+        let mut body = response.into_body();
+        let mut text = String::new();
+        while !text.contains("token-2") {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+                .await
+                .expect("the backlog arrives at once")
+                .unwrap()
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        assert!(
+            !text.contains("token-0"),
+            "events up to Last-Event-ID are not resent"
+        );
+        assert!(text.contains("token-1"));
+        assert!(text.contains(&format!("id: {}", ids[2])));
     }
 }
