@@ -310,8 +310,20 @@ pub fn client(cmd: ClientCommand) -> Outcome {
     })
 }
 
+/// The key manager for admin commands. The signing algorithm is the one of the key that
+/// signs now (so `key rotate` keeps what `serve --alg` chose), else the configured one.
 async fn key_manager(common: &Common) -> Result<KeyManager, Failure> {
-    let (db, config) = db(common).await?;
+    let (db, mut config) = db(common).await?;
+    let mut active: Vec<Algorithm> = list_keys(&db)
+        .await?
+        .into_iter()
+        .filter(|k| k.state == tessera_server::KeyState::Active)
+        .map(|k| k.alg)
+        .collect();
+    active.dedup();
+    if let [alg] = active.as_slice() {
+        config.alg = *alg;
+    }
     let (master, _) = master_key(&config)?;
     Ok(KeyManager::new(
         db,

@@ -197,11 +197,26 @@ impl KeyManager {
                 .push(format!("key {} expired and destroyed", key.kid));
         }
 
-        let mut algs: Vec<Algorithm> = keys.iter().map(|k| k.alg).collect();
-        algs.push(alg);
-        algs.sort();
-        algs.dedup();
-        for each in algs {
+        // Keys of an algorithm the server no longer signs with (its `alg` was changed) are
+        // retired like any replaced key: published until their last token has expired.
+        let keep_until = now + secs(self.config.token_ttl) + secs(self.config.leeway);
+        for key in keys
+            .iter()
+            .filter(|k| k.alg != alg && matches!(k.state, KeyState::Active | KeyState::Pending))
+        {
+            sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state IN ('active', 'pending')")
+                .bind(now)
+                .bind(keep_until)
+                .bind(&key.kid)
+                .execute(&mut *tx)
+                .await?;
+            changes.done.push(format!(
+                "key {} ({}) retired: the server now signs with {alg}",
+                key.kid, key.alg
+            ));
+        }
+
+        for each in [alg] {
             let active = keys
                 .iter()
                 .find(|k| k.alg == each && k.state == KeyState::Active);
@@ -279,6 +294,12 @@ impl KeyManager {
             ));
         }
         let alg = alg.or(jwk.alg()).unwrap_or_else(|| jwk.default_algorithm());
+        if alg != self.config.alg {
+            return Err(Error::Invalid(format!(
+                "the server signs with {}; this key would be for {alg} (pass --alg {} if the key allows it)",
+                self.config.alg, self.config.alg
+            )));
+        }
         jwk.set_alg(alg)?;
         // Prove the key signs before storing it.
         SigningKey::from_jwk(&jwk, None)?;

@@ -306,3 +306,35 @@ async fn private_keys_are_sealed_at_rest_and_need_the_master_key() {
         let _ = master();
     }
 }
+
+#[tokio::test]
+async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
+    for url in databases().await {
+        let clock = Clock::manual(T0);
+        let es = state_with(config(&url), clock.clone()).await;
+        let old = active_kid(&es);
+        let mut eddsa = config(&url);
+        eddsa.alg = tessera_jose::Algorithm::EdDSA;
+        let ed = state_with(eddsa, clock.clone()).await;
+        let new = active_kid(&ed);
+        assert_ne!(old, new);
+        let keys = ed.keys.list().await.unwrap();
+        assert_eq!(
+            keys.iter().find(|k| k.kid == old).unwrap().state,
+            KeyState::Retired
+        );
+        assert_eq!(
+            keys.iter().filter(|k| k.state == KeyState::Active).count(),
+            1
+        );
+        // Still published until its tokens have expired.
+        assert!(published_kids(&ed).await.contains(&old));
+
+        let rsa = tessera_jose::Jwk::generate(tessera_jose::Algorithm::RS256, None).unwrap();
+        let err = ed.keys.import(rsa, None, false).await.unwrap_err();
+        assert!(
+            err.to_string().contains("the server signs with EdDSA"),
+            "{err}"
+        );
+    }
+}
