@@ -122,6 +122,12 @@ pub(crate) struct Scanned<V = Value> {
 }
 
 impl<V> Scanned<V> {
+    /// Takes the value of the wanted member at `index` out, if present.
+    pub(crate) fn take(&mut self, index: usize) -> Option<V> {
+        let at = self.kept.iter().position(|(i, _)| *i == index)?;
+        Some(self.kept.swap_remove(at).1)
+    }
+
     /// The value of the wanted member at `index`, if present.
     pub(crate) fn get(&self, index: usize) -> Option<&V> {
         self.kept.iter().find(|(i, _)| *i == index).map(|(_, v)| v)

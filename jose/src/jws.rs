@@ -1,7 +1,8 @@
 //! JWS compact serialisation (RFC 7515): the protected header, parsing a token into an
 //! [`UnverifiedJwt`], and signing.
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,8 +37,13 @@ impl Default for Limits {
 /// A JWS protected header, checked: `alg` is a supported algorithm (never `none`), the
 /// registered members have the right types, and `crit` is empty. `jwk`, `jku`, `x5u`, `x5c`
 /// are kept only for display and never used to find a key.
+///
+/// Cloning is cheap: the parsed header is shared.
 #[derive(Debug, Clone)]
-pub struct Header {
+pub struct Header(Arc<HeaderData>);
+
+#[derive(Debug)]
+struct HeaderData {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
@@ -46,34 +52,65 @@ pub struct Header {
     members: OnceLock<Map<String, Value>>,
 }
 
+thread_local! {
+    /// The last header parsed on this thread, by its base64url text. Tokens from one issuer
+    /// share a handful of headers, so most tokens skip decoding and parsing it; the result is
+    /// the same as parsing, because the text is the same.
+    static LAST_HEADER: RefCell<Option<(Box<str>, usize, Header)>> = const { RefCell::new(None) };
+}
+
 const HEADER_MEMBERS: &[&str] = &["alg", "kid", "typ", "cty", "crit"];
 
 impl Header {
     /// The signing algorithm the token claims. It selects among the algorithms a key allows,
     /// never more.
     pub fn alg(&self) -> Algorithm {
-        self.alg
+        self.0.alg
     }
 
     /// The key id.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.0.kid.as_deref()
     }
 
     /// The media type of the token (`JWT`, `at+jwt`, ...).
     pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
+        self.0.typ.as_deref()
     }
 
     /// The content type of the payload.
     pub fn cty(&self) -> Option<&str> {
-        self.cty.as_deref()
+        self.0.cty.as_deref()
     }
 
     /// Every member as sent, for display (parsed on first use).
     pub fn members(&self) -> &Map<String, Value> {
-        self.members
-            .get_or_init(|| object_without_duplicates(&self.raw).unwrap_or_default())
+        self.0
+            .members
+            .get_or_init(|| object_without_duplicates(&self.0.raw).unwrap_or_default())
+    }
+
+    /// Parses the base64url header of a compact token, reusing the previous result when the
+    /// text is the same as the last one parsed on this thread.
+    fn from_b64(h64: &str, limits: &Limits) -> Result<Header, Error> {
+        let cached = LAST_HEADER.with(|last| match &*last.borrow() {
+            // The depth limit is part of the key: a header accepted under a looser limit
+            // must be checked again under a stricter one.
+            Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
+                Some(header.clone())
+            }
+            _ => None,
+        });
+        if let Some(header) = cached {
+            return Ok(header);
+        }
+        let bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
+        check_depth(&bytes, Part::Header, limits)?;
+        let header = Header::from_bytes(bytes)?;
+        LAST_HEADER.with(|last| {
+            *last.borrow_mut() = Some((h64.into(), limits.max_depth, header.clone()));
+        });
+        Ok(header)
     }
 
     fn from_bytes(raw: Vec<u8>) -> Result<Header, Error> {
@@ -98,14 +135,14 @@ impl Header {
         if let Some(crit) = scanned.get(4) {
             check_crit(crit, &scanned.names)?;
         }
-        Ok(Header {
+        Ok(Header(Arc::new(HeaderData {
             alg,
             kid,
             typ,
             cty,
             raw,
             members: OnceLock::new(),
-        })
+        })))
     }
 }
 
@@ -196,14 +233,12 @@ impl<'a> UnverifiedJwt<'a> {
         else {
             return Err(MalformedError::PartCount(token.split('.').count()).into());
         };
-        let header_bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
+        let header = Header::from_b64(h64, limits)?;
         let mut payload = Vec::with_capacity(p64.len() * 3 / 4);
         b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
         let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
 
-        check_depth(&header_bytes, Part::Header, limits)?;
         check_depth(&payload, Part::Payload, limits)?;
-        let header = Header::from_bytes(header_bytes)?;
         let claims = Claims::from_bytes(payload)?;
         Ok(UnverifiedJwt {
             header,

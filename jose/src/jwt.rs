@@ -34,23 +34,25 @@ impl Claims {
     /// Parses a payload: the registered claims are read and type-checked; the others are
     /// only syntax-checked here and parsed on first use of [`Claims::get`].
     pub(crate) fn from_bytes(raw: Vec<u8>) -> Result<Claims, Error> {
-        let scanned = scan_object::<ClaimValue>(&raw, REGISTERED, false)
+        let mut scanned = scan_object::<ClaimValue>(&raw, REGISTERED, false)
             .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
-        let (aud, aud_present) = match scanned.get(2) {
+        let (aud, aud_present) = match scanned.take(2) {
             None => (Vec::new(), false),
-            Some(ClaimValue::Str(s)) => (vec![s.clone()], true),
-            Some(ClaimValue::StrList(items)) => (items.clone(), true),
-            Some(other) => return Err(wrong_type("aud", "a string or an array of strings", other)),
+            Some(ClaimValue::Str(s)) => (vec![s], true),
+            Some(ClaimValue::StrList(items)) => (items, true),
+            Some(other) => {
+                return Err(wrong_type("aud", "a string or an array of strings", &other))
+            }
         };
         Ok(Claims {
-            iss: string_claim(scanned.get(0), "iss")?,
-            sub: string_claim(scanned.get(1), "sub")?,
+            iss: string_claim(scanned.take(0), "iss")?,
+            sub: string_claim(scanned.take(1), "sub")?,
             aud,
             aud_present,
             exp: date_claim(scanned.get(3), "exp")?,
             nbf: date_claim(scanned.get(4), "nbf")?,
             iat: date_claim(scanned.get(5), "iat")?,
-            jti: string_claim(scanned.get(6), "jti")?,
+            jti: string_claim(scanned.take(6), "jti")?,
             raw,
             members: OnceLock::new(),
         })
@@ -183,11 +185,11 @@ fn wrong_type(claim: &str, expected: &'static str, found: &ClaimValue) -> Error 
     .into()
 }
 
-fn string_claim(value: Option<&ClaimValue>, name: &str) -> Result<Option<String>, Error> {
+fn string_claim(value: Option<ClaimValue>, name: &str) -> Result<Option<String>, Error> {
     match value {
         None => Ok(None),
-        Some(ClaimValue::Str(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong_type(name, "a string", other)),
+        Some(ClaimValue::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(name, "a string", &other)),
     }
 }
 

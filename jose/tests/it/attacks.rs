@@ -743,3 +743,31 @@ fn a_bad_key_in_a_set_does_not_spoil_the_others() {
         .verify(&keys, &validation())
         .is_ok());
 }
+
+/// Headers are cached per thread by their text; a stricter depth limit must still apply to
+/// a header that was accepted under a looser one.
+#[test]
+fn header_cache_respects_the_depth_limit() {
+    use tessera_jose::Limits;
+    let nested = format!("{}1{}", "[".repeat(10), "]".repeat(10));
+    let header = format!(
+        r#"{{"alg":"RS256","kid":"{}","x":{nested}}}"#,
+        rsa().kid().unwrap()
+    );
+    let token = sign_raw(rsa(), &header, &claims().to_string());
+    assert!(
+        UnverifiedJwt::parse(&token).is_ok(),
+        "depth 11 is within the default 16"
+    );
+    let strict = Limits {
+        max_depth: 4,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        UnverifiedJwt::parse_with_limits(&token, &strict).unwrap_err(),
+        Error::Malformed(MalformedError::TooDeep {
+            part: Part::Header,
+            ..
+        })
+    ));
+}
