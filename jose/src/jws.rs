@@ -238,8 +238,7 @@ impl<'a> UnverifiedJwt<'a> {
         b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
         let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
 
-        check_depth(&payload, Part::Payload, limits)?;
-        let claims = Claims::from_bytes(payload)?;
+        let claims = Claims::from_payload(payload, limits.max_depth)?;
         Ok(UnverifiedJwt {
             header,
             signing_input: &token[..h64.len() + 1 + p64.len()],

@@ -31,6 +31,33 @@ pub struct Claims {
 const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 impl Claims {
+    /// Parses a payload within the depth limit: the fast path for plain payloads, else the
+    /// general one (which also produces the precise error).
+    pub(crate) fn from_payload(raw: Vec<u8>, max_depth: usize) -> Result<Claims, Error> {
+        if let Some(fast) = crate::fastjson::scan_claims(&raw, max_depth) {
+            return Ok(Claims {
+                iss: fast.iss,
+                sub: fast.sub,
+                aud_present: fast.aud.is_some(),
+                aud: fast.aud.unwrap_or_default(),
+                exp: fast.exp,
+                nbf: fast.nbf,
+                iat: fast.iat,
+                jti: fast.jti,
+                raw,
+                members: OnceLock::new(),
+            });
+        }
+        if crate::encoding::json_deeper_than(&raw, max_depth) {
+            return Err(MalformedError::TooDeep {
+                part: Part::Payload,
+                limit: max_depth,
+            }
+            .into());
+        }
+        Claims::from_bytes(raw)
+    }
+
     /// Parses a payload: the registered claims are read and type-checked; the others are
     /// only syntax-checked here and parsed on first use of [`Claims::get`].
     pub(crate) fn from_bytes(raw: Vec<u8>) -> Result<Claims, Error> {
@@ -69,6 +96,10 @@ impl Claims {
     /// `aud`, as a list (a single string becomes one element).
     pub fn aud(&self) -> &[String] {
         &self.aud
+    }
+    /// True if the token has an `aud` claim (even an empty array).
+    pub fn has_aud(&self) -> bool {
+        self.aud_present
     }
     /// `exp`, seconds since the epoch.
     pub fn exp(&self) -> Option<i64> {

@@ -35,6 +35,7 @@ mod alg;
 pub mod dangerous;
 mod encoding;
 mod error;
+mod fastjson;
 mod jwk;
 mod jwks;
 mod jws;

@@ -1,0 +1,479 @@
+//! A fast path for reading the claims of a token: a small JSON reader that handles the
+//! common, unremarkable payload (valid UTF-8, no escapes, integer dates, registered claims
+//! of the right types) without building any value but the registered claims.
+//!
+//! It only ever answers "here are the claims" or "not me": anything unusual (an escape, a
+//! fraction, a wrong type, bad syntax, too much depth, a duplicate member) sends the payload
+//! to the general serde_json path, which then produces the precise result or error. So a
+//! payload is accepted here only if it is plain JSON that the general path accepts too; the
+//! property tests check exactly that.
+
+/// The registered claims found by the fast path.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct FastClaims {
+    pub(crate) iss: Option<String>,
+    pub(crate) sub: Option<String>,
+    pub(crate) aud: Option<Vec<String>>,
+    pub(crate) exp: Option<i64>,
+    pub(crate) nbf: Option<i64>,
+    pub(crate) iat: Option<i64>,
+    pub(crate) jti: Option<String>,
+}
+
+/// Reads a claims object, or `None` to defer to the general path.
+pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> {
+    // One up-front check makes every string below valid UTF-8.
+    std::str::from_utf8(bytes).ok()?;
+    let mut r = Reader { bytes, pos: 0 };
+    let mut claims = FastClaims::default();
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+    r.ws();
+    r.expect(b'{')?;
+    r.ws();
+    if r.peek()? == b'}' {
+        r.pos += 1;
+    } else {
+        loop {
+            r.ws();
+            let name = r.string()?;
+            if seen.contains(&name) {
+                return None;
+            }
+            seen.push(name);
+            r.ws();
+            r.expect(b':')?;
+            r.ws();
+            match name {
+                b"iss" => claims.iss = Some(r.string_value()?),
+                b"sub" => claims.sub = Some(r.string_value()?),
+                b"jti" => claims.jti = Some(r.string_value()?),
+                b"exp" => claims.exp = Some(r.integer()?),
+                b"nbf" => claims.nbf = Some(r.integer()?),
+                b"iat" => claims.iat = Some(r.integer()?),
+                b"aud" => claims.aud = Some(r.audience()?),
+                _ => r.skip_value(max_depth.checked_sub(1)?)?,
+            }
+            r.ws();
+            match r.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    r.ws();
+    (r.pos == bytes.len()).then_some(claims)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// A string without escapes or control characters; its raw bytes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let rest = self.bytes.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.pos = start + len + 1;
+        Some(&rest[..len])
+    }
+
+    fn string_value(&mut self) -> Option<String> {
+        let raw = self.string()?;
+        // The whole document is UTF-8 and the string ends at a quote, so this cannot fail.
+        std::str::from_utf8(raw).ok().map(str::to_owned)
+    }
+
+    /// A JSON integer that fits an i64 (no fraction, no exponent).
+    fn integer(&mut self) -> Option<i64> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let digits_start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        let digits = &self.bytes[digits_start..self.pos];
+        if digits.is_empty() || digits.len() > 18 || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        std::str::from_utf8(&self.bytes[start..self.pos])
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// `aud`: a string, or an array of strings.
+    fn audience(&mut self) -> Option<Vec<String>> {
+        if self.peek()? == b'"' {
+            return Some(vec![self.string_value()?]);
+        }
+        self.expect(b'[')?;
+        let mut out = Vec::new();
+        self.ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(out);
+        }
+        loop {
+            self.ws();
+            out.push(self.string_value()?);
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(out),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips any value, validating it, with at most `depth` further levels of nesting.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                let depth = depth.checked_sub(1)?;
+                self.pos += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                let mut seen: Vec<&[u8]> = Vec::new();
+                loop {
+                    self.ws();
+                    let name = self.string()?;
+                    // serde_json's own reader accepts nested duplicates; the general path
+                    // would too, so this is only about staying simple: defer on them.
+                    if seen.contains(&name) {
+                        return None;
+                    }
+                    seen.push(name);
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    self.skip_value(depth)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => continue,
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                let depth = depth.checked_sub(1)?;
+                self.pos += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.skip_value(depth)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => continue,
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos.checked_add(word.len())?;
+        (self.bytes.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    /// RFC 8259 number grammar.
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.one_or_more_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            self.one_or_more_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+    }
+
+    fn one_or_more_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_plain_case() {
+        let claims = scan_claims(
+            br#" {"iss":"https://a","sub":"u","aud":["x","y"],"exp":1900000000,"nbf":-5,"iat":0,"jti":"j","role":"w","n":[1,2.5e-3,{"a":null}],"b":true} "#,
+            16,
+        )
+        .unwrap();
+        assert_eq!(claims.iss.as_deref(), Some("https://a"));
+        assert_eq!(claims.aud, Some(vec!["x".to_owned(), "y".to_owned()]));
+        assert_eq!(
+            (claims.exp, claims.nbf, claims.iat),
+            (Some(1900000000), Some(-5), Some(0))
+        );
+    }
+
+    #[test]
+    fn defers_on_anything_unusual() {
+        for input in [
+            &br#"{"iss":"a\/b"}"#[..],
+            br#"{"exp":1.5}"#,
+            br#"{"exp":"1"}"#,
+            br#"{"exp":01}"#,
+            br#"{"a":1,"a":2}"#,
+            br#"{"a":1,}"#,
+            br#"{"a":[1,]}"#,
+            br#"{"a":tru}"#,
+            br#"{"a":1} x"#,
+            br#"[1]"#,
+            br#"{"aud":["a",1]}"#,
+            b"{\"a\":\"\x01\"}",
+            b"{\"a\":\"\xff\"}",
+            br#"{"a":[[[[1]]]]}"#,
+        ] {
+            assert_eq!(
+                scan_claims(input, 4),
+                None,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert!(scan_claims(br#"{"a":[[[1]]]}"#, 4).is_some());
+    }
+
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[a-z/:.]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn claims_object() -> impl Strategy<Value = String> {
+        let names = prop::sample::select(vec![
+            "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "role", "x", "scope",
+        ]);
+        (
+            prop::collection::vec((names, json_value()), 0..10),
+            any::<bool>(),
+        )
+            .prop_map(|(members, spaced)| {
+                let map: Map<String, Value> = members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+                if spaced {
+                    serde_json::to_string_pretty(&Value::Object(map)).unwrap()
+                } else {
+                    serde_json::to_string(&Value::Object(map)).unwrap()
+                }
+            })
+    }
+
+    /// Documents shaped like real tokens: registered claims of the right types, plain extras.
+    fn plain_claims() -> impl Strategy<Value = String> {
+        let text = "[a-zA-Z0-9:/._-]{0,16}";
+        let plain = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            text.prop_map(Value::from),
+        ]
+        .prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        (
+            prop::option::of(text),
+            prop::option::of(text),
+            prop::option::of(prop_oneof![
+                text.prop_map(Value::from),
+                prop::collection::vec(text, 0..3).prop_map(|v| serde_json::json!(v)),
+            ]),
+            prop::option::of(any::<i32>()),
+            prop::option::of(0i64..5_000_000_000),
+            prop::collection::btree_map("[a-z]{1,6}", plain, 0..5),
+        )
+            .prop_map(|(iss, sub, aud, exp, iat, extra)| {
+                let mut map: Map<String, Value> = extra.into_iter().collect();
+                for (name, value) in [
+                    ("iss", iss.map(Value::from)),
+                    ("sub", sub.map(Value::from)),
+                    ("aud", aud),
+                    ("exp", exp.map(Value::from)),
+                    ("iat", iat.map(Value::from)),
+                ] {
+                    if let Some(v) = value {
+                        map.insert(name.to_owned(), v);
+                    }
+                }
+                serde_json::to_string(&Value::Object(map)).unwrap()
+            })
+    }
+
+    /// Whatever the fast path accepts, the general path accepts with the same claims.
+    fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(fast) = scan_claims(bytes, 16) {
+            prop_assert!(!crate::encoding::json_deeper_than(bytes, 16));
+            let general = crate::jwt::Claims::from_bytes(bytes.to_vec());
+            prop_assert!(
+                general.is_ok(),
+                "general path refused {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            let general = general.unwrap();
+            prop_assert_eq!(fast.iss.as_deref(), general.iss());
+            prop_assert_eq!(fast.sub.as_deref(), general.sub());
+            prop_assert_eq!(fast.jti.as_deref(), general.jti());
+            prop_assert_eq!(fast.exp, general.exp());
+            prop_assert_eq!(fast.nbf, general.nbf());
+            prop_assert_eq!(fast.iat, general.iat());
+            prop_assert_eq!(fast.aud.is_some(), general.has_aud());
+            let aud = fast.aud.unwrap_or_default();
+            prop_assert_eq!(aud.as_slice(), general.aud());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn fast_path_agrees_with_serde_json(doc in claims_object()) {
+            agrees(doc.as_bytes())?;
+        }
+
+        #[test]
+        fn fast_path_agrees_on_plain_documents(doc in plain_claims()) {
+            agrees(doc.as_bytes())?;
+        }
+
+        #[test]
+        fn fast_path_agrees_on_mutated_documents(
+            doc in prop_oneof![claims_object(), plain_claims()],
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"{}[]\",:0123456789-+.eEtrufalsn \\\x01\xff".to_vec()),
+            how in 0u8..3,
+        ) {
+            let mut bytes = doc.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match how {
+                0 if i < bytes.len() => bytes[i] = byte,
+                1 if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.insert(i.min(bytes.len()), byte),
+            }
+            agrees(&bytes)?;
+        }
+    }
+
+    /// The agreement tests above mean something only if the fast path often says yes.
+    #[test]
+    fn generated_documents_often_take_the_fast_path() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = plain_claims();
+        let mut fast = 0;
+        for _ in 0..500 {
+            let doc = strategy.new_tree(&mut runner).unwrap().current();
+            if scan_claims(doc.as_bytes(), 16).is_some() {
+                fast += 1;
+            }
+        }
+        assert!(fast >= 400, "only {fast} of 500 took the fast path");
+    }
+
+    #[test]
+    fn plain_tokens_take_the_fast_path() {
+        let doc = serde_json::json!({
+            "iss": "https://auth.example.com", "sub": "user-1234", "aud": "orders-api",
+            "exp": 4_102_444_800u64, "iat": 1_700_000_000u64, "nbf": 1_700_000_000u64,
+            "jti": "5f0c2d8e", "role": "write", "scope": "a b", "n": [1, {"k": null}]
+        });
+        assert!(scan_claims(doc.to_string().as_bytes(), 16).is_some());
+    }
+}
