@@ -3,9 +3,11 @@
 
 #![forbid(unsafe_code)]
 
+mod gateway_cmd;
 mod input;
 mod jwk_cmd;
 mod jwt_cmd;
+mod mock_cmd;
 mod server_cmd;
 
 use std::io::Write;
@@ -40,6 +42,10 @@ enum Command {
     /// Manage signing keys on the server's database.
     #[command(subcommand)]
     Key(server_cmd::KeyCommand),
+    /// Verifying reverse proxy: only requests with a valid token reach the upstream.
+    Gateway(gateway_cmd::GatewayArgs),
+    /// Local JWKS server that mints tokens, for tests.
+    MockJwks(mock_cmd::MockArgs),
 }
 
 /// A failure to report: one line, no backtrace.
@@ -71,6 +77,8 @@ fn main() -> ExitCode {
         Command::User(cmd) => server_cmd::user(cmd),
         Command::Client(cmd) => server_cmd::client(cmd),
         Command::Key(cmd) => server_cmd::key(cmd),
+        Command::Gateway(args) => gateway_cmd::run(args),
+        Command::MockJwks(args) => mock_cmd::run(args),
     };
     match outcome {
         Ok(text) => {

@@ -1,0 +1,133 @@
+//! `tessera gateway`: the verifying reverse proxy of `tessera_verifier::gateway`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+use tessera_verifier::gateway::{self, GatewayConfig};
+use tessera_verifier::{Guard, Issuer, Verifier};
+
+use crate::{Failure, Outcome};
+
+/// Arguments of `tessera gateway`.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keys").required(true).multiple(true).args(["jwks_url", "issuer"])))]
+pub struct GatewayArgs {
+    /// JWKS URL of the issuer (https, or http on loopback). With --issuer too, tokens must
+    /// also carry that `iss`.
+    #[arg(long, value_name = "URL")]
+    jwks_url: Option<String>,
+    /// Issuer URL: tokens must carry exactly this `iss`; without --jwks-url the key set is
+    /// found by OpenID discovery.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Accepted audience (repeatable). Without it, any `aud` is accepted.
+    #[arg(long, value_name = "AUD")]
+    audience: Vec<String>,
+    /// Upstream service base URL (http://host:port[/prefix]).
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Role required of every request (repeatable: any listed role is enough).
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+    /// Scope required of every request (repeatable: all are needed).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Require the `__Host-Fgp` cookie to match the token's `fgp` claim.
+    #[arg(long)]
+    fingerprint_cookie: bool,
+    /// Base URL of the auth server whose revocation stream to follow.
+    #[arg(long, value_name = "URL")]
+    revocations: Option<String>,
+}
+
+/// `tessera gateway`.
+pub fn run(args: GatewayArgs) -> Outcome {
+    init_logging();
+    let mut issuer = match (&args.jwks_url, &args.issuer) {
+        (Some(url), Some(iss)) => Issuer::jwks(url).issuer(iss),
+        (Some(url), None) => Issuer::jwks(url),
+        (None, Some(iss)) => Issuer::discover(iss),
+        (None, None) => return Err(Failure("give --jwks-url or --issuer".into())),
+    };
+    let any_audience = args.audience.is_empty();
+    if any_audience {
+        issuer = issuer.insecure_any_audience();
+    }
+    for aud in &args.audience {
+        issuer = issuer.audience(aud);
+    }
+    let mut guard = Guard::new();
+    for role in args.roles {
+        guard = guard.role(role);
+    }
+    for scope in args.scopes {
+        guard = guard.scope(scope);
+    }
+    if args.fingerprint_cookie {
+        guard = guard.fingerprint_cookie();
+    }
+    let config = GatewayConfig {
+        upstream: args.upstream,
+        guard,
+    };
+    runtime()?.block_on(async move {
+        let mut builder = Verifier::builder().issuer(issuer);
+        if let Some(url) = args.revocations {
+            builder = builder.revocation_feed(url);
+        }
+        let verifier = Arc::new(builder.build()?);
+        // Not fatal: an issuer that starts later is fetched on the first request.
+        let _ = verifier.prefetch().await;
+        if any_audience {
+            tracing::warn!("no --audience: tokens for any audience are accepted");
+        }
+        gateway::serve(args.listen, verifier, config, shutdown_signal()).await?;
+        Ok(String::new())
+    })
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))
+}
+
+/// Logs to stderr; `TESSERA_LOG` sets the filter (default `info`).
+pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

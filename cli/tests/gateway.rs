@@ -1,0 +1,171 @@
+//! `tessera mock-jwks` and `tessera gateway` as processes: a token minted by the mock passes
+//! the gateway (proxied and on `/verify`), a missing or bad one gets a 401.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(args: &[&str]) -> Process {
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// One HTTP/1.1 request; the status, the raw head and the body.
+fn request(port: u16, head: &str, body: &str) -> Option<(u16, String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let text = format!(
+        "{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(text.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, head.to_ascii_lowercase(), body.to_owned()))
+}
+
+fn wait_for(port: u16, head: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if request(port, head, "").is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing answers on port {port}");
+}
+
+#[test]
+fn mock_minted_tokens_pass_the_gateway() {
+    let (mock_port, gw_port) = (free_port(), free_port());
+    let mock_addr = format!("127.0.0.1:{mock_port}");
+    let _mock = spawn(&["mock-jwks", "--listen", &mock_addr]);
+    wait_for(mock_port, "GET /.well-known/jwks.json HTTP/1.1");
+    let jwks = format!("http://{mock_addr}/.well-known/jwks.json");
+    let upstream = format!("http://{mock_addr}");
+    let gw_addr = format!("127.0.0.1:{gw_port}");
+    let _gateway = spawn(&[
+        "gateway",
+        "--jwks-url",
+        &jwks,
+        "--audience",
+        "svc",
+        "--upstream",
+        &upstream,
+        "--listen",
+        &gw_addr,
+    ]);
+    wait_for(gw_port, "GET /verify HTTP/1.1");
+
+    let (status, _, body) = request(
+        mock_port,
+        "POST /token HTTP/1.1\r\nContent-Type: application/json",
+        r#"{"sub":"jane","aud":"svc","role":"write","alg":"ES256"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let minted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = minted["token"].as_str().unwrap();
+
+    let (status, head, _) = request(
+        gw_port,
+        &format!("GET /verify HTTP/1.1\r\nAuthorization: Bearer {token}"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("x-tessera-sub: jane"), "{head}");
+    assert!(head.contains("x-tessera-role: write"), "{head}");
+
+    // Proxied to the upstream (here the mock itself), the seed's bare header accepted.
+    let (status, _, body) = request(
+        gw_port,
+        &format!("GET /.well-known/jwks.json HTTP/1.1\r\nAuthorization: {token}"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"keys\""), "{body}");
+
+    let (status, head, _) = request(gw_port, "GET /.well-known/jwks.json HTTP/1.1", "").unwrap();
+    assert_eq!(status, 401);
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let (status, head, _) = request(
+        gw_port,
+        "GET /verify HTTP/1.1\r\nAuthorization: Bearer not.a.token",
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    assert!(head.contains("error=\"invalid_token\""), "{head}");
+    // Another audience: refused.
+    let (_, _, body) = request(
+        mock_port,
+        "POST /token HTTP/1.1\r\nContent-Type: application/json",
+        r#"{"sub":"jane","aud":"other"}"#,
+    )
+    .unwrap();
+    let other: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, _, _) = request(
+        gw_port,
+        &format!(
+            "GET /verify HTTP/1.1\r\nAuthorization: Bearer {}",
+            other["token"].as_str().unwrap()
+        ),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn gateway_configuration_errors_are_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "gateway",
+            "--jwks-url",
+            "http://auth.example.com/jwks",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("TESSERA_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("plain http"), "{stderr}");
+}

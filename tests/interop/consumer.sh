@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The example consumer (target/debug/examples/consumer) against real issuers:
+#   - the seed's own Node auth service (node-jose, RS256; seed_auth.mjs): its tokens are
+#     accepted, with `Authorization: Bearer <token>` and with the seed's bare header;
+#   - `tessera serve` with RS256, ES256 and EdDSA keys;
+# and the attack classes of SPEC section 7 against it: each refused with a 401, never a 5xx.
+# Run tests/interop/run.sh first (it installs the npm packages). Ends with `N passed, M failed`.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+[ -d "$HERE/node_modules/node-jose" ] || { echo "consumer.sh: run tests/interop/run.sh first" >&2; exit 2; }
+cd "$ROOT"
+cargo build --locked -p tessera --quiet
+cargo build --locked -p tessera-verifier --example consumer --quiet
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-consumer.XXXXXX")"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+passed=0; failed=0
+check() { # description, expected status, actual status
+  if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "    ok   $1 ($3)"
+  else failed=$((failed + 1)); echo "    FAIL $1: expected $2, got $3"; fi
+}
+wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+status() { curl -s -o "$WORK/body" -w '%{http_code}' "$@"; }
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+start_consumer() { # port, jwks url
+  PORT="$1" JWKS_SERVER="$2" "$BIN/examples/consumer" >"$WORK/consumer-$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$1/api/v1/protected"
+}
+
+base=$((33000 + RANDOM % 500))
+
+echo "==> the seed's Node auth service (node-jose, RS256)"
+SEED=$((base)); C1=$((base + 1))
+(cd "$HERE" && JWKPORT=$SEED exec node seed_auth.mjs) >"$WORK/seed.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$SEED/.well-known/jwks.json"
+start_consumer "$C1" "http://127.0.0.1:$SEED/.well-known/jwks.json"
+token=$(curl -s -X POST "http://127.0.0.1:$SEED/api/v1/auth" -H 'Content-Type: application/json' \
+  -d '{"userName":"Jane","password":"pass123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')
+url="http://127.0.0.1:$C1/api/v1/protected"
+check "seed token, Bearer" 200 "$(status -H "Authorization: Bearer $token" "$url")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["user"]["sub"]=="Jane", d' "$WORK/body" \
+  && check "claims returned as user" ok ok || check "claims returned as user" ok bad
+check "seed token, bare header" 200 "$(status -H "Authorization: $token" "$url")"
+
+# Attack classes, all against the consumer that trusts the seed's JWKS.
+IFS=. read -r h p s <<< "$token"
+kid=$(python3 -c 'import base64,json,sys; t=sys.argv[1]; t+="="*(-len(t)%4); print(json.loads(base64.urlsafe_b64decode(t))["kid"])' "$h")
+now=$(date +%s)
+claims=$(printf '{"sub":"admin","exp":%d}' $((now + 600)) | b64url)
+none_h=$(printf '{"alg":"none","kid":"%s"}' "$kid" | b64url)
+check "no token" 401 "$(status "$url")"
+check "garbage" 401 "$(status -H 'Authorization: Bearer not.a.token' "$url")"
+check "alg none" 401 "$(status -H "Authorization: Bearer $none_h.$claims." "$url")"
+check "tampered payload" 401 "$(status -H "Authorization: Bearer $h.$claims.$s" "$url")"
+# HS256 keyed with the RSA public key (PEM form), the classic algorithm confusion.
+pem=$(curl -s "http://127.0.0.1:$SEED/.well-known/jwks.json" | python3 -c '
+import json,sys
+k=json.load(sys.stdin)["keys"][0]; print(json.dumps(k))' > "$WORK/seed.jwk"; "$BIN/tessera" jwk to-pem "$WORK/seed.jwk" --public)
+hs_h=$(printf '{"alg":"HS256","kid":"%s"}' "$kid" | b64url)
+hs_sig=$(printf '%s' "$hs_h.$claims" | openssl dgst -sha256 -hmac "$pem" -binary | b64url)
+check "HS256 with the RSA public key as secret" 401 "$(status -H "Authorization: Bearer $hs_h.$claims.$hs_sig" "$url")"
+# A token signed by another key claiming the seed's kid, with its key embedded in the header.
+"$BIN/tessera" jwk generate --alg RS256 --kid "$kid" > "$WORK/evil.jwk"
+evil=$("$BIN/tessera" jwt sign --key "$WORK/evil.jwk" --claims '{"sub":"admin"}')
+check "foreign key with the same kid" 401 "$(status -H "Authorization: Bearer $evil" "$url")"
+unknown=$("$BIN/tessera" jwt sign --key "$WORK/evil.jwk" --kid unknown-kid --claims '{"sub":"admin"}')
+check "unknown kid" 401 "$(status -H "Authorization: Bearer $unknown" "$url")"
+check "1 MB header" 401 "$(status -H "Authorization: Bearer $(head -c 20000 /dev/zero | tr '\0' 'a').$claims.$s" "$url")"
+check "WWW-Authenticate on refusal" 1 "$(curl -s -D - -o /dev/null -H 'Authorization: Bearer x.y.z' "$url" | grep -ci 'www-authenticate: Bearer error="invalid_token"')"
+
+for alg in RS256 ES256 EdDSA; do
+  echo "==> tessera serve --alg $alg"
+  A=$((base + 10)); C=$((base + 11)); base=$((base + 20))
+  mkdir -p "$WORK/$alg"
+  (cd "$WORK/$alg" && TESSERA_LOG=warn exec "$BIN/tessera" serve --demo --alg "$alg" --listen "127.0.0.1:$A") &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$A/readyz"
+  start_consumer "$C" "http://127.0.0.1:$A/.well-known/jwks.json"
+  t=$(curl -s -X POST "http://127.0.0.1:$A/api/v1/auth" -H 'Content-Type: application/json' \
+    -d '{"userName":"Jane","password":"pass123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')
+  check "$alg token from tessera serve" 200 "$(status -H "Authorization: Bearer $t" "http://127.0.0.1:$C/api/v1/protected")"
+  IFS=. read -r th tp ts <<< "$t"
+  check "$alg tampered" 401 "$(status -H "Authorization: Bearer $th.$claims.$ts" "http://127.0.0.1:$C/api/v1/protected")"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

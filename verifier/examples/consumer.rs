@@ -1,0 +1,107 @@
+//! The seed's resource server, on Tessera: `GET /api/v1/protected` answers 200
+//! `{"message", "user": <claims>}` for a valid token and 401 (RFC 6750) otherwise.
+//!
+//! Environment:
+//! - `PORT` (default 3000);
+//! - `JWKS_SERVER`: the JWKS URL (required; `https`, or `http` on loopback);
+//! - `ISSUER`: when set, tokens must carry exactly this `iss`;
+//! - `AUDIENCE`: when set, a token's `aud` must contain it;
+//! - `REVOCATIONS`: when set, the auth server's base URL, whose revocation stream is
+//!   followed so that logged-out sessions are refused at once;
+//! - `RUST_LOG`: log filter (default `info`).
+//!
+//! ```sh
+//! JWKS_SERVER=http://127.0.0.1:3001/.well-known/jwks.json cargo run --release --example consumer
+//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/api/v1/protected
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tessera_jose::Validation;
+use tessera_verifier::{AuthLayer, Issuer, VerifiedToken, Verifier};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("consumer: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+async fn run() -> Result<(), String> {
+    let port: u16 = match env("PORT") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("PORT is not a port number: {p}"))?,
+        None => 3000,
+    };
+    let jwks = env("JWKS_SERVER").ok_or("JWKS_SERVER (the JWKS URL) is required")?;
+
+    let mut issuer = Issuer::jwks(jwks);
+    if let Some(iss) = env("ISSUER") {
+        issuer = issuer.issuer(iss);
+    }
+    issuer = match env("AUDIENCE") {
+        Some(aud) => issuer.audience(aud),
+        // No audience configured: the seed's consumer accepted any `aud`, so this one does
+        // too, explicitly (RFC 7519 section 4.1.3 says a recipient not named in `aud` must
+        // refuse the token: set AUDIENCE in production).
+        None => issuer.validation(Validation::new().insecure_any_audience()),
+    };
+    let mut builder = Verifier::builder().issuer(issuer);
+    if let Some(server) = env("REVOCATIONS") {
+        builder = builder.revocation_feed(server);
+    }
+    let verifier = Arc::new(builder.build().map_err(|e| e.to_string())?);
+    // Not fatal: an issuer that starts later is fetched on the first request.
+    let _ = verifier.prefetch().await;
+
+    let app = Router::new()
+        .route("/api/v1/protected", get(protected))
+        .route_layer(AuthLayer::new(verifier))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"message": "not found"}))) });
+
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "consumer listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn protected(VerifiedToken(jwt): VerifiedToken) -> Response {
+    // The payload as signed is a checked JSON object: embed it as is rather than re-encode it.
+    let claims = String::from_utf8_lossy(jwt.claims().raw());
+    let body =
+        format!(r#"{{"message":"Protected resource accessed successfully","user":{claims}}}"#);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,170 @@
+//! The HTTP client behind every fetch: `https` only (plain `http` for loopback hosts), no
+//! redirect to another host, a timeout, and a body size limit.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use url::Url;
+
+use crate::error::FetchError;
+
+/// Largest key set, discovery document or revocation list accepted (1 MiB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Refuses URLs a key set must not come from: anything but `https`, except plain `http` to
+/// a loopback host (for development and tests).
+pub fn check_url(url: &Url) -> Result<(), FetchError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(FetchError::Url(format!(
+            "{url}: plain http is allowed for loopback hosts only, use https"
+        ))),
+        other => Err(FetchError::Url(format!(
+            "{url}: unsupported scheme `{other}`"
+        ))),
+    }
+}
+
+/// Parses and checks a URL given in configuration.
+pub fn parse_url(text: &str) -> Result<Url, FetchError> {
+    let url = Url::parse(text).map_err(|e| FetchError::Url(format!("{text}: {e}")))?;
+    check_url(&url)?;
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// A response whose body has been read within the size limit.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Builds the shared client. `timeout` bounds a whole request (`None` for streams, which
+/// use a connect timeout and their own idle timeout instead).
+pub(crate) fn client(timeout: Option<Duration>) -> Result<reqwest::Client, FetchError> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let origin = attempt.previous().first().and_then(|u| u.host_str());
+        let same_host = origin.is_some() && attempt.url().host_str() == origin;
+        if attempt.previous().len() >= 5 {
+            attempt.error("too many redirects")
+        } else if !same_host {
+            attempt.error("redirect to another host refused")
+        } else if check_url(attempt.url()).is_err() {
+            attempt.error("redirect to plain http refused")
+        } else {
+            attempt.follow()
+        }
+    });
+    let mut builder = reqwest::Client::builder()
+        .redirect(policy)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("tessera-verifier/", env!("CARGO_PKG_VERSION")));
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    builder.build().map_err(|e| FetchError::Request {
+        url: String::new(),
+        reason: format!("cannot build the HTTP client: {e}"),
+    })
+}
+
+/// GETs `url` and reads the body, refusing more than `limit` bytes.
+pub(crate) async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    headers: HeaderMap,
+    limit: usize,
+) -> Result<Fetched, FetchError> {
+    check_url(url)?;
+    let request_failed = |e: reqwest::Error| FetchError::Request {
+        url: url.to_string(),
+        reason: describe(&e),
+    };
+    let mut response = client
+        .get(url.clone())
+        .headers(headers)
+        .send()
+        .await
+        .map_err(request_failed)?;
+    let too_large = || FetchError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// reqwest's top-level message hides the cause (`error sending request`); include the chain.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        for ok in [
+            "https://auth.example/jwks",
+            "http://127.0.0.1:1/x",
+            "http://127.8.9.10/x",
+            "http://[::1]/x",
+            "http://localhost/x",
+        ] {
+            assert!(parse_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example/jwks",
+            "http://10.0.0.1/x",
+            "http://localhost.evil.example/x",
+            "file:///etc/passwd",
+            "ftp://127.0.0.1/x",
+            "not a url",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+}

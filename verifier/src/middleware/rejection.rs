@@ -1,0 +1,152 @@
+//! Refusals rendered as RFC 6750 says: 401 with `WWW-Authenticate: Bearer` (and
+//! `error="invalid_token"` for a bad token), 403 with `error="insufficient_scope"`.
+//! The client gets a stable, generic description; the details go to the log.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::header::{HeaderValue, WWW_AUTHENTICATE};
+use http::StatusCode;
+
+use crate::error::Error;
+
+/// Why a request was refused, as the client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No credentials: 401 with a bare `Bearer` challenge (RFC 6750 section 3.1).
+    MissingToken,
+    /// A bad token (malformed, expired, revoked, wrong signature, issuer or audience,
+    /// fingerprint mismatch...): 401 `invalid_token`.
+    InvalidToken {
+        /// A short, generic description for the client.
+        description: &'static str,
+    },
+    /// A valid token without the role or scope required: 403 `insufficient_scope`.
+    InsufficientScope {
+        /// The scopes (or roles) the resource requires, space-separated, if any.
+        scope: Option<String>,
+    },
+}
+
+const REALM: &str = "tessera";
+
+impl Rejection {
+    /// The refusal for a verification error.
+    pub fn from_error(e: &Error) -> Rejection {
+        match e {
+            Error::MissingToken => Rejection::MissingToken,
+            Error::Revoked { .. } => Rejection::InvalidToken {
+                description: "the access token has been revoked",
+            },
+            e if e.is_expired() => Rejection::InvalidToken {
+                description: "the access token expired",
+            },
+            Error::KeysUnavailable { .. } => Rejection::InvalidToken {
+                description: "the access token cannot be verified now",
+            },
+            _ => Rejection::InvalidToken {
+                description: "the access token is invalid",
+            },
+        }
+    }
+
+    /// 401 or 403.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 error code, if any.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingToken => None,
+            Rejection::InvalidToken { .. } => Some("invalid_token"),
+            Rejection::InsufficientScope { .. } => Some("insufficient_scope"),
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Rejection::MissingToken => "a bearer token is required",
+            Rejection::InvalidToken { description } => description,
+            Rejection::InsufficientScope { .. } => {
+                "the access token lacks the required role or scope"
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(&self) -> HeaderValue {
+        // The error first (`Bearer error="invalid_token", ...`): auth-param order carries no
+        // meaning (RFC 9110 section 11.2), and this is the form clients and tests look for.
+        let mut text = match self.error_code() {
+            Some(code) => format!(
+                "Bearer error=\"{code}\", error_description=\"{}\"",
+                self.description()
+            ),
+            None => format!("Bearer realm=\"{REALM}\""),
+        };
+        if let Rejection::InsufficientScope { scope: Some(scope) } = self {
+            // RFC 6749 scope tokens exclude `"` and `\`; anything else is left out.
+            if scope
+                .bytes()
+                .all(|b| b == b' ' || (b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            {
+                text.push_str(&format!(", scope=\"{scope}\""));
+            }
+        }
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.error_code().unwrap_or("unauthorized"),
+            "error_description": self.description(),
+            "message": self.description(),
+        });
+        let mut response = (self.status(), Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, self.challenge());
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc6750() {
+        assert_eq!(
+            Rejection::MissingToken.challenge(),
+            "Bearer realm=\"tessera\""
+        );
+        let bad = Rejection::from_error(&Error::Revoked {
+            kind: "jti",
+            value: "x".into(),
+        });
+        assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            bad.challenge(),
+            "Bearer error=\"invalid_token\", error_description=\"the access token has been revoked\""
+        );
+        let scope = Rejection::InsufficientScope {
+            scope: Some("orders:write".into()),
+        };
+        assert_eq!(scope.status(), StatusCode::FORBIDDEN);
+        assert!(scope
+            .challenge()
+            .to_str()
+            .unwrap()
+            .ends_with("error=\"insufficient_scope\", error_description=\"the access token lacks the required role or scope\", scope=\"orders:write\""));
+        let injected = Rejection::InsufficientScope {
+            scope: Some("a\" b".into()),
+        };
+        assert!(!injected.challenge().to_str().unwrap().contains("scope=\""));
+    }
+}

@@ -1,0 +1,154 @@
+//! [`Auth`]: the service made by [`AuthLayer`](super::AuthLayer).
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::header::{HeaderMap, AUTHORIZATION};
+use http::Request;
+use tessera_jose::Jwt;
+use tower::Service;
+
+use super::extract::VerifiedToken;
+use super::future::ResponseFuture;
+use super::policy::AuthPolicy;
+use super::rejection::Rejection;
+use crate::error::Error;
+use crate::verifier::Verifier;
+
+/// Verifies the bearer token, applies the policy, then calls the inner service with the
+/// verified token in the request extensions; answers the refusal itself otherwise.
+#[derive(Debug, Clone)]
+pub struct Auth<S, P> {
+    inner: S,
+    verifier: Arc<Verifier>,
+    policy: P,
+}
+
+impl<S, P> Auth<S, P> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, verifier: Arc<Verifier>, policy: P) -> Self {
+        Auth {
+            inner,
+            verifier,
+            policy,
+        }
+    }
+}
+
+impl<S, P, B> Service<Request<B>> for Auth<S, P>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    P: AuthPolicy,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The service that was polled ready is the one to call; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        let policy = self.policy.clone();
+        ResponseFuture::new(
+            async move {
+                match authenticate(&verifier, &policy, request.headers()).await {
+                    Ok(jwt) => {
+                        request.extensions_mut().insert(VerifiedToken(jwt));
+                        inner.call(request).await
+                    }
+                    Err(rejection) => Ok(rejection.into_response()),
+                }
+            }
+            .boxed(),
+        )
+    }
+}
+
+/// Reads the token from `Authorization: Bearer <token>`, or from the seed's bare
+/// `Authorization: <token>`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(Error::MissingToken)?;
+    if values.next().is_some() {
+        return Err(Error::BadAuthorizationHeader("sent more than once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| Error::BadAuthorizationHeader("not visible ASCII"))?
+        .trim();
+    let token = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Err(Error::BadAuthorizationHeader("not a Bearer credential")),
+        None if text.eq_ignore_ascii_case("bearer") => "",
+        None => text,
+    };
+    if token.is_empty() {
+        return Err(Error::BadAuthorizationHeader("empty bearer token"));
+    }
+    Ok(token)
+}
+
+/// Verifies the request's token and applies `policy`: what [`Auth`] does before calling
+/// the inner service, for handlers and gateways that need it directly.
+pub async fn authenticate<P: AuthPolicy>(
+    verifier: &Verifier,
+    policy: &P,
+    headers: &HeaderMap,
+) -> Result<Arc<Jwt>, Rejection> {
+    let token = bearer_token(headers).map_err(|e| {
+        tracing::info!(reason = %e, "request without a usable token");
+        Rejection::from_error(&e)
+    })?;
+    // The verifier logs its refusals with their reasons.
+    let jwt = verifier
+        .verify(token)
+        .await
+        .map_err(|e| Rejection::from_error(&e))?;
+    policy.authorize(&jwt, headers)?;
+    Ok(Arc::new(jwt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_and_bare_tokens() {
+        assert_eq!(bearer_token(&with(&["Bearer a.b.c"])).unwrap(), "a.b.c");
+        assert_eq!(bearer_token(&with(&["bearer   a.b.c "])).unwrap(), "a.b.c");
+        assert_eq!(bearer_token(&with(&["a.b.c"])).unwrap(), "a.b.c");
+        assert!(matches!(bearer_token(&with(&[])), Err(Error::MissingToken)));
+        for bad in [
+            &["Basic dXNlcjpwdw=="][..],
+            &["Bearer"],
+            &["Bearer "],
+            &["a.b.c", "d.e.f"],
+        ] {
+            assert!(
+                matches!(
+                    bearer_token(&with(bad)),
+                    Err(Error::BadAuthorizationHeader(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+}

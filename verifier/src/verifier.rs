@@ -1,0 +1,339 @@
+//! The verifier: one or more issuers, each with its own key set and policy, chosen by the
+//! token's `iss`; optional revocation checks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tessera_jose::{dangerous, Algorithm, Jwt, Limits, UnverifiedJwt, Validation};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::jwks::{JwksOptions, RemoteJwks};
+use crate::revocation::{Revocations, Subscription};
+
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone)]
+enum Source {
+    Jwks(String),
+    Discover(String),
+}
+
+/// The configuration of one trusted issuer: where its keys are and what its tokens must
+/// satisfy.
+///
+/// ```
+/// use tessera_jose::Algorithm;
+/// use tessera_verifier::Issuer;
+///
+/// let issuer = Issuer::discover("https://auth.example.com")
+///     .audience("orders-api")
+///     .algorithms([Algorithm::ES256, Algorithm::EdDSA]);
+/// # let _ = issuer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    source: Source,
+    issuer: Option<String>,
+    validation: Validation,
+    options: JwksOptions,
+}
+
+impl Issuer {
+    /// An issuer found by OpenID discovery: its key set is read from the `jwks_uri` of
+    /// `{issuer}/.well-known/openid-configuration`, and its tokens must carry exactly this
+    /// `iss`.
+    pub fn discover(issuer: impl Into<String>) -> Issuer {
+        let issuer = issuer.into();
+        Issuer {
+            source: Source::Discover(issuer.clone()),
+            issuer: Some(issuer),
+            validation: Validation::new(),
+            options: JwksOptions::default(),
+        }
+    }
+
+    /// An issuer known by its JWKS URL. Without [`Issuer::issuer`] it accepts tokens with
+    /// any `iss` (or none): it is then the fallback for tokens no other issuer claims.
+    pub fn jwks(jwks_url: impl Into<String>) -> Issuer {
+        Issuer {
+            source: Source::Jwks(jwks_url.into()),
+            issuer: None,
+            validation: Validation::new(),
+            options: JwksOptions::default(),
+        }
+    }
+
+    /// Requires tokens to carry exactly this `iss`.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Issuer {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Adds an accepted audience (a token's `aud` must contain one of them).
+    pub fn audience(mut self, aud: impl Into<String>) -> Issuer {
+        self.validation = self.validation.audience(aud);
+        self
+    }
+
+    /// Accepts tokens whatever their `aud`: only for services with no audience of their own.
+    pub fn insecure_any_audience(mut self) -> Issuer {
+        self.validation = self.validation.insecure_any_audience();
+        self
+    }
+
+    /// Accepts only these algorithms (each key's own binding still applies).
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Issuer {
+        self.validation = self.validation.algorithms(algs);
+        self
+    }
+
+    /// Replaces the claims policy (audiences, algorithms, `typ`, leeway, required claims...).
+    /// The issuer check is added to it.
+    pub fn validation(mut self, validation: Validation) -> Issuer {
+        self.validation = validation;
+        self
+    }
+
+    /// Changes how the key set is fetched and cached.
+    pub fn jwks_options(mut self, options: JwksOptions) -> Issuer {
+        self.options = options;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    iss: Option<String>,
+    jwks: RemoteJwks,
+    validation: Validation,
+}
+
+/// Builds a [`Verifier`].
+#[derive(Debug, Default)]
+pub struct VerifierBuilder {
+    issuers: Vec<Issuer>,
+    clock: Option<Arc<dyn Clock>>,
+    revocations: Option<Revocations>,
+    revocation_feed: Option<String>,
+    limits: Option<Limits>,
+}
+
+impl VerifierBuilder {
+    /// Trusts this issuer.
+    pub fn issuer(mut self, issuer: Issuer) -> VerifierBuilder {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// Uses this clock for caches and token times (tests use a
+    /// [`ManualClock`](crate::ManualClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> VerifierBuilder {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks tokens against this revocation set (filled by you, or by a feed).
+    pub fn revocations(mut self, revocations: Revocations) -> VerifierBuilder {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// Follows the revocation feed of the auth server at this base URL (needs a Tokio
+    /// runtime when [`VerifierBuilder::build`] runs).
+    pub fn revocation_feed(mut self, server_url: impl Into<String>) -> VerifierBuilder {
+        self.revocation_feed = Some(server_url.into());
+        self
+    }
+
+    /// Token size and nesting limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> VerifierBuilder {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Checks the configuration and builds the verifier. Nothing is fetched yet: key sets
+    /// (and discovery documents) are fetched on first use.
+    pub fn build(self) -> Result<Verifier, Error> {
+        if self.issuers.is_empty() {
+            return Err(Error::Config("no issuer configured".into()));
+        }
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mut entries = Vec::with_capacity(self.issuers.len());
+        let mut by_iss = HashMap::new();
+        let mut fallback = None;
+        for (n, issuer) in self.issuers.into_iter().enumerate() {
+            let jwks = match &issuer.source {
+                Source::Jwks(url) => RemoteJwks::with_clock(url, issuer.options, clock.clone())?,
+                Source::Discover(iss) => RemoteJwks::discover(iss, issuer.options, clock.clone())?,
+            };
+            let validation = match &issuer.issuer {
+                Some(iss) => {
+                    if by_iss.insert(iss.clone(), n).is_some() {
+                        return Err(Error::Config(format!("issuer {iss} is configured twice")));
+                    }
+                    issuer.validation.issuer(iss.clone())
+                }
+                None => {
+                    if fallback.replace(n).is_some() {
+                        return Err(Error::Config(
+                            "only one issuer may be configured without an `iss`".into(),
+                        ));
+                    }
+                    issuer.validation
+                }
+            };
+            entries.push(Entry {
+                iss: issuer.issuer,
+                jwks,
+                validation,
+            });
+        }
+        let mut revocations = self.revocations;
+        let subscription = match self.revocation_feed {
+            Some(url) => {
+                let list = revocations.get_or_insert_with(|| Revocations::new(clock.clone()));
+                Some(list.subscribe(&url)?)
+            }
+            None => None,
+        };
+        Ok(Verifier {
+            entries,
+            by_iss,
+            fallback,
+            revocations,
+            _subscription: subscription,
+            clock,
+            limits: self.limits.unwrap_or_default(),
+        })
+    }
+}
+
+/// Verifies access tokens from one or more issuers.
+///
+/// The token's `iss` is read before verification only to choose the issuer's
+/// configuration; the signature is then checked with that issuer's keys and the claims
+/// with a policy requiring exactly that `iss`.
+///
+/// ```no_run
+/// # async fn run(token: &str) -> Result<(), tessera_verifier::Error> {
+/// use tessera_verifier::{Issuer, Verifier};
+///
+/// let verifier = Verifier::builder()
+///     .issuer(Issuer::discover("https://auth.example.com").audience("orders-api"))
+///     .issuer(Issuer::jwks("https://partner.example/jwks.json")
+///         .issuer("https://partner.example")
+///         .audience("orders-api"))
+///     .build()?;
+/// let jwt = verifier.verify(token).await?;
+/// println!("hello {:?}", jwt.claims().sub());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Verifier {
+    entries: Vec<Entry>,
+    by_iss: HashMap<String, usize>,
+    fallback: Option<usize>,
+    revocations: Option<Revocations>,
+    _subscription: Option<Subscription>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+}
+
+impl Verifier {
+    /// Starts a configuration.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// Verifies a compact token: issuer chosen by `iss`, key by `kid` (refetching the set
+    /// once for an unknown `kid`), signature, claims, then revocation. Every refusal is
+    /// logged with its reason.
+    pub async fn verify(&self, token: &str) -> Result<Jwt, Error> {
+        let mut kid = None;
+        let outcome = self.verify_inner(token, &mut kid).await;
+        if let Err(e) = &outcome {
+            // Reasons can quote the token (its kid, iss, aud): escaped so that a crafted
+            // token cannot forge log lines.
+            let reason = e.to_string().escape_debug().to_string();
+            let kid = kid.as_deref().unwrap_or("-").escape_debug().to_string();
+            if e.is_token_error() {
+                tracing::info!(%reason, %kid, "token rejected");
+            } else {
+                tracing::warn!(%reason, %kid, "token could not be verified");
+            }
+        }
+        outcome
+    }
+
+    async fn verify_inner(&self, token: &str, kid: &mut Option<String>) -> Result<Jwt, Error> {
+        let unverified = UnverifiedJwt::parse_with_limits(token, &self.limits)?;
+        *kid = unverified.header().kid().map(str::to_owned);
+        // Unverified: used only to pick the configuration, whose policy then requires it.
+        let iss = dangerous::insecure_claims(&unverified).iss();
+        let entry = self.entry_for(iss)?;
+        // A refused algorithm must not cost a key fetch.
+        entry
+            .validation
+            .check_algorithm(unverified.header().alg())?;
+        let keys = entry.jwks.key_set_for(unverified.header().kid()).await?;
+        let jwt = if self.clock.is_system() {
+            unverified.verify(&*keys, &entry.validation)?
+        } else {
+            let at = entry.validation.clone().at_time(self.clock.unix_secs());
+            unverified.verify(&*keys, &at)?
+        };
+        if let Some(revocations) = &self.revocations {
+            revocations.check(jwt.claims())?;
+        }
+        Ok(jwt)
+    }
+
+    fn entry_for(&self, iss: Option<&str>) -> Result<&Entry, Error> {
+        let index = iss
+            .and_then(|i| self.by_iss.get(i).copied())
+            .or(self.fallback)
+            .ok_or_else(|| {
+                Error::UnknownIssuer(
+                    iss.map_or_else(|| "(none)".to_owned(), |i| format!("{:?}", truncate(i))),
+                )
+            })?;
+        self.entries
+            .get(index)
+            .ok_or_else(|| Error::Config("issuer index out of range".into()))
+    }
+
+    /// Fetches every issuer's key set now (discovery included), so that the first requests
+    /// do not wait for it. Failures are returned (and retried on use), not fatal.
+    pub async fn prefetch(&self) -> Result<(), Error> {
+        let mut outcome = Ok(());
+        for entry in &self.entries {
+            if let Err(e) = entry.jwks.key_set().await {
+                tracing::warn!(jwks = %entry.jwks.describe(), error = %e, "key set not available yet");
+                outcome = Err(e);
+            }
+        }
+        outcome
+    }
+
+    /// The key set of the issuer that would handle a token with this `iss`.
+    pub fn jwks_for(&self, iss: Option<&str>) -> Option<&RemoteJwks> {
+        self.entry_for(iss).ok().map(|e| &e.jwks)
+    }
+
+    /// The configured issuers (`None` for the one accepting any `iss`).
+    pub fn issuers(&self) -> impl Iterator<Item = Option<&str>> {
+        self.entries.iter().map(|e| e.iss.as_deref())
+    }
+
+    /// The revocation set checked, if any.
+    pub fn revocations(&self) -> Option<&Revocations> {
+        self.revocations.as_ref()
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

@@ -1,0 +1,289 @@
+//! The gateway end to end: an upstream that echoes what it received, the gateway in front.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::Json;
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tessera_jose::Algorithm;
+use tessera_verifier::gateway::{self, GatewayConfig};
+use tessera_verifier::{Guard, Issuer, Verifier};
+
+use crate::support::{jwks_of, JwksServer, Key};
+
+async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new().fallback(move |request: Request| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let headers: serde_json::Map<String, Value> = parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        json!(v.to_str().unwrap_or("<binary>")),
+                    )
+                })
+                .collect();
+            (
+                [
+                    ("x-upstream", "yes"),
+                    ("connection", "x-upstream-private"),
+                    ("x-upstream-private", "1"),
+                ],
+                Json(json!({
+                    "method": parts.method.as_str(),
+                    "uri": parts.uri.to_string(),
+                    "headers": headers,
+                    "body_len": body.len(),
+                })),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, calls)
+}
+
+async fn start_gateway(verifier: Arc<Verifier>, upstream: String, guard: Guard) -> SocketAddr {
+    let app = gateway::router(verifier, GatewayConfig { upstream, guard }).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    addr
+}
+
+struct Setup {
+    key: Key,
+    _jwks: JwksServer,
+    gateway: SocketAddr,
+    calls: Arc<AtomicUsize>,
+}
+
+async fn setup(guard: Guard) -> Setup {
+    let key = Key::new(Algorithm::EdDSA, "k");
+    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Arc::new(
+        Verifier::builder()
+            .issuer(
+                Issuer::jwks(jwks.url())
+                    .issuer("https://auth.test")
+                    .audience("api"),
+            )
+            .build()
+            .unwrap(),
+    );
+    let (upstream, calls) = echo_upstream().await;
+    let gateway = start_gateway(verifier, format!("http://{upstream}/base/"), guard).await;
+    Setup {
+        key,
+        _jwks: jwks,
+        gateway,
+        calls,
+    }
+}
+
+fn token(key: &Key) -> String {
+    key.token(json!({"iss": "https://auth.test", "aud": "api", "sub": "jane", "role": "write", "scope": "a b"}))
+}
+
+#[tokio::test]
+async fn forwards_verified_claims_and_strips_what_the_client_sent() {
+    let s = setup(Guard::new()).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{}/orders/7?x=1&y=2", s.gateway))
+        .bearer_auth(token(&s.key))
+        .header("X-Tessera-Sub", "admin")
+        .header("x_tessera_role", "admin")
+        .header("X-Tessera-Claims", "e30")
+        .header("X-Tessera-Extra", "forged")
+        .header("Connection", "x-hop-secret")
+        .header("X-Hop-Secret", "1")
+        .header("X-Kept", "kept")
+        .body(vec![b'z'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-upstream"], "yes");
+    assert!(
+        response.headers().get("x-upstream-private").is_none(),
+        "hop-by-hop header leaked"
+    );
+    let echo: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let h = &echo["headers"];
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["uri"], "/base/orders/7?x=1&y=2");
+    assert_eq!(echo["body_len"], 3 * 1024 * 1024);
+    assert_eq!(h["x-tessera-sub"], "jane");
+    assert_eq!(h["x-tessera-role"], "write");
+    assert_eq!(h["x-tessera-scope"], "a b");
+    assert_eq!(h["x-tessera-iss"], "https://auth.test");
+    assert!(h.get("x_tessera_role").is_none());
+    assert!(h.get("x-tessera-extra").is_none());
+    assert!(h.get("x-hop-secret").is_none());
+    assert_eq!(h["x-kept"], "kept");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-host"], s.gateway.to_string());
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(h["x-tessera-claims"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "jane");
+    assert_eq!(claims["aud"], "api");
+}
+
+#[tokio::test]
+async fn refuses_without_reaching_the_upstream() {
+    let s = setup(Guard::new().role("admin")).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/orders", s.gateway);
+
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"tessera\"");
+    let r = client
+        .get(&url)
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    // Valid, but without the role.
+    let r = client
+        .get(&url)
+        .bearer_auth(token(&s.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn verify_endpoint_for_auth_request() {
+    let s = setup(Guard::new()).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/verify", s.gateway);
+    let r = client
+        .get(&url)
+        .bearer_auth(token(&s.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-tessera-sub"], "jane");
+    assert_eq!(r.headers()["x-tessera-role"], "write");
+    assert!(r.headers().contains_key("x-tessera-claims"));
+    // The seed's bare header works too.
+    let r = client
+        .get(&url)
+        .header("authorization", token(&s.key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("x-tessera-sub").is_none());
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0, "/verify must not proxy");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    let key = Key::new(Algorithm::ES256, "k");
+    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Arc::new(
+        Verifier::builder()
+            .issuer(Issuer::jwks(jwks.url()))
+            .build()
+            .unwrap(),
+    );
+    // A port nobody listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = start_gateway(verifier, format!("http://{closed}"), Guard::new()).await;
+    let r = reqwest::Client::new()
+        .get(format!("http://{gw}/x"))
+        .bearer_auth(key.token(json!({"sub": "s"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+}
+
+#[tokio::test]
+async fn response_bodies_are_streamed_not_buffered() {
+    // An upstream that sends one chunk, then waits before the second.
+    let app = Router::new().fallback(|| async {
+        let chunks = futures_util::stream::unfold(0u8, |n| async move {
+            match n {
+                0 => Some((Ok::<_, std::io::Error>("first;"), 1)),
+                1 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                    Some((Ok("second"), 2))
+                }
+                _ => None,
+            }
+        });
+        axum::body::Body::from_stream(chunks)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let key = Key::new(Algorithm::ES256, "k");
+    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Arc::new(
+        Verifier::builder()
+            .issuer(Issuer::jwks(jwks.url()))
+            .build()
+            .unwrap(),
+    );
+    let gw = start_gateway(verifier, format!("http://{upstream}"), Guard::new()).await;
+
+    let started = std::time::Instant::now();
+    let mut response = reqwest::Client::new()
+        .get(format!("http://{gw}/stream"))
+        .bearer_auth(key.token(json!({"sub": "s"})))
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"first;");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1000),
+        "the first chunk waited for the whole body ({:?})",
+        started.elapsed()
+    );
+    let second = response.chunk().await.unwrap().unwrap();
+    assert_eq!(&second[..], b"second");
+}
