@@ -87,6 +87,17 @@ for alg in RS256 ES256 EdDSA; do
   check "$alg token from tessera serve" 200 "$(status -H "Authorization: Bearer $t" "http://127.0.0.1:$C/api/v1/protected")"
   IFS=. read -r th tp ts <<< "$t"
   check "$alg tampered" 401 "$(status -H "Authorization: Bearer $th.$claims.$ts" "http://127.0.0.1:$C/api/v1/protected")"
+  if [ "$alg" = RS256 ]; then
+    # Rotation under load: `key rotate --now` twice while requests with fresh tokens run.
+    secret=$(cd "$WORK/$alg" && "$BIN/tessera" client add svc | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+    python3 "$HERE/rotation_load.py" "http://127.0.0.1:$A" "http://127.0.0.1:$C" "$secret" 9 > "$WORK/rotation.log" 2>&1 &
+    load=$!
+    sleep 2; (cd "$WORK/$alg" && "$BIN/tessera" key rotate --now >/dev/null)
+    sleep 3; (cd "$WORK/$alg" && "$BIN/tessera" key rotate --now >/dev/null)
+    if wait "$load"; then r=0; else r=1; fi
+    tail -3 "$WORK/rotation.log" | sed 's/^/    /'
+    check "rotation under load: no failed request" 0 "$r"
+  fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -259,11 +259,18 @@ impl RemoteJwks {
         if let Err(e) = fetch.await {
             tracing::warn!(jwks = %self.describe(), error = %e, "refetch for an unknown kid failed");
         }
-        Ok(self
+        let latest = self
             .inner
             .current
             .load_full()
-            .map_or(set, |c| c.keys.clone()))
+            .map_or(set, |c| c.keys.clone());
+        if latest.contains_kid(kid) {
+            // A real new key (a rotation, possibly `rotate --now`): the refetch was useful, so
+            // it does not hold back the next one. Only refetches that find nothing, as a
+            // flood of made-up kids does, start the cooldown.
+            self.control().last_kid_refetch = None;
+        }
+        Ok(latest)
     }
 
     /// Fetches now (or joins a fetch in progress), ignoring cache lifetimes and backoff.

@@ -152,15 +152,40 @@ async fn unknown_kid_triggers_one_refetch_then_a_cooldown() {
     verifier.verify(&new.token(json!({}))).await.unwrap();
     assert_eq!(server.hits(), 2);
 
-    // Unknown kids within the cooldown cost nothing and are refused for the right reason.
+    // A refetch that finds the new key does not start the cooldown; one that finds nothing
+    // does: the first made-up kid costs one fetch, the next ones within 30 s cost nothing.
     clock.advance(Duration::from_secs(5));
     let e = verifier.verify(&forged_token("nope")).await.unwrap_err();
     assert_eq!(e.unknown_kid(), Some("nope"));
-    assert_eq!(server.hits(), 2);
+    assert_eq!(server.hits(), 3);
+    clock.advance(Duration::from_secs(5));
+    let e = verifier.verify(&forged_token("nope1")).await.unwrap_err();
+    assert_eq!(e.unknown_kid(), Some("nope1"));
+    assert_eq!(server.hits(), 3, "within the cooldown: no fetch");
     // After the cooldown, one more refetch.
     clock.advance(Duration::from_secs(30));
     let e = verifier.verify(&forged_token("nope2")).await.unwrap_err();
     assert_eq!(e.unknown_kid(), Some("nope2"));
+    assert_eq!(server.hits(), 4);
+}
+
+/// Two `rotate --now` a few seconds apart: each new key is fetched when its first token
+/// arrives, because a refetch that finds its kid does not hold back the next one.
+#[tokio::test]
+async fn back_to_back_rotations_are_both_picked_up() {
+    let k1 = Key::new(Algorithm::ES256, "k1");
+    let k2 = Key::new(Algorithm::ES256, "k2");
+    let k3 = Key::new(Algorithm::ES256, "k3");
+    let server = JwksServer::start(jwks_of(&[&k1])).await;
+    server.set_cache_control(Some("max-age=3600"));
+    let clock = ManualClock::new();
+    let verifier = verifier(&server.url(), &clock, quick_options());
+    verifier.verify(&k1.token(json!({}))).await.unwrap();
+    server.set_body(jwks_of(&[&k1, &k2]));
+    verifier.verify(&k2.token(json!({}))).await.unwrap();
+    clock.advance(Duration::from_secs(3));
+    server.set_body(jwks_of(&[&k1, &k2, &k3]));
+    verifier.verify(&k3.token(json!({}))).await.unwrap();
     assert_eq!(server.hits(), 3);
 }
 
