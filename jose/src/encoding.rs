@@ -95,23 +95,27 @@ pub(crate) enum ObjectError {
 /// silently keep the last one, which lets two parsers disagree about a token).
 pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Result<Map<String, Value>, ObjectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let map = de.deserialize_map(StrictObject).map_err(|e| {
-        let msg = e.to_string();
-        match msg.strip_prefix(DUPLICATE_PREFIX) {
-            // serde_json appends the position; the name is what precedes it.
-            Some(rest) => ObjectError::Duplicate(
-                rest.rfind(" at line ")
-                    .map_or(rest, |at| &rest[..at])
-                    .to_owned(),
-            ),
-            None => ObjectError::Json(msg),
-        }
-    })?;
+    let map = de.deserialize_map(StrictObject).map_err(object_error)?;
     de.end().map_err(|e| ObjectError::Json(e.to_string()))?;
     Ok(map)
 }
 
 const DUPLICATE_PREFIX: &str = "duplicate member ";
+
+/// Tells a duplicate member (reported by our visitors through serde's custom error) from
+/// any other JSON error.
+fn object_error(e: serde_json::Error) -> ObjectError {
+    let msg = e.to_string();
+    match msg.strip_prefix(DUPLICATE_PREFIX) {
+        // serde_json appends the position; the name is what precedes it.
+        Some(rest) => ObjectError::Duplicate(
+            rest.rfind(" at line ")
+                .map_or(rest, |at| &rest[..at])
+                .to_owned(),
+        ),
+        None => ObjectError::Json(msg),
+    }
+}
 
 /// The members of a JSON object that a caller asked to keep, and the names of all members.
 pub(crate) struct Scanned<V = Value> {
@@ -148,17 +152,7 @@ pub(crate) fn scan_object<V: serde::de::DeserializeOwned>(
         keep_names,
         kind: std::marker::PhantomData,
     };
-    let scanned = de.deserialize_map(scanner).map_err(|e| {
-        let msg = e.to_string();
-        match msg.strip_prefix(DUPLICATE_PREFIX) {
-            Some(rest) => ObjectError::Duplicate(
-                rest.rfind(" at line ")
-                    .map_or(rest, |at| &rest[..at])
-                    .to_owned(),
-            ),
-            None => ObjectError::Json(msg),
-        }
-    })?;
+    let scanned = de.deserialize_map(scanner).map_err(object_error)?;
     de.end().map_err(|e| ObjectError::Json(e.to_string()))?;
     Ok(scanned)
 }

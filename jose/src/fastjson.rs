@@ -11,14 +11,20 @@
 /// The registered claims found by the fast path.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FastClaims {
-    pub(crate) iss: Option<String>,
-    pub(crate) sub: Option<String>,
+    /// Byte ranges of the payload (plain strings need no copy).
+    pub(crate) iss: Option<Range<usize>>,
+    pub(crate) sub: Option<Range<usize>>,
     pub(crate) aud: Option<Vec<String>>,
     pub(crate) exp: Option<i64>,
     pub(crate) nbf: Option<i64>,
     pub(crate) iat: Option<i64>,
-    pub(crate) jti: Option<String>,
+    pub(crate) jti: Option<Range<usize>>,
 }
+
+use std::ops::Range;
+
+/// Most top-level members the fast path tracks for duplicates; more defer to the general path.
+const MAX_MEMBERS: usize = 32;
 
 /// Reads a claims object, or `None` to defer to the general path.
 pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> {
@@ -26,7 +32,8 @@ pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> 
     std::str::from_utf8(bytes).ok()?;
     let mut r = Reader { bytes, pos: 0 };
     let mut claims = FastClaims::default();
-    let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+    let mut seen: [&[u8]; MAX_MEMBERS] = [&[]; MAX_MEMBERS];
+    let mut count = 0;
     r.ws();
     r.expect(b'{')?;
     r.ws();
@@ -36,17 +43,18 @@ pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> 
         loop {
             r.ws();
             let name = r.string()?;
-            if seen.contains(&name) {
+            if count == MAX_MEMBERS || seen[..count].contains(&name) {
                 return None;
             }
-            seen.push(name);
+            seen[count] = name;
+            count += 1;
             r.ws();
             r.expect(b':')?;
             r.ws();
             match name {
-                b"iss" => claims.iss = Some(r.string_value()?),
-                b"sub" => claims.sub = Some(r.string_value()?),
-                b"jti" => claims.jti = Some(r.string_value()?),
+                b"iss" => claims.iss = Some(r.string_span()?),
+                b"sub" => claims.sub = Some(r.string_span()?),
+                b"jti" => claims.jti = Some(r.string_span()?),
                 b"exp" => claims.exp = Some(r.integer()?),
                 b"nbf" => claims.nbf = Some(r.integer()?),
                 b"iat" => claims.iat = Some(r.integer()?),
@@ -63,6 +71,33 @@ pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> 
     }
     r.ws();
     (r.pos == bytes.len()).then_some(claims)
+}
+
+/// The first `"`, `\` or control character: eight bytes at a time while none is there
+/// (the classic "has a zero byte" / "has a byte less than" word tricks, which never miss
+/// one), then byte by byte for the exact place.
+fn find_special(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = 0;
+    for chunk in s.chunks_exact(8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(bytes);
+        let special = has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    s.get(i..)?
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| p + i)
 }
 
 struct Reader<'a> {
@@ -96,14 +131,19 @@ impl<'a> Reader<'a> {
         self.expect(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = find_special(rest)?;
         if rest[len] != b'"' {
             return None;
         }
         self.pos = start + len + 1;
         Some(&rest[..len])
+    }
+
+    /// A plain string's position in the document (without the quotes).
+    fn string_span(&mut self) -> Option<Range<usize>> {
+        let raw = self.string()?;
+        let end = self.pos - 1;
+        Some(end - raw.len()..end)
     }
 
     fn string_value(&mut self) -> Option<String> {
@@ -267,13 +307,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn find_special_matches_a_byte_scan() {
+        let plain = |s: &[u8]| s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let mut cases: Vec<Vec<u8>> = vec![b"abcdefghijklmnopq\"".to_vec(), b"\\".to_vec(), vec![]];
+        for special in [b'"', b'\\', 0x00, 0x1f, 0x0a] {
+            for at in 0..20 {
+                let mut v: Vec<u8> = (0..24u8).map(|i| b'a' + i % 26).collect();
+                v[at] = special;
+                cases.push(v);
+            }
+        }
+        // Bytes just around the thresholds, and UTF-8 continuation bytes, are not special.
+        cases.push(vec![
+            0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xc3, 0xa9, 0xff, 0x20, 0x21, b'x',
+        ]);
+        for case in cases {
+            assert_eq!(find_special(&case), plain(&case), "{case:?}");
+        }
+    }
+
+    #[test]
     fn reads_the_plain_case() {
         let claims = scan_claims(
             br#" {"iss":"https://a","sub":"u","aud":["x","y"],"exp":1900000000,"nbf":-5,"iat":0,"jti":"j","role":"w","n":[1,2.5e-3,{"a":null}],"b":true} "#,
             16,
         )
         .unwrap();
-        assert_eq!(claims.iss.as_deref(), Some("https://a"));
+        assert_eq!(claims.iss, Some(9..18)); // the bytes of `https://a`
         assert_eq!(claims.aud, Some(vec!["x".to_owned(), "y".to_owned()]));
         assert_eq!(
             (claims.exp, claims.nbf, claims.iat),
@@ -407,9 +467,13 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
             let general = general.unwrap();
-            prop_assert_eq!(fast.iss.as_deref(), general.iss());
-            prop_assert_eq!(fast.sub.as_deref(), general.sub());
-            prop_assert_eq!(fast.jti.as_deref(), general.jti());
+            let text = |r: Option<std::ops::Range<usize>>| {
+                r.map(|r| String::from_utf8(bytes[r].to_vec()).unwrap())
+            };
+            let (iss, sub, jti) = (text(fast.iss), text(fast.sub), text(fast.jti));
+            prop_assert_eq!(iss.as_deref(), general.iss());
+            prop_assert_eq!(sub.as_deref(), general.sub());
+            prop_assert_eq!(jti.as_deref(), general.jti());
             prop_assert_eq!(fast.exp, general.exp());
             prop_assert_eq!(fast.nbf, general.nbf());
             prop_assert_eq!(fast.iat, general.iat());
@@ -426,6 +490,12 @@ mod tests {
         #[test]
         fn fast_path_agrees_with_serde_json(doc in claims_object()) {
             agrees(doc.as_bytes())?;
+        }
+
+        #[test]
+        fn find_special_agrees_with_a_byte_scan(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let plain = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(find_special(&bytes), plain);
         }
 
         #[test]

@@ -16,19 +16,38 @@ use crate::key::VerifyingKey;
 /// wrong JSON type is an error at parse time, never read as absent.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    iss: Option<String>,
-    sub: Option<String>,
+    iss: Option<Text>,
+    sub: Option<Text>,
     aud: Vec<String>,
     aud_present: bool,
     exp: Option<i64>,
     nbf: Option<i64>,
     iat: Option<i64>,
-    jti: Option<String>,
+    jti: Option<Text>,
     raw: Vec<u8>,
     members: OnceLock<Map<String, Value>>,
 }
 
 const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+/// A registered string claim: a plain range of the payload, or an owned string when the
+/// payload needed unescaping.
+#[derive(Debug, Clone)]
+enum Text {
+    Span(std::ops::Range<usize>),
+    Owned(String),
+}
+
+impl Text {
+    fn get<'a>(&'a self, raw: &'a [u8]) -> Option<&'a str> {
+        match self {
+            Text::Span(range) => raw
+                .get(range.clone())
+                .and_then(|b| std::str::from_utf8(b).ok()),
+            Text::Owned(s) => Some(s),
+        }
+    }
+}
 
 impl Claims {
     /// Parses a payload within the depth limit: the fast path for plain payloads, else the
@@ -36,14 +55,14 @@ impl Claims {
     pub(crate) fn from_payload(raw: Vec<u8>, max_depth: usize) -> Result<Claims, Error> {
         if let Some(fast) = crate::fastjson::scan_claims(&raw, max_depth) {
             return Ok(Claims {
-                iss: fast.iss,
-                sub: fast.sub,
+                iss: fast.iss.map(Text::Span),
+                sub: fast.sub.map(Text::Span),
                 aud_present: fast.aud.is_some(),
                 aud: fast.aud.unwrap_or_default(),
                 exp: fast.exp,
                 nbf: fast.nbf,
                 iat: fast.iat,
-                jti: fast.jti,
+                jti: fast.jti.map(Text::Span),
                 raw,
                 members: OnceLock::new(),
             });
@@ -72,14 +91,14 @@ impl Claims {
             }
         };
         Ok(Claims {
-            iss: string_claim(scanned.take(0), "iss")?,
-            sub: string_claim(scanned.take(1), "sub")?,
+            iss: string_claim(scanned.take(0), "iss")?.map(Text::Owned),
+            sub: string_claim(scanned.take(1), "sub")?.map(Text::Owned),
             aud,
             aud_present,
             exp: date_claim(scanned.get(3), "exp")?,
             nbf: date_claim(scanned.get(4), "nbf")?,
             iat: date_claim(scanned.get(5), "iat")?,
-            jti: string_claim(scanned.take(6), "jti")?,
+            jti: string_claim(scanned.take(6), "jti")?.map(Text::Owned),
             raw,
             members: OnceLock::new(),
         })
@@ -87,11 +106,11 @@ impl Claims {
 
     /// `iss`.
     pub fn iss(&self) -> Option<&str> {
-        self.iss.as_deref()
+        self.iss.as_ref().and_then(|t| t.get(&self.raw))
     }
     /// `sub`.
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.sub.as_ref().and_then(|t| t.get(&self.raw))
     }
     /// `aud`, as a list (a single string becomes one element).
     pub fn aud(&self) -> &[String] {
@@ -115,7 +134,7 @@ impl Claims {
     }
     /// `jti`.
     pub fn jti(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.jti.as_ref().and_then(|t| t.get(&self.raw))
     }
     /// Any claim, registered or not.
     pub fn get(&self, name: &str) -> Option<&Value> {

@@ -58,9 +58,9 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
-/// Parses a JSON or form body into `T`, refusing other content types.
-pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
-    let content_type = headers
+/// The request's media type, lowercased, without parameters ("" if absent).
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -68,8 +68,12 @@ pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Res
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match content_type.as_str() {
+        .to_ascii_lowercase()
+}
+
+/// Parses a JSON or form body into `T`, refusing other content types.
+pub fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ApiError> {
+    match media_type(headers).as_str() {
         "application/json" => serde_json::from_slice(body).map_err(|e| {
             ApiError::BadRequest(format!("invalid JSON body: {}", short(&e.to_string())))
         }),

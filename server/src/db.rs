@@ -75,27 +75,23 @@ INSERT INTO maintenance_lock (id, holder, taken_at) VALUES (1, '', 0);
 "#,
 )];
 
-const MIGRATION_REVOCATIONS_SQLITE: &str = r#"
-CREATE TABLE revocations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+/// The revocations table: the dialects differ only in how the cursor column counts.
+fn revocations_ddl(backend: Backend) -> String {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    format!(
+        "CREATE TABLE revocations (
+    id {id},
     kind TEXT NOT NULL,
     value TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX revocations_value ON revocations (kind, value);
-"#;
-
-const MIGRATION_REVOCATIONS_POSTGRES: &str = r#"
-CREATE TABLE revocations (
-    id BIGSERIAL PRIMARY KEY,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE UNIQUE INDEX revocations_value ON revocations (kind, value);
-"#;
+CREATE UNIQUE INDEX revocations_value ON revocations (kind, value);"
+    )
+}
 
 impl Db {
     /// Connects (creating a SQLite file if absent) and applies pending migrations.
@@ -160,14 +156,11 @@ impl Db {
                 "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .await?;
-        let revocations = match self.backend {
-            Backend::Sqlite => MIGRATION_REVOCATIONS_SQLITE,
-            Backend::Postgres => MIGRATION_REVOCATIONS_POSTGRES,
-        };
+        let revocations = revocations_ddl(self.backend);
         let all = MIGRATIONS_COMMON
             .iter()
             .copied()
-            .chain(std::iter::once((2, revocations)));
+            .chain(std::iter::once((2, revocations.as_str())));
         for (version, sql) in all {
             let mut tx = self.pool.begin().await?;
             // Serialise concurrent starts: the second replica waits here, then sees the row.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::accounts::Client;
-use crate::api::verify_own;
+use crate::api::{media_type, verify_own};
 use crate::error::{ApiError, OAuthError};
 use crate::metrics::bump;
 use crate::revocations::KIND_JTI;
@@ -33,16 +33,7 @@ pub struct OAuthForm {
 }
 
 fn form(headers: &HeaderMap, body: &Bytes) -> Result<OAuthForm, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if content_type != "application/x-www-form-urlencoded" {
+    if media_type(headers) != "application/x-www-form-urlencoded" {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
@@ -227,6 +218,18 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
     })))
 }
 
+/// The `token` parameter of revocation and introspection, after client authentication.
+async fn authenticated_token<'f>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &'f OAuthForm,
+) -> Result<&'f str, ApiError> {
+    authenticate_client(state, headers, form).await?;
+    form.token
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))
+}
+
 /// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its session; an access token
 /// has its `jti` published as revoked. Unknown tokens get 200 too (section 2.2).
 pub async fn revoke(
@@ -235,11 +238,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&headers, &body)?;
-    authenticate_client(&state, &headers, &form).await?;
-    let token = form
-        .token
-        .as_deref()
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = authenticated_token(&state, &headers, &form).await?;
     if token.len() <= 256 {
         if let Some((_, session, _)) = state.refresh.lookup(token).await? {
             state.refresh.revoke_session(&session).await?;
@@ -262,11 +261,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&headers, &body)?;
-    authenticate_client(&state, &headers, &form).await?;
-    let token = form
-        .token
-        .as_deref()
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = authenticated_token(&state, &headers, &form).await?;
     if let Some(jwt) = verify_own(&state, token) {
         let claims = jwt.claims();
         let session = claims.get("sessionId").and_then(Value::as_str);
