@@ -350,8 +350,8 @@ pub fn key(cmd: KeyCommand) -> Outcome {
                         k.alg.as_str(),
                         k.state.as_str(),
                         k.source,
-                        k.created_at,
-                        k.expires_at.map_or("-".into(), |t| t.to_string()),
+                        utc(k.created_at),
+                        k.expires_at.map_or("-".into(), utc),
                     ));
                 }
                 Ok(out)
@@ -385,4 +385,39 @@ pub fn key(cmd: KeyCommand) -> Outcome {
             }
         }
     })
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), for tables people read.
+fn utc(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from a day count (the proleptic Gregorian calendar, 400-year eras).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_795_363_176), "2026-11-22T15:59:36Z");
+        assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
 }
