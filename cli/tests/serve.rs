@@ -47,14 +47,23 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
+        Server::start_with(dir, port, extra, None)
+    }
+
+    /// Starts `tessera serve` and waits until it is ready; `master` sets TESSERA_MASTER_KEY.
+    fn start_with(dir: &Path, port: u16, extra: &[&str], master: Option<&str>) -> Server {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--listen", &listen];
         args.extend_from_slice(extra);
-        let child = Command::new(bin())
+        let mut command = Command::new(bin());
+        command.env_remove("TESSERA_MASTER_KEY");
+        if let Some(key) = master {
+            command.env("TESSERA_MASTER_KEY", key);
+        }
+        let child = command
             .args(&args)
             .current_dir(dir)
             .env_remove("TESSERA_DATABASE_URL")
-            .env_remove("TESSERA_MASTER_KEY")
             .env("TESSERA_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -437,34 +446,14 @@ fn two_replicas_on_postgres_share_keys_and_revocations() {
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let master = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let start = |dir: &Path, port: u16| {
-        let child = Command::new(bin())
-            .args([
-                "serve",
-                "--demo",
-                "--db",
-                &url,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--issuer", "https://auth.test"])
-            .current_dir(dir)
-            .env("TESSERA_MASTER_KEY", master)
-            .env("TESSERA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while server
-            .try_request("GET", "/readyz", None, None)
-            .map(|r| r.0)
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "replica on {port} not ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let extra = [
+            "--demo",
+            "--db",
+            url.as_str(),
+            "--issuer",
+            "https://auth.test",
+        ];
+        Server::start_with(dir, port, &extra, Some(master))
     };
     let a = start(&work_dir("replica-a"), free_port());
     let b = start(&work_dir("replica-b"), free_port());

@@ -11,19 +11,8 @@ use tessera_jose::{
     VerifyingKey,
 };
 
-const ASYMMETRIC: [Algorithm; 10] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::ES512,
-    Algorithm::EdDSA,
-];
-
+/// Every asymmetric algorithm (the HMAC ones come last in `Algorithm::ALL`).
+const ASYMMETRIC: &[Algorithm] = Algorithm::ALL.as_slice().split_at(10).0;
 /// One key per algorithm, generated once (RSA generation is slow).
 fn keys() -> &'static Vec<(Algorithm, Jwk)> {
     static KEYS: OnceLock<Vec<(Algorithm, Jwk)>> = OnceLock::new();

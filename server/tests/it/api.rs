@@ -28,6 +28,17 @@ async fn login(state: &AppState, user: &str, password: &str) -> crate::Reply {
     .await
 }
 
+async fn refresh(state: &AppState, token: &str) -> crate::Reply {
+    send(
+        state,
+        post_form(
+            "/oauth/token",
+            &format!("grant_type=refresh_token&refresh_token={token}"),
+        ),
+    )
+    .await
+}
+
 async fn jwks(state: &AppState) -> KeySet {
     let reply = send(state, get("/.well-known/jwks.json")).await;
     KeySet::from_slice(&reply.body).unwrap()
@@ -126,17 +137,7 @@ async fn disabled_users_cannot_log_in_or_refresh() {
             login(&state, "John", "testpass").await.status,
             StatusCode::UNAUTHORIZED
         );
-        let refresh = send(
-            &state,
-            post_form(
-                "/oauth/token",
-                &format!(
-                    "grant_type=refresh_token&refresh_token={}",
-                    ok["refresh_token"].as_str().unwrap()
-                ),
-            ),
-        )
-        .await;
+        let refresh = refresh(&state, ok["refresh_token"].as_str().unwrap()).await;
         assert_eq!(refresh.status, StatusCode::BAD_REQUEST);
         assert_eq!(refresh.json()["error"], "invalid_grant");
     }
@@ -306,20 +307,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         let state = demo_state(&url).await;
         let first = login(&state, "Jane", "pass123").await.json();
         let r1 = first["refresh_token"].as_str().unwrap().to_owned();
-        let refresh = |token: String| {
-            let state = state.clone();
-            async move {
-                send(
-                    &state,
-                    post_form(
-                        "/oauth/token",
-                        &format!("grant_type=refresh_token&refresh_token={token}"),
-                    ),
-                )
-                .await
-            }
-        };
-        let second = refresh(r1.clone()).await;
+        let second = refresh(&state, &r1).await;
         assert_eq!(second.status, StatusCode::OK);
         let second = second.json();
         let r2 = second["refresh_token"].as_str().unwrap().to_owned();
@@ -337,11 +325,11 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
             .to_owned();
 
         // Reusing the spent token is refused and takes the whole family down...
-        let reuse = refresh(r1).await;
+        let reuse = refresh(&state, &r1).await;
         assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
         assert_eq!(reuse.json()["error"], "invalid_grant");
         // ...including the newest token, which the attacker or the user may hold.
-        let after = refresh(r2).await;
+        let after = refresh(&state, &r2).await;
         assert_eq!(after.json()["error"], "invalid_grant");
         // And the session is published as revoked for resource servers.
         let list = send(&state, get("/revocations?since=0")).await.json();
@@ -398,17 +386,7 @@ async fn logout_revokes_the_session_and_introspection_sees_it() {
         assert_eq!(list["revocations"].as_array().unwrap().len(), 1);
         assert!(list["cursor"].as_i64().unwrap() > cursor_before);
         // The refresh token of that session is dead too.
-        let refresh = send(
-            &state,
-            post_form(
-                "/oauth/token",
-                &format!(
-                    "grant_type=refresh_token&refresh_token={}",
-                    body["refresh_token"].as_str().unwrap()
-                ),
-            ),
-        )
-        .await;
+        let refresh = refresh(&state, body["refresh_token"].as_str().unwrap()).await;
         assert_eq!(refresh.json()["error"], "invalid_grant");
         // Logout without a valid token is a 401 with the RFC 6750 challenge.
         let anonymous = send(
