@@ -30,7 +30,8 @@ pub enum JwkCommand {
     },
     /// Convert a PEM, DER or OpenSSH key to a JWK.
     FromPem {
-        /// Key file: PEM (PKCS#1, PKCS#8, SPKI, SEC1), DER, or an OpenSSH public key.
+        /// Key file: PEM (PKCS#1, PKCS#8, SPKI, SEC1), DER, or an OpenSSH key (public, or
+        /// an unencrypted Ed25519/ECDSA private key as ssh-keygen writes by default).
         file: String,
         /// Bind the key to this algorithm (sets `alg`).
         #[arg(long)]

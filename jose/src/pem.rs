@@ -96,12 +96,7 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
             "EC PRIVATE KEY" => from_sec1(&der),
             "PUBLIC KEY" => from_spki(&der),
             "RSA PUBLIC KEY" => from_pkcs1_public(&der),
-            "OPENSSH PRIVATE KEY" => Err(KeyError::Unsupported(
-                "OpenSSH private key format; convert it with `ssh-keygen -p -m pem -f FILE` \
-                 or create it with `ssh-keygen -m pem`"
-                    .into(),
-            )
-            .into()),
+            "OPENSSH PRIVATE KEY" => from_openssh_private(&der),
             other => Err(KeyError::Unsupported(format!(
                 "PEM block `{}`",
                 crate::alg::truncate(other)
@@ -305,9 +300,97 @@ pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
     Ok(jwk)
 }
 
+/// Reads an unencrypted `openssh-key-v1` private key (the format `ssh-keygen` writes by
+/// default) holding an Ed25519 or ECDSA key. RSA keys in this format lack the CRT exponents
+/// aws-lc-rs needs, and encrypted ones need the passphrase: both get a hint instead.
+fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
+    let convert =
+        "convert it with `ssh-keygen -p -m pem -f FILE`, or create it with `ssh-keygen -m pem`";
+    let body = blob
+        .strip_prefix(b"openssh-key-v1\0")
+        .ok_or_else(|| encoding("OpenSSH private key: bad magic"))?;
+    let mut reader = SshReader(body);
+    let cipher = reader.string()?;
+    let kdf = reader.string()?;
+    let _kdf_options = reader.string()?;
+    if cipher != b"none" || kdf != b"none" {
+        return Err(KeyError::Unsupported(format!(
+            "encrypted OpenSSH private key; decrypt and {convert}"
+        ))
+        .into());
+    }
+    if reader.u32()? != 1 {
+        return Err(KeyError::Unsupported("OpenSSH file with several keys".into()).into());
+    }
+    let _public = reader.string()?;
+    let mut private = SshReader(reader.string()?);
+    if private.u32()? != private.u32()? {
+        return Err(encoding("OpenSSH private key: check numbers differ"));
+    }
+    let kind = private.string()?;
+    let jwk = match kind {
+        b"ssh-ed25519" => {
+            let public = private.string()?;
+            let secret = private.string()?;
+            // The private field is seed || public key.
+            if public.len() != 32 || secret.len() != 64 || &secret[32..] != public {
+                return Err(encoding("OpenSSH Ed25519 key is malformed"));
+            }
+            let pair = Ed25519KeyPair::from_seed_and_public_key(&secret[..32], public)
+                .map_err(rejected)?;
+            Jwk::from_params(okp_params_from_pair(&pair)?)
+        }
+        b"ecdsa-sha2-nistp256" | b"ecdsa-sha2-nistp384" | b"ecdsa-sha2-nistp521" => {
+            let curve = match private.string()? {
+                b"nistp256" => Curve::P256,
+                b"nistp384" => Curve::P384,
+                b"nistp521" => Curve::P521,
+                _ => return Err(encoding("OpenSSH ECDSA key names an unknown curve")),
+            };
+            let point = private.string()?;
+            let scalar = strip_leading_zeros(private.string()?);
+            let len = curve.coordinate_len();
+            if scalar.len() > len {
+                return Err(encoding("OpenSSH ECDSA private scalar is too long"));
+            }
+            let mut d = Zeroizing::new(vec![0u8; len]);
+            d[len - scalar.len()..].copy_from_slice(scalar);
+            let signing = curve
+                .algorithm()
+                .ecdsa_signing()
+                .ok_or(Error::Crypto("curve"))?;
+            let pair = EcdsaKeyPair::from_private_key_and_public_key(signing, &d, point)
+                .map_err(rejected)?;
+            Jwk::from_params(ec_params_from_pair(&pair, curve)?)
+        }
+        b"ssh-rsa" => {
+            return Err(
+                KeyError::Unsupported(format!("OpenSSH-format RSA private key; {convert}")).into(),
+            )
+        }
+        other => {
+            return Err(KeyError::Unsupported(format!(
+                "OpenSSH key type `{}`",
+                crate::alg::truncate(&String::from_utf8_lossy(other))
+            ))
+            .into())
+        }
+    };
+    Ok(jwk)
+}
+
 struct SshReader<'a>(&'a [u8]);
 
 impl<'a> SshReader<'a> {
+    fn u32(&mut self) -> Result<u32, Error> {
+        let (n, rest) = self
+            .0
+            .split_first_chunk::<4>()
+            .ok_or_else(|| encoding("OpenSSH key data is truncated"))?;
+        self.0 = rest;
+        Ok(u32::from_be_bytes(*n))
+    }
+
     fn string(&mut self) -> Result<&'a [u8], Error> {
         let short = || encoding("OpenSSH key data is truncated");
         let (len, rest) = self.0.split_first_chunk::<4>().ok_or_else(short)?;
@@ -554,12 +637,12 @@ mod tests {
     }
 
     #[test]
-    fn openssh_private_format_gets_a_hint() {
+    fn malformed_openssh_private_key_is_an_error() {
         let err = from_pem(
             "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("ssh-keygen -p -m pem"), "{err}");
+        assert!(err.to_string().contains("bad magic"), "{err}");
     }
 
     #[test]

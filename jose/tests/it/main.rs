@@ -5,5 +5,6 @@
 
 mod attacks;
 mod interop;
+mod openssh;
 mod props;
 mod vectors;
