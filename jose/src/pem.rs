@@ -69,10 +69,15 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
             .ok_or_else(|| encoding("unterminated PEM header line"))?;
         let label = &rest[..label_end];
         let end_marker = format!("-----END {label}-----");
+        // The END line is looked for after the BEGIN line only: `-----BEGIN X-----END
+        // X-----` has no body, rather than a body that ends before it starts.
+        let body_start = label_end + 5;
         let body_end = rest
-            .find(&end_marker)
+            .get(body_start..)
+            .and_then(|after| after.find(&end_marker))
+            .map(|at| at + body_start)
             .ok_or_else(|| encoding(&format!("missing `{end_marker}`")))?;
-        let body = &rest[label_end + 5..body_end];
+        let body = &rest[body_start..body_end];
         rest = &rest[body_end + end_marker.len()..];
         if label == "EC PARAMETERS" {
             continue;
@@ -633,6 +638,19 @@ mod tests {
                         .unwrap();
                 }
             }
+        }
+    }
+
+    /// Found by the `key_import` fuzz target: the END marker overlapping the BEGIN line
+    /// made the body slice run backwards and panic.
+    #[test]
+    fn end_marker_inside_the_begin_line_is_an_error_not_a_panic() {
+        for text in [
+            "-----BEGIN OPENSSH PRIVATE KEY-----END OPENSSH PRIVATE KEY-----\n",
+            "-----BEGIN -----END -----",
+            "-----BEGIN X-----",
+        ] {
+            assert!(matches!(from_pem(text), Err(Error::Encoding(_))), "{text}");
         }
     }
 
