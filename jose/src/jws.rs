@@ -114,6 +114,13 @@ impl Header {
     }
 
     fn from_bytes(raw: Vec<u8>) -> Result<Header, Error> {
+        if std::str::from_utf8(&raw).is_err() {
+            return Err(MalformedError::Json {
+                part: Part::Header,
+                reason: "not UTF-8".into(),
+            }
+            .into());
+        }
         // Member names are only needed to check `crit`, which valid tokens do not carry.
         let need_names = raw.windows(6).any(|w| w == b"\"crit\"");
         let scanned = scan_object(&raw, HEADER_MEMBERS, need_names)

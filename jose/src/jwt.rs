@@ -67,6 +67,15 @@ impl Claims {
                 members: OnceLock::new(),
             });
         }
+        // JSON text is UTF-8 (RFC 8259 section 8.1); serde_json only checks the strings it
+        // builds, not the ones it skips, so check the whole payload here.
+        if std::str::from_utf8(&raw).is_err() {
+            return Err(MalformedError::Json {
+                part: Part::Payload,
+                reason: "not UTF-8".into(),
+            }
+            .into());
+        }
         if crate::encoding::json_deeper_than(&raw, max_depth) {
             return Err(MalformedError::TooDeep {
                 part: Part::Payload,

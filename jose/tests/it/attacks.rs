@@ -771,3 +771,42 @@ fn header_cache_respects_the_depth_limit() {
         })
     ));
 }
+
+/// Found by the `claims` fuzz target: serde_json does not check the UTF-8 of strings it
+/// skips, so a payload with invalid UTF-8 in an unregistered claim was accepted, and its
+/// claims then read as empty. JSON text must be UTF-8; both parts are checked whole.
+#[test]
+fn invalid_utf8_in_header_or_payload_is_refused() {
+    let payload = b"{\"iss\":\"https://issuer.test\",\"role\":\"\xff\xff\"}";
+    let token = SigningKey::from_jwk(rsa(), None)
+        .unwrap()
+        .sign_compact(rsa_header().as_bytes(), payload)
+        .unwrap();
+    assert!(matches!(
+        verify(&token).unwrap_err(),
+        Error::Malformed(MalformedError::Json {
+            part: Part::Payload,
+            ..
+        })
+    ));
+    let header = format!(
+        "{{\"alg\":\"RS256\",\"kid\":\"{}\",\"x\":\"\u{0}\"}}",
+        rsa().kid().unwrap()
+    )
+    .replace('\u{0}', "\u{fffd}")
+    .into_bytes();
+    let mut header = header;
+    let at = header.len() - 3;
+    header[at] = 0xff;
+    let token = SigningKey::from_jwk(rsa(), None)
+        .unwrap()
+        .sign_compact(&header, claims().to_string().as_bytes())
+        .unwrap();
+    assert!(matches!(
+        verify(&token).unwrap_err(),
+        Error::Malformed(MalformedError::Json {
+            part: Part::Header,
+            ..
+        })
+    ));
+}
