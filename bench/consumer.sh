@@ -30,7 +30,21 @@ run() { # name, wrk args...
   wrk "$@" | grep -E "Requests/sec|Latency|50%|99%|non-200|requests in|Socket errors" || true
 }
 
-AUTH=$((32000 + RANDOM % 500)); RUSTC_PORT=$((AUTH + 1)); NODE_PORT=$((AUTH + 2)); GW_PORT=$((AUTH + 3))
+free_port() { # a port below the ephemeral range (32768+), free right now
+  python3 -c 'import random, socket
+for _ in range(500):
+    p = random.randint(10000, 30000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
+AUTH=$(free_port); RUSTC_PORT=$(free_port); NODE_PORT=$(free_port); GW_PORT=$(free_port)
 (cd "$WORK" && TESSERA_LOG=warn exec "$TARGET/tessera" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH") &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$AUTH/readyz"

@@ -22,8 +22,22 @@ run() { # name, wrk args...
   wrk "$@" | grep -E "Requests/sec|Latency|50%|99%|non-2xx|requests in|Socket errors" || true
 }
 
+free_port() { # a port below the ephemeral range (32768+), free right now
+  python3 -c 'import random, socket
+for _ in range(500):
+    p = random.randint(10000, 30000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 for alg in RS256 ES256; do
-  port=$((31000 + RANDOM % 1000))
+  port=$(free_port)
   dir="$WORK/$alg"; mkdir -p "$dir"
   (cd "$dir" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port") &
   PID=$!

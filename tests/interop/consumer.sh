@@ -32,10 +32,23 @@ start_consumer() { # port, jwks url
   wait_for "http://127.0.0.1:$1/api/v1/protected"
 }
 
-base=$((33000 + RANDOM % 500))
+free_port() { # a port below the ephemeral range (32768+), free right now
+  python3 -c 'import random, socket
+for _ in range(500):
+    p = random.randint(10000, 30000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 
 echo "==> the seed's Node auth service (node-jose, RS256)"
-SEED=$((base)); C1=$((base + 1))
+SEED=$(free_port); C1=$(free_port)
 (cd "$HERE" && JWKPORT=$SEED exec node seed_auth.mjs) >"$WORK/seed.log" 2>&1 &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$SEED/.well-known/jwks.json"
@@ -76,7 +89,7 @@ check "WWW-Authenticate on refusal" 1 "$(curl -s -D - -o /dev/null -H 'Authoriza
 
 for alg in RS256 ES256 EdDSA; do
   echo "==> tessera serve --alg $alg"
-  A=$((base + 10)); C=$((base + 11)); base=$((base + 20))
+  A=$(free_port); C=$(free_port)
   mkdir -p "$WORK/$alg"
   (cd "$WORK/$alg" && TESSERA_LOG=warn exec "$BIN/tessera" serve --demo --alg "$alg" --listen "127.0.0.1:$A") &
   PIDS+=($!)

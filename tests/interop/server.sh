@@ -28,9 +28,22 @@ count() { # counts the check lines of "$1" (in this shell, not a pipe's subshell
   done <<< "$1"
 }
 
-port=$((20000 + RANDOM % 20000))
+free_port() { # a port below the ephemeral range (32768+), free right now
+  python3 -c 'import random, socket
+for _ in range(500):
+    p = random.randint(10000, 30000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 for alg in RS256 ES256 EdDSA; do
-  port=$((port + 1))
+  port=$(free_port)
   dir="$WORK/$alg"; mkdir -p "$dir"
   issuer="http://127.0.0.1:$port"
   (cd "$dir" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port" >"$dir/log" 2>&1) &
