@@ -73,6 +73,7 @@ pub fn run(args: GatewayArgs) -> Outcome {
     let config = GatewayConfig {
         upstream: args.upstream,
         guard,
+        upstream_timeout: tessera_verifier::gateway::DEFAULT_UPSTREAM_TIMEOUT,
     };
     runtime()?.block_on(async move {
         let mut builder = Verifier::builder().issuer(issuer);

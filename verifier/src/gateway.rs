@@ -56,12 +56,19 @@ pub struct GatewayConfig {
     pub upstream: String,
     /// Roles and scopes required of every request.
     pub guard: Guard,
+    /// How long to wait for the upstream's response head before answering 504 (the body
+    /// then streams without a limit). [`DEFAULT_UPSTREAM_TIMEOUT`] is a sensible value.
+    pub upstream_timeout: Duration,
 }
+
+/// The default wait for an upstream's response head.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct Gateway {
     verifier: Arc<Verifier>,
     guard: Guard,
+    upstream_timeout: Duration,
     /// `scheme://authority` plus the path prefix without its trailing `/`.
     base: String,
     client: Client<HttpConnector, Body>,
@@ -96,6 +103,7 @@ pub fn router(verifier: Arc<Verifier>, config: GatewayConfig) -> Result<Router, 
     let gateway = Arc::new(Gateway {
         verifier,
         guard: config.guard,
+        upstream_timeout: config.upstream_timeout,
         base,
         client,
     });
@@ -181,13 +189,20 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
 
-    match gw.client.request(request).await {
-        Ok(response) => {
+    match tokio::time::timeout(gw.upstream_timeout, gw.client.request(request)).await {
+        Ok(Ok(response)) => {
             let mut response = response.map(Body::new);
             strip_hop_by_hop(response.headers_mut());
             response
         }
-        Err(e) => {
+        Err(_) => {
+            tracing::warn!(upstream = %gw.base, timeout = ?gw.upstream_timeout, "upstream did not answer in time");
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the upstream service did not answer in time",
+            )
+        }
+        Ok(Err(e)) => {
             tracing::warn!(upstream = %gw.base, error = %e, "upstream request failed");
             error(
                 StatusCode::BAD_GATEWAY,
@@ -306,6 +321,7 @@ mod tests {
         let config = |u: &str| GatewayConfig {
             upstream: u.into(),
             guard: Guard::new(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
         };
         assert!(router(verifier.clone(), config("https://svc.internal")).is_err());
         assert!(router(verifier.clone(), config("not a url")).is_err());

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::Json;
@@ -58,7 +59,21 @@ async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 async fn start_gateway(verifier: Arc<Verifier>, upstream: String, guard: Guard) -> SocketAddr {
-    let app = gateway::router(verifier, GatewayConfig { upstream, guard }).unwrap();
+    start_gateway_with(verifier, upstream, guard, gateway::DEFAULT_UPSTREAM_TIMEOUT).await
+}
+
+async fn start_gateway_with(
+    verifier: Arc<Verifier>,
+    upstream: String,
+    guard: Guard,
+    upstream_timeout: Duration,
+) -> SocketAddr {
+    let config = GatewayConfig {
+        upstream,
+        guard,
+        upstream_timeout,
+    };
+    let app = gateway::router(verifier, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -239,6 +254,43 @@ async fn an_unreachable_upstream_is_a_502() {
         .await
         .unwrap();
     assert_eq!(r.status(), 502);
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_is_a_504() {
+    let key = Key::new(Algorithm::ES256, "k");
+    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Arc::new(
+        Verifier::builder()
+            .issuer(Issuer::jwks(jwks.url()))
+            .build()
+            .unwrap(),
+    );
+    // Accepts connections and reads, but never writes a response.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let gw = start_gateway_with(
+        verifier,
+        format!("http://{addr}"),
+        Guard::new(),
+        Duration::from_millis(300),
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(format!("http://{gw}/x"))
+        .bearer_auth(key.token(json!({"sub": "s"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().contains("did not answer"));
 }
 
 #[tokio::test]
