@@ -10,6 +10,8 @@
 # Usage: bash bench/consumer.sh   (needs wrk and node/npm). DURATION=10 by default.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 DURATION="${DURATION:-10}"
 command -v wrk >/dev/null || { echo "bench/consumer.sh: wrk is required (apt-get install wrk)" >&2; exit 2; }
 cd "$ROOT"
@@ -22,7 +24,6 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench-consumer.XXXXXX")"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 run() { # name, wrk args...
   local name="$1"; shift
   echo "--- $name"
@@ -30,20 +31,6 @@ run() { # name, wrk args...
   wrk "$@" | grep -E "Requests/sec|Latency|50%|99%|non-200|requests in|Socket errors" || true
 }
 
-free_port() { # a port below the ephemeral range (32768+), free right now
-  python3 -c 'import random, socket
-for _ in range(500):
-    p = random.randint(10000, 30000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
 AUTH=$(free_port); RUSTC_PORT=$(free_port); NODE_PORT=$(free_port); GW_PORT=$(free_port)
 (cd "$WORK" && TESSERA_LOG=warn exec "$TARGET/tessera" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH") &
 PIDS+=($!)

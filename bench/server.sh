@@ -5,6 +5,8 @@
 # Usage: bash bench/server.sh   (needs wrk: apt-get install wrk). DURATION=10 by default.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 DURATION="${DURATION:-10}"
 command -v wrk >/dev/null || { echo "bench/server.sh: wrk is required (apt-get install wrk)" >&2; exit 2; }
 cd "$ROOT"
@@ -22,26 +24,12 @@ run() { # name, wrk args...
   wrk "$@" | grep -E "Requests/sec|Latency|50%|99%|non-2xx|requests in|Socket errors" || true
 }
 
-free_port() { # a port below the ephemeral range (32768+), free right now
-  python3 -c 'import random, socket
-for _ in range(500):
-    p = random.randint(10000, 30000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
 for alg in RS256 ES256; do
   port=$(free_port)
   dir="$WORK/$alg"; mkdir -p "$dir"
   (cd "$dir" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port") &
   PID=$!
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$port/readyz"
   secret=$(cd "$dir" && "$TESSERA" client add bench --scope "a b" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
   base="http://127.0.0.1:$port"
   echo "=== tessera serve --alg $alg (pid $PID)"

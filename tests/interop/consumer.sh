@@ -8,6 +8,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 [ -d "$HERE/node_modules/node-jose" ] || { echo "consumer.sh: run tests/interop/run.sh first" >&2; exit 2; }
 cd "$ROOT"
 cargo build --locked -p tessera --quiet
@@ -22,7 +24,6 @@ check() { # description, expected status, actual status
   if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "    ok   $1 ($3)"
   else failed=$((failed + 1)); echo "    FAIL $1: expected $2, got $3"; fi
 }
-wait_for() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 status() { curl -s -o "$WORK/body" -w '%{http_code}' "$@"; }
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
@@ -32,20 +33,6 @@ start_consumer() { # port, jwks url
   wait_for "http://127.0.0.1:$1/api/v1/protected"
 }
 
-free_port() { # a port below the ephemeral range (32768+), free right now
-  python3 -c 'import random, socket
-for _ in range(500):
-    p = random.randint(10000, 30000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
 
 echo "==> the seed's Node auth service (node-jose, RS256)"
 SEED=$(free_port); C1=$(free_port)

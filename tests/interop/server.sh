@@ -8,6 +8,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 PY="$HERE/.venv/bin/python"
 [ -x "$PY" ] && [ -d "$HERE/node_modules/jwks-rsa" ] || { echo "server.sh: run tests/interop/run.sh first" >&2; exit 2; }
 cd "$ROOT"
@@ -28,30 +30,13 @@ count() { # counts the check lines of "$1" (in this shell, not a pipe's subshell
   done <<< "$1"
 }
 
-free_port() { # a port below the ephemeral range (32768+), free right now
-  python3 -c 'import random, socket
-for _ in range(500):
-    p = random.randint(10000, 30000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
 for alg in RS256 ES256 EdDSA; do
   port=$(free_port)
   dir="$WORK/$alg"; mkdir -p "$dir"
   issuer="http://127.0.0.1:$port"
   (cd "$dir" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg "$alg" --listen "127.0.0.1:$port" >"$dir/log" 2>&1) &
   PIDS+=($!)
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_for "http://127.0.0.1:$port/readyz"
   echo "==> tessera serve --alg $alg on $issuer"
   token=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth" -H 'Content-Type: application/json' \
     -d '{"userName":"Jane","password":"pass123"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')

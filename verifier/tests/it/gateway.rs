@@ -58,6 +58,16 @@ async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, calls)
 }
 
+/// A verifier trusting one local key set, with no issuer or audience policy.
+fn plain_verifier(jwks: &JwksServer) -> Arc<Verifier> {
+    Arc::new(
+        Verifier::builder()
+            .issuer(Issuer::jwks(jwks.url()))
+            .build()
+            .unwrap(),
+    )
+}
+
 async fn start_gateway(verifier: Arc<Verifier>, upstream: String, guard: Guard) -> SocketAddr {
     start_gateway_with(verifier, upstream, guard, gateway::DEFAULT_UPSTREAM_TIMEOUT).await
 }
@@ -234,12 +244,7 @@ async fn verify_endpoint_for_auth_request() {
 async fn an_unreachable_upstream_is_a_502() {
     let key = Key::new(Algorithm::ES256, "k");
     let jwks = JwksServer::start(jwks_of(&[&key])).await;
-    let verifier = Arc::new(
-        Verifier::builder()
-            .issuer(Issuer::jwks(jwks.url()))
-            .build()
-            .unwrap(),
-    );
+    let verifier = plain_verifier(&jwks);
     // A port nobody listens on.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -260,12 +265,7 @@ async fn an_unreachable_upstream_is_a_502() {
 async fn an_upstream_that_never_answers_is_a_504() {
     let key = Key::new(Algorithm::ES256, "k");
     let jwks = JwksServer::start(jwks_of(&[&key])).await;
-    let verifier = Arc::new(
-        Verifier::builder()
-            .issuer(Issuer::jwks(jwks.url()))
-            .build()
-            .unwrap(),
-    );
+    let verifier = plain_verifier(&jwks);
     // Accepts connections and reads, but never writes a response.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = silent.local_addr().unwrap();
@@ -314,12 +314,7 @@ async fn response_bodies_are_streamed_not_buffered() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let key = Key::new(Algorithm::ES256, "k");
     let jwks = JwksServer::start(jwks_of(&[&key])).await;
-    let verifier = Arc::new(
-        Verifier::builder()
-            .issuer(Issuer::jwks(jwks.url()))
-            .build()
-            .unwrap(),
-    );
+    let verifier = plain_verifier(&jwks);
     let gw = start_gateway(verifier, format!("http://{upstream}"), Guard::new()).await;
 
     let started = std::time::Instant::now();
