@@ -17,7 +17,7 @@ pub enum JwkCommand {
         #[arg(long)]
         size: Option<usize>,
         /// Key id (default: the RFC 7638 thumbprint).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Print a JWK Set holding the key instead of the bare key.
         #[arg(long)]

@@ -20,7 +20,7 @@ pub enum JwtCommand {
         #[arg(long)]
         alg: Option<Algorithm>,
         /// Key id for the header (default: the JWK's kid, else the RFC 7638 thumbprint).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Lifetime: seconds, or a number with s, m, h or d.
         #[arg(long, default_value = "20m")]
@@ -39,10 +39,10 @@ pub enum JwtCommand {
         #[arg(long)]
         key: Option<String>,
         /// Required issuer.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         iss: Option<String>,
         /// Required audience.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         aud: Option<String>,
         /// Accept only this algorithm.
         #[arg(long)]

@@ -211,6 +211,19 @@ fn generate_every_algorithm_with_thumbprint_kid() {
     }
 }
 
+/// Thumbprint kids are base64url and may start with `-`; such a value is a value, not a flag.
+#[test]
+fn kid_values_may_start_with_a_hyphen() {
+    let out = tessera(&["jwk", "generate", "--alg", "ES256", "--kid", "-abc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jwk: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(jwk["kid"], "-abc");
+    let token = sign(&data("ec-key"), &["--kid", "-xyz"], r#"{"sub":"x"}"#);
+    let decoded: Value =
+        serde_json::from_str(&stdout(&tessera(&["jwt", "decode", &token]))).unwrap();
+    assert_eq!(decoded["header"]["kid"], "-xyz");
+}
+
 #[test]
 fn pem_round_trip_keeps_the_thumbprint() {
     let dir = temp_dir("pem");
