@@ -10,16 +10,18 @@
 //! In one process, on the same key and token: `raw_loop` runs the bare aws-lc-rs
 //! verification 1,000 times on the encoded signing input; `tessera_loop` runs the full
 //! `UnverifiedJwt::parse` + `verify` (claims validation included) 1,000 times. The ratio of
-//! their inclusive instruction counts is the speed ratio.
+//! their inclusive instruction counts is the speed ratio. `ROUNDS=n` in the environment
+//! runs n of each instead, for a sampling profiler such as `perf record`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use aws_lc_rs::signature::ParsedPublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use tessera_jose::{Algorithm, Jwk, JwkSet, KeySet, SigningKey, UnverifiedJwt, Validation};
-
-const ROUNDS: usize = 1000;
+use tessera_jose::{
+    Algorithm, Jwk, JwkSet, KeyResolver, KeySet, SigningKey, UnverifiedJwt, Validation,
+    VerifyingKey,
+};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -36,6 +38,7 @@ fn main() {
         .sign_jwt_with_typ(Some("at+jwt"), &claims)
         .unwrap();
     let public: serde_json::Value = serde_json::from_str(&jwk.to_public().to_json()).unwrap();
+    let rounds: usize = std::env::var("ROUNDS").map_or(1000, |n| n.parse().unwrap());
     let field = |name: &str| {
         URL_SAFE_NO_PAD
             .decode(public[name].as_str().unwrap())
@@ -44,44 +47,80 @@ fn main() {
     let (input, sig) = token.rsplit_once('.').unwrap();
     let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
     let raw = match alg {
-        Algorithm::RS256 => aws_lc_rs::signature::RsaPublicKeyComponents {
-            n: field("n"),
-            e: field("e"),
-        }
-        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
-        .unwrap(),
+        Algorithm::RS256 => Raw::Parsed(
+            aws_lc_rs::signature::RsaPublicKeyComponents {
+                n: field("n"),
+                e: field("e"),
+            }
+            .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+            .unwrap(),
+        ),
         Algorithm::ES256 => {
             let mut point = vec![4u8];
             point.extend(field("x"));
             point.extend(field("y"));
-            ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, point).unwrap()
+            Raw::Parsed(
+                ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, point)
+                    .unwrap(),
+            )
         }
         Algorithm::EdDSA => {
-            ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, field("x")).unwrap()
+            Raw::Parsed(ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, field("x")).unwrap())
         }
+        Algorithm::HS256 => Raw::Hmac(Box::new(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &URL_SAFE_NO_PAD
+                .decode(
+                    serde_json::from_str::<serde_json::Value>(&jwk.to_json()).unwrap()["k"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap(),
+        ))),
         other => panic!("{other} is not measured here"),
     };
-    let keys = KeySet::from_jwks(&JwkSet::new(vec![jwk.to_public()]));
+    // Symmetric keys never come from a key set; HMAC uses the single key.
+    let set = KeySet::from_jwks(&JwkSet::new(vec![jwk.to_public()]));
+    let single = VerifyingKey::from_jwk(&jwk).unwrap();
     let validation = Validation::new()
         .issuer("https://auth.example.com")
         .audience("orders-api")
         .algorithms([alg])
         .typ("at+jwt");
-    let a = raw_loop(&raw, input.as_bytes(), &sig);
-    let b = tessera_loop(&token, &keys, &validation);
-    assert_eq!((a, b), (ROUNDS, ROUNDS));
+    let a = raw_loop(rounds, &raw, input.as_bytes(), &sig);
+    let b = if alg == Algorithm::HS256 {
+        tessera_loop(rounds, &token, &single, &validation)
+    } else {
+        tessera_loop(rounds, &token, &set, &validation)
+    };
+    assert_eq!((a, b), (rounds, rounds));
+}
+
+enum Raw {
+    Parsed(ParsedPublicKey),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
 }
 
 #[inline(never)]
-fn raw_loop(key: &ParsedPublicKey, input: &[u8], sig: &[u8]) -> usize {
-    (0..ROUNDS)
-        .filter(|_| key.verify_sig(std::hint::black_box(input), sig).is_ok())
+fn raw_loop(rounds: usize, key: &Raw, input: &[u8], sig: &[u8]) -> usize {
+    (0..rounds)
+        .filter(|_| match key {
+            Raw::Parsed(key) => key.verify_sig(std::hint::black_box(input), sig).is_ok(),
+            Raw::Hmac(key) => {
+                aws_lc_rs::hmac::verify(key, std::hint::black_box(input), sig).is_ok()
+            }
+        })
         .count()
 }
 
 #[inline(never)]
-fn tessera_loop(token: &str, keys: &KeySet, validation: &Validation) -> usize {
-    (0..ROUNDS)
+fn tessera_loop(
+    rounds: usize,
+    token: &str,
+    keys: &impl KeyResolver,
+    validation: &Validation,
+) -> usize {
+    (0..rounds)
         .filter(|_| {
             let parsed = UnverifiedJwt::parse(std::hint::black_box(token)).unwrap();
             parsed.verify(keys, validation).is_ok()

@@ -23,16 +23,17 @@ pub(crate) struct FastClaims {
 
 use std::ops::Range;
 
-/// Most top-level members the fast path tracks for duplicates; more defer to the general path.
+/// Most unregistered top-level members the fast path tracks for duplicates; more defer to
+/// the general path.
 const MAX_MEMBERS: usize = 32;
 
-/// Reads a claims object, or `None` to defer to the general path.
-pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> {
-    // One up-front check makes every string below valid UTF-8.
-    std::str::from_utf8(bytes).ok()?;
+/// Reads a claims object, or `None` to defer to the general path. The caller has checked
+/// that the document is UTF-8 (it is a `str`), so every string below is too.
+pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
+    let bytes = text.as_bytes();
     let mut r = Reader { bytes, pos: 0 };
     let mut claims = FastClaims::default();
-    let mut seen: [&[u8]; MAX_MEMBERS] = [&[]; MAX_MEMBERS];
+    let mut seen: [(u64, &[u8]); MAX_MEMBERS] = [(0, &[]); MAX_MEMBERS];
     let mut count = 0;
     r.ws();
     r.expect(b'{')?;
@@ -43,23 +44,32 @@ pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> 
         loop {
             r.ws();
             let name = r.string()?;
-            if count == MAX_MEMBERS || seen[..count].contains(&name) {
-                return None;
-            }
-            seen[count] = name;
-            count += 1;
             r.ws();
             r.expect(b':')?;
             r.ws();
+            // A registered claim seen twice is caught by its slot being filled already;
+            // other names are compared against the names seen before (names are raw bytes
+            // without escapes here, so equal names are equal bytes).
             match name {
-                b"iss" => claims.iss = Some(r.string_span()?),
-                b"sub" => claims.sub = Some(r.string_span()?),
-                b"jti" => claims.jti = Some(r.string_span()?),
-                b"exp" => claims.exp = Some(r.integer()?),
-                b"nbf" => claims.nbf = Some(r.integer()?),
-                b"iat" => claims.iat = Some(r.integer()?),
-                b"aud" => claims.aud = Some(r.audience()?),
-                _ => r.skip_value(max_depth.checked_sub(1)?)?,
+                b"iss" if claims.iss.is_none() => claims.iss = Some(r.string_span()?),
+                b"sub" if claims.sub.is_none() => claims.sub = Some(r.string_span()?),
+                b"jti" if claims.jti.is_none() => claims.jti = Some(r.string_span()?),
+                b"exp" if claims.exp.is_none() => claims.exp = Some(r.integer()?),
+                b"nbf" if claims.nbf.is_none() => claims.nbf = Some(r.integer()?),
+                b"iat" if claims.iat.is_none() => claims.iat = Some(r.integer()?),
+                b"aud" if claims.aud.is_none() => claims.aud = Some(r.audience()?),
+                b"iss" | b"sub" | b"jti" | b"exp" | b"nbf" | b"iat" | b"aud" => return None,
+                _ => {
+                    let key = name_key(name);
+                    if count == MAX_MEMBERS
+                        || seen[..count].iter().any(|&(k, n)| k == key && n == name)
+                    {
+                        return None;
+                    }
+                    seen[count] = (key, name);
+                    count += 1;
+                    r.skip_value(max_depth.checked_sub(1)?)?;
+                }
             }
             r.ws();
             match r.next()? {
@@ -73,31 +83,42 @@ pub(crate) fn scan_claims(bytes: &[u8], max_depth: usize) -> Option<FastClaims> 
     (r.pos == bytes.len()).then_some(claims)
 }
 
-/// The first `"`, `\` or control character: eight bytes at a time while none is there
-/// (the classic "has a zero byte" / "has a byte less than" word tricks, which never miss
-/// one), then byte by byte for the exact place.
+/// A cheap summary of a member name (its length and first bytes) so that looking for a
+/// duplicate compares integers and only compares bytes when the summaries are equal.
+fn name_key(name: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = name.len().min(7);
+    head[..n].copy_from_slice(&name[..n]);
+    head[7] = name.len() as u8;
+    u64::from_le_bytes(head)
+}
+
+/// The first `"`, `\` or control character, eight bytes at a time with the classic word
+/// tricks ("has a zero byte", "has a byte less than"). Their lowest flagged byte is always a
+/// true match (a false flag can only sit above a true one, where a borrow ran on), so the
+/// lowest set bit gives the exact position.
 fn find_special(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut i = 0;
-    for chunk in s.chunks_exact(8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(bytes);
-        let special = has_zero(w ^ (ONES * u64::from(b'"')))
+    let special = |w: u64| {
+        has_zero(w ^ (ONES * u64::from(b'"')))
             | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
-        if special != 0 {
-            break;
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+    };
+    let first = |m: u64| (m.trailing_zeros() / 8) as usize;
+    let (chunks, rest) = s.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let m = special(u64::from_le_bytes(*chunk));
+        if m != 0 {
+            return Some(i * 8 + first(m));
         }
-        i += 8;
     }
-    s.get(i..)?
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|p| p + i)
+    // The last few bytes, padded with a byte that is not special.
+    let mut last = [b'a'; 8];
+    last.get_mut(..rest.len())?.copy_from_slice(rest);
+    let m = special(u64::from_le_bytes(last));
+    (m != 0).then(|| chunks.len() * 8 + first(m))
 }
 
 struct Reader<'a> {
@@ -154,25 +175,29 @@ impl<'a> Reader<'a> {
 
     /// A JSON integer that fits an i64 (no fraction, no exponent).
     fn integer(&mut self) -> Option<i64> {
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
+        let bytes = self.bytes;
+        let negative = bytes.get(self.pos) == Some(&b'-');
+        let start = self.pos + usize::from(negative);
+        let mut end = start;
+        let mut value = 0i64;
+        while let Some(&b) = bytes.get(end) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            // Wrapping only matters past 18 digits, which are refused below.
+            value = value.wrapping_mul(10).wrapping_add(i64::from(digit));
+            end += 1;
         }
-        let digits_start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        let digits = &self.bytes[digits_start..self.pos];
-        if digits.is_empty() || digits.len() > 18 || (digits.len() > 1 && digits[0] == b'0') {
+        let len = end - start;
+        if len == 0 || len > 18 || (len > 1 && bytes.get(start) == Some(&b'0')) {
             return None;
         }
-        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+        if matches!(bytes.get(end), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        std::str::from_utf8(&self.bytes[start..self.pos])
-            .ok()?
-            .parse()
-            .ok()
+        self.pos = end;
+        Some(if negative { -value } else { value })
     }
 
     /// `aud`: a string, or an array of strings.
@@ -306,6 +331,11 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// The fast path on bytes: only UTF-8 documents reach it (the caller checks).
+    fn scan(bytes: &[u8], max_depth: usize) -> Option<FastClaims> {
+        scan_claims(std::str::from_utf8(bytes).ok()?, max_depth)
+    }
+
     #[test]
     fn find_special_matches_a_byte_scan() {
         let plain = |s: &[u8]| s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
@@ -328,7 +358,7 @@ mod tests {
 
     #[test]
     fn reads_the_plain_case() {
-        let claims = scan_claims(
+        let claims = scan(
             br#" {"iss":"https://a","sub":"u","aud":["x","y"],"exp":1900000000,"nbf":-5,"iat":0,"jti":"j","role":"w","n":[1,2.5e-3,{"a":null}],"b":true} "#,
             16,
         )
@@ -359,14 +389,9 @@ mod tests {
             b"{\"a\":\"\xff\"}",
             br#"{"a":[[[[1]]]]}"#,
         ] {
-            assert_eq!(
-                scan_claims(input, 4),
-                None,
-                "{}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(scan(input, 4), None, "{}", String::from_utf8_lossy(input));
         }
-        assert!(scan_claims(br#"{"a":[[[1]]]}"#, 4).is_some());
+        assert!(scan(br#"{"a":[[[1]]]}"#, 4).is_some());
     }
 
     use proptest::prelude::*;
@@ -458,9 +483,9 @@ mod tests {
 
     /// Whatever the fast path accepts, the general path accepts with the same claims.
     fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
-        if let Some(fast) = scan_claims(bytes, 16) {
+        if let Some(fast) = scan(bytes, 16) {
             prop_assert!(!crate::encoding::json_deeper_than(bytes, 16));
-            let general = crate::jwt::Claims::from_bytes(bytes.to_vec());
+            let general = crate::jwt::Claims::from_text(String::from_utf8(bytes.to_vec()).unwrap());
             prop_assert!(
                 general.is_ok(),
                 "general path refused {:?}",
@@ -530,7 +555,7 @@ mod tests {
         let mut fast = 0;
         for _ in 0..500 {
             let doc = strategy.new_tree(&mut runner).unwrap().current();
-            if scan_claims(doc.as_bytes(), 16).is_some() {
+            if scan(doc.as_bytes(), 16).is_some() {
                 fast += 1;
             }
         }
@@ -544,6 +569,6 @@ mod tests {
             "exp": 4_102_444_800u64, "iat": 1_700_000_000u64, "nbf": 1_700_000_000u64,
             "jti": "5f0c2d8e", "role": "write", "scope": "a b", "n": [1, {"k": null}]
         });
-        assert!(scan_claims(doc.to_string().as_bytes(), 16).is_some());
+        assert!(scan(doc.to_string().as_bytes(), 16).is_some());
     }
 }

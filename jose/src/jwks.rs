@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::{AlgorithmError, Error, KeyError};
 use crate::jwk::{Jwk, RawJwk};
 use crate::jws::Header;
-use crate::jwt::KeyResolver;
+use crate::jwt::{Candidates, KeyResolver};
 use crate::key::VerifyingKey;
 
 /// Maximum nesting depth accepted in a JWKS document.
@@ -204,10 +204,10 @@ impl KeySet {
 impl KeyResolver for KeySet {
     /// With a `kid`: every key with that id (duplicates are tried in turn). Without one: the
     /// single key that supports the token's algorithm, if there is exactly one.
-    fn keys_for(&self, header: &Header) -> Result<Vec<&VerifyingKey>, Error> {
+    fn keys_for(&self, header: &Header) -> Result<Candidates<'_>, Error> {
         match header.kid() {
             Some(kid) => {
-                let found: Vec<&VerifyingKey> =
+                let found: Candidates<'_> =
                     self.keys.iter().filter(|k| k.kid() == Some(kid)).collect();
                 if found.is_empty() {
                     Err(Error::UnknownKid(crate::alg::truncate(kid)))
@@ -216,7 +216,7 @@ impl KeyResolver for KeySet {
                 }
             }
             None => {
-                let found: Vec<&VerifyingKey> = self
+                let found: Candidates<'_> = self
                     .keys
                     .iter()
                     .filter(|k| k.supports(header.alg()))

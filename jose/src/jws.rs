@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::alg::{truncate, Algorithm};
 use crate::encoding::{
-    b64_decode, b64_decode_into, json_deeper_than, json_type, object_without_duplicates,
-    scan_object, ObjectError,
+    b64_decode, b64_decode_into, b64_decode_until_stop, json_deeper_than, json_type,
+    object_without_duplicates, scan_object, ObjectError,
 };
 use crate::error::{Error, MalformedError, Part};
 use crate::jwt::Claims;
@@ -88,6 +88,21 @@ impl Header {
         self.0
             .members
             .get_or_init(|| object_without_duplicates(&self.0.raw).unwrap_or_default())
+    }
+
+    /// The header of `token` if its text is the one last parsed on this thread, with the
+    /// length of that text (the token's first `.` follows it).
+    fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
+        LAST_HEADER.with(|last| match &*last.borrow() {
+            Some((text, depth, header))
+                if *depth == limits.max_depth
+                    && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
+                    && token.as_bytes().get(text.len()) == Some(&b'.') =>
+            {
+                Some((header.clone(), text.len()))
+            }
+            _ => None,
+        })
     }
 
     /// Parses the base64url header of a compact token, reusing the previous result when the
@@ -234,6 +249,24 @@ impl<'a> UnverifiedJwt<'a> {
             }
             .into());
         }
+        // The common case: the header is the one this thread saw last, so the token only
+        // needs its other two parts decoded. Anything else, including every malformed token,
+        // takes the general path below, which finds the precise error.
+        if let Some((header, h_len)) = Header::cached_prefix(token, limits) {
+            if let Some((payload, signature, input_len)) = decode_tail(token, h_len) {
+                let claims = Claims::from_payload(payload, limits.max_depth)?;
+                return Ok(UnverifiedJwt {
+                    header,
+                    signing_input: &token[..input_len],
+                    claims,
+                    signature,
+                });
+            }
+        }
+        UnverifiedJwt::parse_parts(token, limits)
+    }
+
+    fn parse_parts(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
         let mut parts = token.splitn(4, '.');
         let (Some(h64), Some(p64), Some(s64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -258,6 +291,22 @@ impl<'a> UnverifiedJwt<'a> {
     pub fn header(&self) -> &Header {
         &self.header
     }
+}
+
+/// Decodes the payload and signature of a token whose header part is `h_len` bytes long:
+/// the payload runs to the next `.`, the signature from there to the end (and must decode,
+/// so it holds no further `.`). Returns the payload, the signature and the length of the
+/// signing input.
+fn decode_tail(token: &str, h_len: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
+    let rest = token.get(h_len + 1..)?;
+    let mut payload = Vec::with_capacity(rest.len() * 3 / 4);
+    let p_len = b64_decode_until_stop(rest, &mut payload)?;
+    let input_len = h_len + 1 + p_len;
+    if token.as_bytes().get(input_len) != Some(&b'.') {
+        return None;
+    }
+    let signature = b64_decode(token.get(input_len + 1..)?)?;
+    Some((payload, signature, input_len))
 }
 
 fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {

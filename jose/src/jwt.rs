@@ -24,7 +24,8 @@ pub struct Claims {
     nbf: Option<i64>,
     iat: Option<i64>,
     jti: Option<Text>,
-    raw: Vec<u8>,
+    /// The payload, checked to be UTF-8 once, so spans of it are `str` without a new check.
+    raw: String,
     members: OnceLock<Map<String, Value>>,
 }
 
@@ -39,11 +40,9 @@ enum Text {
 }
 
 impl Text {
-    fn get<'a>(&'a self, raw: &'a [u8]) -> Option<&'a str> {
+    fn get<'a>(&'a self, raw: &'a str) -> Option<&'a str> {
         match self {
-            Text::Span(range) => raw
-                .get(range.clone())
-                .and_then(|b| std::str::from_utf8(b).ok()),
+            Text::Span(range) => raw.get(range.clone()),
             Text::Owned(s) => Some(s),
         }
     }
@@ -53,6 +52,12 @@ impl Claims {
     /// Parses a payload within the depth limit: the fast path for plain payloads, else the
     /// general one (which also produces the precise error).
     pub(crate) fn from_payload(raw: Vec<u8>, max_depth: usize) -> Result<Claims, Error> {
+        // JSON text is UTF-8 (RFC 8259 section 8.1); serde_json only checks the strings it
+        // builds, not the ones it skips, so check the whole payload here, once.
+        let raw = String::from_utf8(raw).map_err(|_| MalformedError::Json {
+            part: Part::Payload,
+            reason: "not UTF-8".into(),
+        })?;
         if let Some(fast) = crate::fastjson::scan_claims(&raw, max_depth) {
             return Ok(Claims {
                 iss: fast.iss.map(Text::Span),
@@ -67,29 +72,20 @@ impl Claims {
                 members: OnceLock::new(),
             });
         }
-        // JSON text is UTF-8 (RFC 8259 section 8.1); serde_json only checks the strings it
-        // builds, not the ones it skips, so check the whole payload here.
-        if std::str::from_utf8(&raw).is_err() {
-            return Err(MalformedError::Json {
-                part: Part::Payload,
-                reason: "not UTF-8".into(),
-            }
-            .into());
-        }
-        if crate::encoding::json_deeper_than(&raw, max_depth) {
+        if crate::encoding::json_deeper_than(raw.as_bytes(), max_depth) {
             return Err(MalformedError::TooDeep {
                 part: Part::Payload,
                 limit: max_depth,
             }
             .into());
         }
-        Claims::from_bytes(raw)
+        Claims::from_text(raw)
     }
 
     /// Parses a payload: the registered claims are read and type-checked; the others are
     /// only syntax-checked here and parsed on first use of [`Claims::get`].
-    pub(crate) fn from_bytes(raw: Vec<u8>) -> Result<Claims, Error> {
-        let mut scanned = scan_object::<ClaimValue>(&raw, REGISTERED, false)
+    pub(crate) fn from_text(raw: String) -> Result<Claims, Error> {
+        let mut scanned = scan_object::<ClaimValue>(raw.as_bytes(), REGISTERED, false)
             .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
         let (aud, aud_present) = match scanned.take(2) {
             None => (Vec::new(), false),
@@ -152,11 +148,11 @@ impl Claims {
     /// Every claim (parsed on first use).
     pub fn members(&self) -> &Map<String, Value> {
         self.members
-            .get_or_init(|| object_without_duplicates(&self.raw).unwrap_or_default())
+            .get_or_init(|| object_without_duplicates(self.raw.as_bytes()).unwrap_or_default())
     }
     /// The payload bytes as signed.
     pub fn raw(&self) -> &[u8] {
-        &self.raw
+        self.raw.as_bytes()
     }
 }
 
@@ -512,17 +508,75 @@ pub fn unix_now() -> i64 {
 /// Where a verifier finds the keys for a token: a single key, a key set, or a cache.
 pub trait KeyResolver {
     /// The keys that may have signed a token with this header, or why there are none.
-    fn keys_for(&self, header: &Header) -> Result<Vec<&VerifyingKey>, Error>;
+    fn keys_for(&self, header: &Header) -> Result<Candidates<'_>, Error>;
+}
+
+/// The keys a [`KeyResolver`] offers for one token, tried in order. Nearly always one,
+/// which is held without allocating.
+#[derive(Debug, Default, Clone)]
+pub struct Candidates<'a> {
+    first: Option<&'a VerifyingKey>,
+    more: Vec<&'a VerifyingKey>,
+}
+
+impl<'a> Candidates<'a> {
+    /// No key yet.
+    pub fn new() -> Self {
+        Candidates::default()
+    }
+
+    /// Adds a key after those already offered.
+    pub fn push(&mut self, key: &'a VerifyingKey) {
+        if self.first.is_none() {
+            self.first = Some(key);
+        } else {
+            self.more.push(key);
+        }
+    }
+
+    /// How many keys are offered.
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    /// True if no key is offered.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The keys, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a VerifyingKey> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
+}
+
+impl<'a> From<&'a VerifyingKey> for Candidates<'a> {
+    fn from(key: &'a VerifyingKey) -> Self {
+        Candidates {
+            first: Some(key),
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a VerifyingKey> for Candidates<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a VerifyingKey>>(iter: I) -> Self {
+        let mut out = Candidates::new();
+        for key in iter {
+            out.push(key);
+        }
+        out
+    }
 }
 
 impl KeyResolver for VerifyingKey {
     /// A single key: a token naming another `kid` is refused.
-    fn keys_for(&self, header: &Header) -> Result<Vec<&VerifyingKey>, Error> {
+    fn keys_for(&self, header: &Header) -> Result<Candidates<'_>, Error> {
         match (header.kid(), self.kid()) {
             (Some(token_kid), Some(key_kid)) if token_kid != key_kid => {
                 Err(Error::UnknownKid(crate::alg::truncate(token_kid)))
             }
-            _ => Ok(vec![self]),
+            _ => Ok(Candidates::from(self)),
         }
     }
 }
@@ -550,7 +604,7 @@ impl Jwt {
     }
     /// Deserialises the claims into your own type.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.claims.raw).map_err(|e| {
+        serde_json::from_str(&self.claims.raw).map_err(|e| {
             MalformedError::Json {
                 part: Part::Payload,
                 reason: e.to_string(),
@@ -569,25 +623,30 @@ impl UnverifiedJwt<'_> {
         let alg = self.header.alg();
         validation.check_algorithm(alg)?;
         let candidates = keys.keys_for(&self.header)?;
-        let mut outcome = Err(Error::UnknownKid(
-            self.header
-                .kid()
-                .map(crate::alg::truncate)
-                .unwrap_or_default(),
-        ));
-        for key in candidates {
+        let mut failure: Option<Error> = None;
+        let mut kid = None;
+        for key in candidates.iter() {
             match key.verify(alg, self.signing_input.as_bytes(), &self.signature) {
                 Ok(()) => {
-                    outcome = Ok(key.kid().map(str::to_owned));
+                    kid = Some(key.kid().map(str::to_owned));
                     break;
                 }
                 // A signature failure is the more telling error; keep it over a mismatch.
-                Err(e @ Error::InvalidSignature) => outcome = Err(e),
-                Err(e) if !matches!(outcome, Err(Error::InvalidSignature)) => outcome = Err(e),
+                Err(e @ Error::InvalidSignature) => failure = Some(e),
+                Err(e) if !matches!(failure, Some(Error::InvalidSignature)) => failure = Some(e),
                 Err(_) => {}
             }
         }
-        let kid = outcome?;
+        let Some(kid) = kid else {
+            return Err(failure.unwrap_or_else(|| {
+                Error::UnknownKid(
+                    self.header
+                        .kid()
+                        .map(crate::alg::truncate)
+                        .unwrap_or_default(),
+                )
+            }));
+        };
         validation.check_claims(&self.header, &self.claims)?;
         Ok(Jwt {
             header: self.header,

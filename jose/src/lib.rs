@@ -49,6 +49,6 @@ pub use error::{AlgorithmError, ClaimError, Error, KeyError, MalformedError, Par
 pub use jwk::{Curve, Jwk, KeyUse};
 pub use jwks::{JwkSet, KeySet, SkippedKey};
 pub use jws::{Header, Limits, UnverifiedJwt};
-pub use jwt::{unix_now, Claims, Jwt, KeyResolver, Validation};
+pub use jwt::{unix_now, Candidates, Claims, Jwt, KeyResolver, Validation};
 pub use key::{SigningKey, VerifyingKey};
 pub use thumbprint::thumbprint;

@@ -122,7 +122,7 @@ impl Revocations {
                 }
                 Err(e) => tracing::warn!(error = %e, "revocation poll failed"),
             }
-            if rounds % 2400 == 0 {
+            if rounds.is_multiple_of(2400) {
                 let horizon = self.clock.now() - 86_400;
                 if let Err(e) = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
                     .bind(horizon)

@@ -138,3 +138,56 @@ proptest! {
         prop_assert!(UnverifiedJwt::parse(&token).unwrap().verify(&key, &Validation::new()).is_ok());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Parsing takes a shortcut when a token's header text is the one last parsed on the
+    /// thread. Near-valid tokens must get the same answer from the shortcut as from a
+    /// thread that has never seen the header.
+    #[test]
+    fn cached_header_shortcut_agrees_with_a_fresh_parse(
+        claims in extra_claims(),
+        edits in prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                // Most edits land on or next to a `.`, where the structure is decided.
+                prop::option::weighted(0.8, (any::<bool>(), -1isize..=1)),
+                prop::sample::select(b"Aa0-_.=+ /\xc3".to_vec()),
+                0u8..3,
+            ),
+            1..3,
+        ),
+    ) {
+        let (_, jwk) = &keys()[10];
+        let token = SigningKey::from_jwk(jwk, None).unwrap().sign_jwt(&claims).unwrap();
+        let mut bytes = token.clone().into_bytes();
+        for (at, near_dot, byte, how) in edits {
+            let dots: Vec<usize> =
+                bytes.iter().enumerate().filter(|(_, &b)| b == b'.').map(|(i, _)| i).collect();
+            let i = match (near_dot, dots.first(), dots.last()) {
+                (Some((first, offset)), Some(&a), Some(&b)) => {
+                    (if first { a } else { b }).saturating_add_signed(offset)
+                }
+                _ => at.index(bytes.len() + 1),
+            };
+            match how {
+                0 if i < bytes.len() => bytes[i] = byte,
+                1 if i < bytes.len() => { bytes.remove(i); }
+                _ => bytes.insert(i.min(bytes.len()), byte),
+            }
+        }
+        let Ok(mutated) = String::from_utf8(bytes) else { return Ok(()) };
+        let show = |r: Result<UnverifiedJwt<'_>, Error>| match r {
+            Ok(t) => format!("ok {t:?}"),
+            Err(e) => format!("error {e}"),
+        };
+        // Warm this thread's cache with the original header, then parse the mutated token.
+        UnverifiedJwt::parse(&token).unwrap();
+        let here = show(UnverifiedJwt::parse(&mutated));
+        let fresh = std::thread::scope(|s| {
+            s.spawn(|| show(UnverifiedJwt::parse(&mutated))).join().unwrap()
+        });
+        prop_assert_eq!(here, fresh, "token {}", mutated);
+    }
+}
