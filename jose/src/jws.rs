@@ -83,7 +83,7 @@ impl Header {
         self.0.cty.as_deref()
     }
 
-    /// Every member as sent, for display (parsed on first use).
+    /// Every member as sent, for display.
     pub fn members(&self) -> &Map<String, Value> {
         self.0
             .members
@@ -157,13 +157,16 @@ impl Header {
         if let Some(crit) = scanned.get(4) {
             check_crit(crit, &scanned.names)?;
         }
+        // Built now (a header is parsed once per text and thread) so that a header whose
+        // members serde_json cannot turn into values is refused, not shown as empty.
+        let members = object_without_duplicates(&raw).map_err(|e| object_error(e, Part::Header))?;
         Ok(Header(Arc::new(HeaderData {
             alg,
             kid,
             typ,
             cty,
             raw,
-            members: OnceLock::new(),
+            members: OnceLock::from(members),
         })))
     }
 }

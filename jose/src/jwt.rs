@@ -95,7 +95,7 @@ impl Claims {
                 return Err(wrong_type("aud", "a string or an array of strings", &other))
             }
         };
-        Ok(Claims {
+        let claims = Claims {
             iss: string_claim(scanned.take(0), "iss")?.map(Text::Owned),
             sub: string_claim(scanned.take(1), "sub")?.map(Text::Owned),
             aud,
@@ -106,7 +106,15 @@ impl Claims {
             jti: string_claim(scanned.take(6), "jti")?.map(Text::Owned),
             raw,
             members: OnceLock::new(),
-        })
+        };
+        // Everything this path accepts must also build the claims map that `members` and
+        // `get` serve: serde_json's skipping accepts some documents it cannot turn into
+        // values (a number out of f64 range, a lone surrogate escape). Build it now and
+        // refuse the token if that fails, rather than serve an empty map later.
+        let members = object_without_duplicates(claims.raw.as_bytes())
+            .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
+        let _ = claims.members.set(members);
+        Ok(claims)
     }
 
     /// `iss`.
@@ -145,7 +153,8 @@ impl Claims {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.members().get(name)
     }
-    /// Every claim (parsed on first use).
+    /// Every claim (parsed on first use; a token whose claims cannot be parsed into this
+    /// map is refused at parse time, so it is never empty by mistake).
     pub fn members(&self) -> &Map<String, Value> {
         self.members
             .get_or_init(|| object_without_duplicates(self.raw.as_bytes()).unwrap_or_default())

@@ -810,3 +810,60 @@ fn invalid_utf8_in_header_or_payload_is_refused() {
         })
     ));
 }
+
+/// Found by the `claims` fuzz target (second session): serde_json skips a number like
+/// `1e400` or an escape like `\ud800` without complaint but cannot turn it into a value, so
+/// a token carrying one in an unregistered claim was accepted while its claims map (what
+/// `Claims::get` serves) came back empty. Such tokens are now refused, whichever parsing
+/// path they take, in the payload and in the header.
+#[test]
+fn members_that_cannot_become_values_are_refused() {
+    for extra in [
+        r#""x":21.222222722222e27554"#,
+        r#""x":1e400"#,
+        r#""x":-1E+309"#,
+        r#""x":"\ud800""#,
+        r#""x":{"y":[1e999]}"#,
+    ] {
+        let payload = format!(
+            r#"{{"iss":"https://issuer.test","aud":"api","exp":{},{extra}}}"#,
+            NOW + 600
+        );
+        let token = sign_raw(rsa(), &rsa_header(), &payload);
+        let err = verify(&token).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Malformed(MalformedError::Json {
+                    part: Part::Payload,
+                    ..
+                })
+            ),
+            "{extra}: {err}"
+        );
+        let header = format!(
+            r#"{{"alg":"RS256","kid":"{}",{extra}}}"#,
+            rsa().kid().unwrap()
+        );
+        let token = sign_raw(rsa(), &header, &claims().to_string());
+        let err = verify(&token).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Malformed(MalformedError::Json {
+                    part: Part::Header,
+                    ..
+                })
+            ),
+            "{extra} in the header: {err}"
+        );
+    }
+    // In range, these stay accepted and readable.
+    let payload = format!(
+        r#"{{"iss":"https://issuer.test","aud":"api","exp":{},"x":1.5e300,"y":"\u00e9","z":-0.0}}"#,
+        NOW + 600
+    );
+    let jwt = verify(&sign_raw(rsa(), &rsa_header(), &payload)).unwrap();
+    assert_eq!(jwt.claims().get("x"), Some(&json!(1.5e300)));
+    assert_eq!(jwt.claims().get("y"), Some(&json!("é")));
+}
