@@ -14,7 +14,7 @@ pub(crate) struct FastClaims {
     /// Byte ranges of the payload (plain strings need no copy).
     pub(crate) iss: Option<Range<usize>>,
     pub(crate) sub: Option<Range<usize>>,
-    pub(crate) aud: Option<Vec<String>>,
+    pub(crate) aud: Option<Spans>,
     pub(crate) exp: Option<i64>,
     pub(crate) nbf: Option<i64>,
     pub(crate) iat: Option<i64>,
@@ -23,9 +23,16 @@ pub(crate) struct FastClaims {
 
 use std::ops::Range;
 
+/// `aud` as found: one string (the usual case, no allocation) or an array of them.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Spans {
+    One(Range<usize>),
+    List(Vec<Range<usize>>),
+}
+
 /// Most unregistered top-level members the fast path tracks for duplicates; more defer to
 /// the general path.
-const MAX_MEMBERS: usize = 32;
+const MAX_MEMBERS: usize = 16;
 
 /// Reads a claims object, or `None` to defer to the general path. The caller has checked
 /// that the document is UTF-8 (it is a `str`), so every string below is too.
@@ -33,7 +40,8 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
     let bytes = text.as_bytes();
     let mut r = Reader { bytes, pos: 0 };
     let mut claims = FastClaims::default();
-    let mut seen: [(u64, &[u8]); MAX_MEMBERS] = [(0, &[]); MAX_MEMBERS];
+    // (summary, start, length) of each unregistered name: small, so cheap to set up.
+    let mut seen = [(0u64, 0u32, 0u32); MAX_MEMBERS];
     let mut count = 0;
     r.ws();
     r.expect(b'{')?;
@@ -43,7 +51,8 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
     } else {
         loop {
             r.ws();
-            let name = r.string()?;
+            let span = r.string_span()?;
+            let name = bytes.get(span.clone())?;
             r.ws();
             r.expect(b':')?;
             r.ws();
@@ -61,12 +70,15 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
                 b"iss" | b"sub" | b"jti" | b"exp" | b"nbf" | b"iat" | b"aud" => return None,
                 _ => {
                     let key = name_key(name);
-                    if count == MAX_MEMBERS
-                        || seen[..count].iter().any(|&(k, n)| k == key && n == name)
-                    {
+                    let start = u32::try_from(span.start).ok()?;
+                    let len = u32::try_from(name.len()).ok()?;
+                    let same = |&(k, s, l): &(u64, u32, u32)| {
+                        k == key && bytes.get(s as usize..(s + l) as usize) == Some(name)
+                    };
+                    if count == MAX_MEMBERS || seen[..count].iter().any(same) {
                         return None;
                     }
-                    seen[count] = (key, name);
+                    seen[count] = (key, start, len);
                     count += 1;
                     r.skip_value(max_depth.checked_sub(1)?)?;
                 }
@@ -98,27 +110,42 @@ fn name_key(name: &[u8]) -> u64 {
 /// true match (a false flag can only sit above a true one, where a borrow ran on), so the
 /// lowest set bit gives the exact position.
 fn find_special(s: &[u8]) -> Option<usize> {
+    let (chunks, rest) = s.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let m = special_bytes(u64::from_le_bytes(*chunk));
+        if m != 0 {
+            return Some(i * 8 + first_flagged(m));
+        }
+    }
+    find_special_in_tail(rest).map(|p| chunks.len() * 8 + p)
+}
+
+/// The last few bytes of the document, padded with a byte that is not special. Kept out
+/// of line: it runs once per document, and inlined it would weigh on every string.
+#[inline(never)]
+fn find_special_in_tail(rest: &[u8]) -> Option<usize> {
+    let mut last = [b'a'; 8];
+    last.get_mut(..rest.len())?.copy_from_slice(rest);
+    let m = special_bytes(u64::from_le_bytes(last));
+    (m != 0).then(|| first_flagged(m))
+}
+
+/// The high bit of each byte of `w` that is `"`, `\` or a control character, and possibly
+/// of bytes above the first such one (see [`find_special`]).
+#[inline]
+fn special_bytes(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let special = |w: u64| {
-        has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
-    };
-    let first = |m: u64| (m.trailing_zeros() / 8) as usize;
-    let (chunks, rest) = s.as_chunks::<8>();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let m = special(u64::from_le_bytes(*chunk));
-        if m != 0 {
-            return Some(i * 8 + first(m));
-        }
-    }
-    // The last few bytes, padded with a byte that is not special.
-    let mut last = [b'a'; 8];
-    last.get_mut(..rest.len())?.copy_from_slice(rest);
-    let m = special(u64::from_le_bytes(last));
-    (m != 0).then(|| chunks.len() * 8 + first(m))
+    has_zero(w ^ (ONES * u64::from(b'"')))
+        | has_zero(w ^ (ONES * u64::from(b'\\')))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
+/// The index of the lowest flagged byte.
+#[inline]
+fn first_flagged(m: u64) -> usize {
+    (m.trailing_zeros() / 8) as usize
 }
 
 struct Reader<'a> {
@@ -148,12 +175,21 @@ impl<'a> Reader<'a> {
     }
 
     /// A string without escapes or control characters; its raw bytes.
+    #[inline]
     fn string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..)?;
-        let len = find_special(rest)?;
-        if rest[len] != b'"' {
+        // Most strings (every member name, most values) end within eight bytes: one word
+        // test decides them before any loop is set up.
+        let len = match rest.first_chunk::<8>() {
+            Some(head) => match special_bytes(u64::from_le_bytes(*head)) {
+                0 => 8 + find_special(rest.get(8..)?)?,
+                m => first_flagged(m),
+            },
+            None => find_special_in_tail(rest)?,
+        };
+        if *rest.get(len)? != b'"' {
             return None;
         }
         self.pos = start + len + 1;
@@ -165,12 +201,6 @@ impl<'a> Reader<'a> {
         let raw = self.string()?;
         let end = self.pos - 1;
         Some(end - raw.len()..end)
-    }
-
-    fn string_value(&mut self) -> Option<String> {
-        let raw = self.string()?;
-        // The whole document is UTF-8 and the string ends at a quote, so this cannot fail.
-        std::str::from_utf8(raw).ok().map(str::to_owned)
     }
 
     /// A JSON integer that fits an i64 (no fraction, no exponent).
@@ -201,24 +231,24 @@ impl<'a> Reader<'a> {
     }
 
     /// `aud`: a string, or an array of strings.
-    fn audience(&mut self) -> Option<Vec<String>> {
+    fn audience(&mut self) -> Option<Spans> {
         if self.peek()? == b'"' {
-            return Some(vec![self.string_value()?]);
+            return Some(Spans::One(self.string_span()?));
         }
         self.expect(b'[')?;
         let mut out = Vec::new();
         self.ws();
         if self.peek()? == b']' {
             self.pos += 1;
-            return Some(out);
+            return Some(Spans::List(out));
         }
         loop {
             self.ws();
-            out.push(self.string_value()?);
+            out.push(self.string_span()?);
             self.ws();
             match self.next()? {
                 b',' => continue,
-                b']' => return Some(out),
+                b']' => return Some(Spans::List(out)),
                 _ => return None,
             }
         }
@@ -369,7 +399,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(claims.iss, Some(9..18)); // the bytes of `https://a`
-        assert_eq!(claims.aud, Some(vec!["x".to_owned(), "y".to_owned()]));
+        assert_eq!(claims.aud, Some(Spans::List(vec![38..39, 42..43])));
         assert_eq!(
             (claims.exp, claims.nbf, claims.iat),
             (Some(1900000000), Some(-5), Some(0))
@@ -510,8 +540,12 @@ mod tests {
             prop_assert_eq!(fast.nbf, general.nbf());
             prop_assert_eq!(fast.iat, general.iat());
             prop_assert_eq!(fast.aud.is_some(), general.has_aud());
-            let aud = fast.aud.unwrap_or_default();
-            prop_assert_eq!(aud.as_slice(), general.aud());
+            let aud: Vec<String> = match fast.aud {
+                None => Vec::new(),
+                Some(Spans::One(r)) => vec![text(Some(r)).unwrap()],
+                Some(Spans::List(rs)) => rs.into_iter().map(|r| text(Some(r)).unwrap()).collect(),
+            };
+            prop_assert_eq!(aud, general.aud());
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::alg::Algorithm;
 use crate::encoding::{object_without_duplicates, scan_object};
 use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
+use crate::fastjson::Spans;
 use crate::jws::{Header, UnverifiedJwt};
 use crate::key::VerifyingKey;
 
@@ -18,8 +19,7 @@ use crate::key::VerifyingKey;
 pub struct Claims {
     iss: Option<Text>,
     sub: Option<Text>,
-    aud: Vec<String>,
-    aud_present: bool,
+    aud: Audience,
     exp: Option<i64>,
     nbf: Option<i64>,
     iat: Option<i64>,
@@ -30,6 +30,14 @@ pub struct Claims {
 }
 
 const REGISTERED: &[&str] = &["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+/// `aud`: absent, one string, or an array of strings (possibly empty).
+#[derive(Debug, Clone)]
+enum Audience {
+    Absent,
+    One(Text),
+    List(Vec<Text>),
+}
 
 /// A registered string claim: a plain range of the payload, or an owned string when the
 /// payload needed unescaping.
@@ -62,8 +70,13 @@ impl Claims {
             return Ok(Claims {
                 iss: fast.iss.map(Text::Span),
                 sub: fast.sub.map(Text::Span),
-                aud_present: fast.aud.is_some(),
-                aud: fast.aud.unwrap_or_default(),
+                aud: match fast.aud {
+                    None => Audience::Absent,
+                    Some(Spans::One(r)) => Audience::One(Text::Span(r)),
+                    Some(Spans::List(rs)) => {
+                        Audience::List(rs.into_iter().map(Text::Span).collect())
+                    }
+                },
                 exp: fast.exp,
                 nbf: fast.nbf,
                 iat: fast.iat,
@@ -87,10 +100,12 @@ impl Claims {
     pub(crate) fn from_text(raw: String) -> Result<Claims, Error> {
         let mut scanned = scan_object::<ClaimValue>(raw.as_bytes(), REGISTERED, false)
             .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
-        let (aud, aud_present) = match scanned.take(2) {
-            None => (Vec::new(), false),
-            Some(ClaimValue::Str(s)) => (vec![s], true),
-            Some(ClaimValue::StrList(items)) => (items, true),
+        let aud = match scanned.take(2) {
+            None => Audience::Absent,
+            Some(ClaimValue::Str(s)) => Audience::One(Text::Owned(s)),
+            Some(ClaimValue::StrList(items)) => {
+                Audience::List(items.into_iter().map(Text::Owned).collect())
+            }
             Some(other) => {
                 return Err(wrong_type("aud", "a string or an array of strings", &other))
             }
@@ -99,7 +114,6 @@ impl Claims {
             iss: string_claim(scanned.take(0), "iss")?.map(Text::Owned),
             sub: string_claim(scanned.take(1), "sub")?.map(Text::Owned),
             aud,
-            aud_present,
             exp: date_claim(scanned.get(3), "exp")?,
             nbf: date_claim(scanned.get(4), "nbf")?,
             iat: date_claim(scanned.get(5), "iat")?,
@@ -126,12 +140,20 @@ impl Claims {
         self.sub.as_ref().and_then(|t| t.get(&self.raw))
     }
     /// `aud`, as a list (a single string becomes one element).
-    pub fn aud(&self) -> &[String] {
-        &self.aud
+    pub fn aud(&self) -> Vec<&str> {
+        self.audiences().collect()
     }
     /// True if the token has an `aud` claim (even an empty array).
     pub fn has_aud(&self) -> bool {
-        self.aud_present
+        !matches!(self.aud, Audience::Absent)
+    }
+    fn audiences(&self) -> impl Iterator<Item = &str> {
+        let (one, list) = match &self.aud {
+            Audience::Absent => (None, &[][..]),
+            Audience::One(text) => (Some(text), &[][..]),
+            Audience::List(texts) => (None, texts.as_slice()),
+        };
+        one.into_iter().chain(list).filter_map(|t| t.get(&self.raw))
     }
     /// `exp`, seconds since the epoch.
     pub fn exp(&self) -> Option<i64> {
@@ -424,14 +446,17 @@ impl Validation {
             }
         }
         if !self.audiences.is_empty() {
-            if !claims.aud_present {
+            if !claims.has_aud() {
                 return Err(ClaimError::Missing("aud".into()).into());
             }
-            if !claims.aud.iter().any(|a| self.audiences.contains(a)) {
-                return Err(ClaimError::Audience(show_aud(&claims.aud)).into());
+            if !claims
+                .audiences()
+                .any(|a| self.audiences.iter().any(|want| want == a))
+            {
+                return Err(ClaimError::Audience(show_aud(claims)).into());
             }
-        } else if claims.aud_present && !self.any_audience {
-            return Err(ClaimError::AudienceNotConfigured(show_aud(&claims.aud)).into());
+        } else if claims.has_aud() && !self.any_audience {
+            return Err(ClaimError::AudienceNotConfigured(show_aud(claims)).into());
         }
         if let Some(sub) = &self.subject {
             match claims.sub() {
@@ -498,11 +523,11 @@ fn same_typ(a: &str, b: &str) -> bool {
     bare(a).eq_ignore_ascii_case(bare(b))
 }
 
-fn show_aud(aud: &[String]) -> String {
-    let shown: Vec<String> = aud
-        .iter()
+fn show_aud(claims: &Claims) -> String {
+    let shown: Vec<String> = claims
+        .audiences()
         .take(5)
-        .map(|a| crate::alg::truncate(a))
+        .map(crate::alg::truncate)
         .collect();
     format!("{shown:?}")
 }
