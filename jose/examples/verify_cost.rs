@@ -51,22 +51,40 @@ fn main() {
     let (input, sig) = token.rsplit_once('.').unwrap();
     let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
     let raw = match alg {
-        Algorithm::RS256 => Raw::Parsed(
-            aws_lc_rs::signature::RsaPublicKeyComponents {
-                n: field("n"),
-                e: field("e"),
-            }
-            .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
-            .unwrap(),
-        ),
-        Algorithm::ES256 => {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => {
+            use aws_lc_rs::signature as s;
+            let verification = match alg {
+                Algorithm::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &s::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &s::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &s::RSA_PSS_2048_8192_SHA384,
+                _ => &s::RSA_PSS_2048_8192_SHA512,
+            };
+            Raw::Parsed(
+                s::RsaPublicKeyComponents {
+                    n: field("n"),
+                    e: field("e"),
+                }
+                .to_parsed_public_key(verification)
+                .unwrap(),
+            )
+        }
+        Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512 => {
             let mut point = vec![4u8];
             point.extend(field("x"));
             point.extend(field("y"));
-            Raw::Parsed(
-                ParsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED, point)
-                    .unwrap(),
-            )
+            let verification = match alg {
+                Algorithm::ES256 => &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                Algorithm::ES384 => &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED,
+                _ => &aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED,
+            };
+            Raw::Parsed(ParsedPublicKey::new(verification, point).unwrap())
         }
         Algorithm::EdDSA => {
             Raw::Parsed(ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, field("x")).unwrap())

@@ -620,7 +620,7 @@ impl KeyResolver for VerifyingKey {
 pub struct Jwt {
     header: Header,
     claims: Claims,
-    kid: Option<String>,
+    kid: Option<std::sync::Arc<str>>,
 }
 
 impl Jwt {
@@ -662,7 +662,7 @@ impl UnverifiedJwt<'_> {
         for key in candidates.iter() {
             match key.verify(alg, self.signing_input.as_bytes(), &self.signature) {
                 Ok(()) => {
-                    kid = Some(key.kid().map(str::to_owned));
+                    kid = Some(key.shared_kid());
                     break;
                 }
                 // A signature failure is the more telling error; keep it over a mismatch.

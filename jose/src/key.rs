@@ -152,7 +152,8 @@ impl fmt::Debug for SigningKey {
 /// A public key (or HMAC secret) ready to verify signatures, bound to the algorithms its JWK
 /// allows. Built once; verification never re-parses it.
 pub struct VerifyingKey {
-    kid: Option<String>,
+    /// Shared with every [`Jwt`](crate::Jwt) this key verifies, without a copy.
+    kid: Option<std::sync::Arc<str>>,
     /// One entry per algorithm the key accepts (several only for an RSA or `oct` key without
     /// `alg`), each parsed for that algorithm.
     verifiers: Vec<(Algorithm, Verifier)>,
@@ -210,7 +211,7 @@ impl VerifyingKey {
             verifiers.push((alg, verifier));
         }
         Ok(VerifyingKey {
-            kid: jwk.kid().map(str::to_owned),
+            kid: jwk.kid().map(std::sync::Arc::from),
             verifiers,
         })
     }
@@ -218,6 +219,10 @@ impl VerifyingKey {
     /// The key id, if the JWK had one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    pub(crate) fn shared_kid(&self) -> Option<std::sync::Arc<str>> {
+        self.kid.clone()
     }
 
     /// The algorithms this key verifies.
