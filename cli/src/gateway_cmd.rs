@@ -42,6 +42,10 @@ pub struct GatewayArgs {
     /// Base URL of the auth server whose revocation stream to follow.
     #[arg(long, value_name = "URL")]
     revocations: Option<String>,
+    /// How long the upstream may take to send its response head before the client gets a
+    /// 504 (seconds, or a number with s, m or h).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    upstream_timeout: String,
 }
 
 /// `tessera gateway`.
@@ -70,10 +74,14 @@ pub fn run(args: GatewayArgs) -> Outcome {
     if args.fingerprint_cookie {
         guard = guard.fingerprint_cookie();
     }
+    let upstream_timeout = crate::input::duration(&args.upstream_timeout)?;
+    if upstream_timeout.is_zero() {
+        return Err(Failure("--upstream-timeout must be at least 1s".into()));
+    }
     let config = GatewayConfig {
         upstream: args.upstream,
         guard,
-        upstream_timeout: tessera_verifier::gateway::DEFAULT_UPSTREAM_TIMEOUT,
+        upstream_timeout,
     };
     runtime()?.block_on(async move {
         let mut builder = Verifier::builder().issuer(issuer);

@@ -169,3 +169,78 @@ fn gateway_configuration_errors_are_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("plain http"), "{stderr}");
 }
+
+#[test]
+fn upstream_timeout_is_configurable_and_answers_504() {
+    // An upstream that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (mock_port, gw_port) = (free_port(), free_port());
+    let mock_addr = format!("127.0.0.1:{mock_port}");
+    let _mock = spawn(&["mock-jwks", "--listen", &mock_addr]);
+    wait_for(mock_port, "GET /.well-known/jwks.json HTTP/1.1");
+    let jwks = format!("http://{mock_addr}/.well-known/jwks.json");
+    let upstream = format!("http://127.0.0.1:{silent_port}");
+    let gw_addr = format!("127.0.0.1:{gw_port}");
+    let _gateway = spawn(&[
+        "gateway",
+        "--jwks-url",
+        &jwks,
+        "--upstream",
+        &upstream,
+        "--listen",
+        &gw_addr,
+        "--upstream-timeout",
+        "1s",
+    ]);
+    wait_for(gw_port, "GET /verify HTTP/1.1");
+    let (_, _, body) = request(
+        mock_port,
+        "POST /token HTTP/1.1\r\nContent-Type: application/json",
+        r#"{"sub":"jane"}"#,
+    )
+    .unwrap();
+    let minted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = minted["token"].as_str().unwrap();
+    let started = Instant::now();
+    let (status, _, _) = request(
+        gw_port,
+        &format!("GET /slow HTTP/1.1\r\nAuthorization: Bearer {token}"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 504);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+
+    // Zero and nonsense are refused before anything starts.
+    for bad in ["0", "soon"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "gateway",
+                "--jwks-url",
+                &jwks,
+                "--upstream",
+                &upstream,
+                "--upstream-timeout",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("upstream-timeout") || stderr.contains("duration"),
+            "{bad}: {stderr}"
+        );
+    }
+}
