@@ -215,7 +215,7 @@ impl RemoteJwks {
                 return Ok(c.keys.clone());
             }
         }
-        let (outcome, attempted) = match self.join_or_start(now, false) {
+        let (outcome, attempted) = match self.join_or_start(now, None) {
             Some(fetch) => (fetch.await, true),
             None => (Err(self.last_error()), false),
         };
@@ -248,8 +248,9 @@ impl RemoteJwks {
             return Ok(set);
         }
         let now = self.inner.clock.now();
-        let Some(fetch) = self.join_or_start(now, true) else {
-            // In the cooldown; but a refetch may have completed since `set` was read.
+        let Some(fetch) = self.join_or_start(now, Some(kid)) else {
+            // In the cooldown, or a refetch that completed since `set` was read already
+            // brought the kid: the current set is the answer either way.
             return Ok(self
                 .inner
                 .current
@@ -315,13 +316,13 @@ impl RemoteJwks {
         // The fetch runs in its own task, so dropping the handle does not cancel it. Without
         // a runtime nothing would drive it: the set is then refreshed when it expires.
         if tokio::runtime::Handle::try_current().is_ok() {
-            drop(self.join_or_start(now, false));
+            drop(self.join_or_start(now, None));
         }
     }
 
     /// The fetch to wait for: the one in flight, else a new one unless a recent failure (or,
     /// for an unknown kid, a recent kid refetch) says to wait.
-    fn join_or_start(&self, now: SystemTime, for_unknown_kid: bool) -> Option<Inflight> {
+    fn join_or_start(&self, now: SystemTime, unknown_kid: Option<&str>) -> Option<Inflight> {
         let mut control = self.control();
         if let Some(f) = &control.inflight {
             return Some(f.clone());
@@ -329,7 +330,19 @@ impl RemoteJwks {
         if control.retry_after.is_some_and(|t| now < t) {
             return None;
         }
-        if for_unknown_kid {
+        if let Some(kid) = unknown_kid {
+            // A fetch that finished after the caller read the set may already have brought
+            // the kid (a fetch stores its set before it stops being in flight): then
+            // there is nothing to fetch, and the caller reads the current set.
+            let known = self
+                .inner
+                .current
+                .load()
+                .as_ref()
+                .is_some_and(|c| c.keys.contains_kid(kid));
+            if known {
+                return None;
+            }
             let cooldown = self.inner.options.unknown_kid_cooldown;
             if control.last_kid_refetch.is_some_and(|t| now < t + cooldown) {
                 return None;
