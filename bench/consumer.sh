@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Resource-server side, back to back in one run on loopback with wrk (bounded):
-#   1. the example consumer (target/release/examples/consumer) against the seed's Node
+#   1. the example consumer (target/release/examples/consumer; its verified-token cache on,
+#      as by default, and off with TOKEN_CACHE=0) against the seed's Node
 #      consumer (express + jsonwebtoken + jwks-rsa, bench/node-consumer, npm-installed here),
 #      same token, same JWKS (from `tessera serve --alg RS256`), same `wrk -t1 -c32`;
 #   2. both again with 1,000 distinct tokens in rotation;
@@ -32,6 +33,7 @@ run() { # name, wrk args...
 }
 
 AUTH=$(free_port); RUSTC_PORT=$(free_port); NODE_PORT=$(free_port); GW_PORT=$(free_port)
+NOCACHE_PORT=$(free_port)
 (cd "$WORK" && TESSERA_LOG=warn exec "$TARGET/tessera" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH") &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$AUTH/readyz"
@@ -51,16 +53,20 @@ echo "1000 distinct RS256 tokens in $WORK/tokens.txt"
 
 PORT=$RUSTC_PORT JWKS_SERVER=$JWKS "$TARGET/examples/consumer" >/dev/null 2>&1 &
 RUST_PID=$!; PIDS+=($RUST_PID)
+# The same consumer with its verified-token cache off: every request checks a signature.
+PORT=$NOCACHE_PORT TOKEN_CACHE=0 JWKS_SERVER=$JWKS "$TARGET/examples/consumer" >/dev/null 2>&1 &
+PIDS+=($!)
 PORT=$NODE_PORT JWKS_SERVER=$JWKS node bench/node-consumer/consumer.js >/dev/null 2>&1 &
 NODE_PID=$!; PIDS+=($NODE_PID)
 wait_for "http://127.0.0.1:$RUSTC_PORT/api/v1/protected"
 wait_for "http://127.0.0.1:$NODE_PORT/api/v1/protected"
+wait_for "http://127.0.0.1:$NOCACHE_PORT/api/v1/protected"
 
-for who in "rust:$RUSTC_PORT" "node:$NODE_PORT"; do
+for who in "rust:$RUSTC_PORT" "rust-nocache:$NOCACHE_PORT" "node:$NODE_PORT"; do
   name=${who%%:*}; port=${who##*:}
   TOKEN=$TOKEN run "$name consumer, one token" -t1 -c32 -d"${DURATION}s" --latency -s bench/tokens.lua "http://127.0.0.1:$port/api/v1/protected"
 done
-for who in "rust:$RUSTC_PORT" "node:$NODE_PORT"; do
+for who in "rust:$RUSTC_PORT" "rust-nocache:$NOCACHE_PORT" "node:$NODE_PORT"; do
   name=${who%%:*}; port=${who##*:}
   TOKENS="$WORK/tokens.txt" run "$name consumer, 1,000 tokens" -t1 -c32 -d"${DURATION}s" --latency -s bench/tokens.lua "http://127.0.0.1:$port/api/v1/protected"
 done

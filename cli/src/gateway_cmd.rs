@@ -46,6 +46,10 @@ pub struct GatewayArgs {
     /// 504 (seconds, or a number with s, m or h).
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     upstream_timeout: String,
+    /// Remember up to N verified tokens: a token sent again skips its signature check while
+    /// the key set is unchanged (expiry and revocation are checked every time). 0 = off.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    token_cache: usize,
 }
 
 /// `tessera gateway`.
@@ -84,7 +88,9 @@ pub fn run(args: GatewayArgs) -> Outcome {
         upstream_timeout,
     };
     runtime()?.block_on(async move {
-        let mut builder = Verifier::builder().issuer(issuer);
+        let mut builder = Verifier::builder()
+            .issuer(issuer)
+            .token_cache(args.token_cache);
         if let Some(url) = args.revocations {
             builder = builder.revocation_feed(url);
         }

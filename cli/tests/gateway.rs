@@ -85,6 +85,9 @@ fn mock_minted_tokens_pass_the_gateway() {
         &upstream,
         "--listen",
         &gw_addr,
+        // Every token below is used at least twice: the second time comes from the cache.
+        "--token-cache",
+        "16",
     ]);
     wait_for(gw_port, "GET /verify HTTP/1.1");
 

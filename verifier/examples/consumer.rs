@@ -8,6 +8,9 @@
 //! - `AUDIENCE`: when set, a token's `aud` must contain it;
 //! - `REVOCATIONS`: when set, the auth server's base URL, whose revocation stream is
 //!   followed so that logged-out sessions are refused at once;
+//! - `TOKEN_CACHE`: how many verified tokens to remember (default 1024; `0` turns the cache
+//!   off). A token sent again skips its signature check while the key set is unchanged;
+//!   expiry and revocation are still checked on every request;
 //! - `RUST_LOG`: log filter (default `info`).
 //!
 //! ```sh
@@ -71,7 +74,13 @@ async fn run() -> Result<(), String> {
         // refuse the token: set AUDIENCE in production).
         None => issuer.validation(Validation::new().insecure_any_audience()),
     };
-    let mut builder = Verifier::builder().issuer(issuer);
+    let token_cache: usize = match env("TOKEN_CACHE") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("TOKEN_CACHE is not a number: {n}"))?,
+        None => 1024,
+    };
+    let mut builder = Verifier::builder().issuer(issuer).token_cache(token_cache);
     if let Some(server) = env("REVOCATIONS") {
         builder = builder.revocation_feed(server);
     }

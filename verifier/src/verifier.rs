@@ -2,9 +2,9 @@
 //! token's `iss`; optional revocation checks.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use tessera_jose::{dangerous, Algorithm, Jwt, Limits, UnverifiedJwt, Validation};
+use tessera_jose::{dangerous, Algorithm, Jwt, KeySet, Limits, UnverifiedJwt, Validation};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
@@ -116,6 +116,7 @@ pub struct VerifierBuilder {
     revocations: Option<Revocations>,
     revocation_feed: Option<String>,
     limits: Option<Limits>,
+    token_cache: usize,
 }
 
 impl VerifierBuilder {
@@ -148,6 +149,17 @@ impl VerifierBuilder {
     /// Token size and nesting limits (default [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> VerifierBuilder {
         self.limits = Some(limits);
+        self
+    }
+
+    /// Remembers up to `capacity` verified tokens by their exact text (0, the default,
+    /// turns this off). A token presented again skips parsing and the signature, and only
+    /// while the issuer's key set is still the one it was verified with; its time claims
+    /// (`exp`, `nbf`, `iat`, max age) are checked again at every use, and so is the
+    /// revocation list. Each entry costs about the token's size twice. When the cache is
+    /// full, expired entries go first, then an eighth of the others.
+    pub fn token_cache(mut self, capacity: usize) -> VerifierBuilder {
+        self.token_cache = capacity;
         self
     }
 
@@ -204,6 +216,7 @@ impl VerifierBuilder {
             _subscription: subscription,
             clock,
             limits: self.limits.unwrap_or_default(),
+            cache: (self.token_cache > 0).then(|| TokenCache::new(self.token_cache)),
         })
     }
 }
@@ -237,6 +250,7 @@ pub struct Verifier {
     _subscription: Option<Subscription>,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    cache: Option<TokenCache>,
 }
 
 impl Verifier {
@@ -266,37 +280,81 @@ impl Verifier {
     }
 
     async fn verify_inner(&self, token: &str, kid: &mut Option<String>) -> Result<Jwt, Error> {
+        if let Some(jwt) = self.verify_cached(token, kid).await? {
+            return Ok(jwt);
+        }
         let unverified = UnverifiedJwt::parse_with_limits(token, &self.limits)?;
         *kid = unverified.header().kid().map(str::to_owned);
         // Unverified: used only to pick the configuration, whose policy then requires it.
         let iss = dangerous::insecure_claims(&unverified).iss();
-        let entry = self.entry_for(iss)?;
+        let index = self.entry_index(iss)?;
+        let entry = self.entry(index)?;
         // A refused algorithm must not cost a key fetch.
         entry
             .validation
             .check_algorithm(unverified.header().alg())?;
         let keys = entry.jwks.key_set_for(unverified.header().kid()).await?;
-        let jwt = if self.clock.is_system() {
-            unverified.verify(&*keys, &entry.validation)?
-        } else {
-            let at = entry.validation.clone().at_time(self.clock.unix_secs());
-            unverified.verify(&*keys, &at)?
-        };
+        let jwt = unverified.verify(&*keys, &self.validation_now(entry))?;
         if let Some(revocations) = &self.revocations {
             revocations.check(jwt.claims())?;
+        }
+        if let Some(cache) = &self.cache {
+            cache.insert(token, index, &keys, &jwt, self.clock.unix_secs());
         }
         Ok(jwt)
     }
 
+    /// A token verified before: `Some` if it still passes, `None` if it must be verified
+    /// in full (not cached, or the issuer's key set has changed since).
+    async fn verify_cached(
+        &self,
+        token: &str,
+        kid: &mut Option<String>,
+    ) -> Result<Option<Jwt>, Error> {
+        let Some(hit) = self.cache.as_ref().and_then(|c| c.get(token)) else {
+            return Ok(None);
+        };
+        *kid = hit.jwt.header().kid().map(str::to_owned);
+        let entry = self.entry(hit.entry)?;
+        let keys = entry.jwks.key_set().await?;
+        // The key that verified the token must still be published: the same set, by
+        // identity (the weak reference keeps its address from being reused).
+        if hit.keys.as_ptr() != Arc::as_ptr(&keys) {
+            return Ok(None);
+        }
+        // Same bytes, same policy: the signature, algorithm and every static claim check
+        // stand; time moves on, and so does the revocation list.
+        self.validation_now(entry)
+            .check_claims(hit.jwt.header(), hit.jwt.claims())?;
+        if let Some(revocations) = &self.revocations {
+            revocations.check(hit.jwt.claims())?;
+        }
+        Ok(Some(hit.jwt))
+    }
+
+    fn validation_now<'e>(&self, entry: &'e Entry) -> std::borrow::Cow<'e, Validation> {
+        if self.clock.is_system() {
+            std::borrow::Cow::Borrowed(&entry.validation)
+        } else {
+            std::borrow::Cow::Owned(entry.validation.clone().at_time(self.clock.unix_secs()))
+        }
+    }
+
     fn entry_for(&self, iss: Option<&str>) -> Result<&Entry, Error> {
-        let index = iss
-            .and_then(|i| self.by_iss.get(i).copied())
+        self.entry(self.entry_index(iss)?)
+    }
+
+    fn entry_index(&self, iss: Option<&str>) -> Result<usize, Error> {
+        iss.and_then(|i| self.by_iss.get(i).copied())
             .or(self.fallback)
             .ok_or_else(|| {
                 Error::UnknownIssuer(
                     iss.map_or_else(|| "(none)".to_owned(), |i| format!("{:?}", truncate(i))),
                 )
-            })?;
+            })
+    }
+
+    fn entry(&self, index: usize) -> Result<&Entry, Error> {
         self.entries
             .get(index)
             .ok_or_else(|| Error::Config("issuer index out of range".into()))
@@ -335,5 +393,76 @@ fn truncate(s: &str) -> &str {
     match s.char_indices().nth(64) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+/// Tokens verified before, by their exact text ([`VerifierBuilder::token_cache`]).
+struct TokenCache {
+    capacity: usize,
+    entries: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    /// The issuer configuration that verified it.
+    entry: usize,
+    /// The key set it was verified with.
+    keys: Weak<KeySet>,
+    /// `exp`, for eviction (validity is checked again at every use).
+    exp: i64,
+    jwt: Jwt,
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
+        // The map stays consistent whatever a panicking holder was doing.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, token: &str) -> Option<Verified> {
+        self.lock().get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, entry: usize, keys: &Arc<KeySet>, jwt: &Jwt, now: i64) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity && !map.contains_key(token) {
+            map.retain(|_, v| v.exp > now);
+            if map.len() >= self.capacity {
+                let drop: Vec<Box<str>> = map
+                    .keys()
+                    .take((self.capacity / 8).max(1))
+                    .cloned()
+                    .collect();
+                for key in drop {
+                    map.remove(&key);
+                }
+            }
+        }
+        map.insert(
+            token.into(),
+            Verified {
+                entry,
+                keys: Arc::downgrade(keys),
+                exp: jwt.claims().exp().unwrap_or(i64::MAX),
+                jwt: jwt.clone(),
+            },
+        );
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    /// Never the tokens: they are bearer credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("capacity", &self.capacity)
+            .field("len", &self.lock().len())
+            .finish()
     }
 }

@@ -230,3 +230,97 @@ async fn prefetch_loads_every_issuer_and_reports_failures() {
         .unwrap();
     assert_eq!(up.hits(), 1);
 }
+
+fn cached_len(verifier: &Verifier) -> usize {
+    let shown = format!("{verifier:?}");
+    let at = shown.find("TokenCache { capacity: ").unwrap();
+    let rest = &shown[at..];
+    let len = rest.split("len: ").nth(1).unwrap();
+    len.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn token_cache_checks_time_revocation_and_keys_again() {
+    use std::time::Duration;
+    use tessera_verifier::{RevocationKind, Revocations};
+
+    let key = Key::new(Algorithm::ES256, "c1");
+    let other = Key::new(Algorithm::ES256, "c2");
+    let server = JwksServer::start(jwks_of(&[&key, &other])).await;
+    let clock = Arc::new(ManualClock::new());
+    let verifier = Verifier::builder()
+        .issuer(Issuer::jwks(server.url()).jwks_options(quick_options()))
+        .clock(clock.clone())
+        .revocations(Revocations::new(clock.clone()))
+        .token_cache(4)
+        .build()
+        .unwrap();
+    let now = clock.unix_secs();
+
+    // Verified in full once, then served from the cache with the same claims.
+    let token = key.token(json!({"sub": "jane", "jti": "t-1", "exp": now + 60}));
+    let first = verifier.verify(&token).await.unwrap();
+    assert_eq!(cached_len(&verifier), 1);
+    let again = verifier.verify(&token).await.unwrap();
+    assert_eq!(first.claims().raw(), again.claims().raw());
+    assert_eq!(again.verified_by(), Some("c1"));
+    // The cache never shows its tokens.
+    assert!(!format!("{verifier:?}").contains(&token));
+
+    // Time moves on for cached tokens too.
+    clock.advance(Duration::from_secs(120));
+    let e = verifier.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(claim_error(&e), Some(ClaimError::Expired { .. })),
+        "{e:?}"
+    );
+
+    // A revocation reaches a cached token.
+    let now = clock.unix_secs();
+    let revoked = key.token(json!({"sub": "jane", "jti": "t-2", "exp": now + 600}));
+    verifier.verify(&revoked).await.unwrap();
+    verifier
+        .revocations()
+        .unwrap()
+        .revoke(RevocationKind::Jti, "t-2", now + 600);
+    let e = verifier.verify(&revoked).await.unwrap_err();
+    assert!(matches!(e, Error::Revoked { .. }), "{e:?}");
+
+    // A key withdrawn from the published set: the cached token is verified again, in
+    // full, and refused.
+    let withdrawn = key.token(json!({"sub": "jane", "jti": "t-3", "exp": now + 600}));
+    verifier.verify(&withdrawn).await.unwrap();
+    server.set_body(jwks_of(&[&other]));
+    verifier.jwks_for(None).unwrap().refresh().await.unwrap();
+    let e = verifier.verify(&withdrawn).await.unwrap_err();
+    assert_eq!(e.unknown_kid(), Some("c1"), "{e:?}");
+
+    // Bounded: many distinct tokens never hold more than the capacity.
+    for i in 0..20 {
+        let t = other.token(json!({"jti": format!("n{i}"), "exp": now + 600}));
+        verifier.verify(&t).await.unwrap();
+        assert!(cached_len(&verifier) <= 4);
+    }
+    // And a refused token is never cached.
+    let before = cached_len(&verifier);
+    let forged = crate::support::forged_token("c2");
+    assert!(verifier.verify(&forged).await.is_err());
+    assert!(verifier.verify(&forged).await.is_err());
+    assert!(cached_len(&verifier) <= before.max(4));
+}
+
+#[tokio::test]
+async fn without_a_token_cache_nothing_is_kept() {
+    let key = Key::new(Algorithm::ES256, "k");
+    let server = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Verifier::builder()
+        .issuer(Issuer::jwks(server.url()))
+        .build()
+        .unwrap();
+    verifier.verify(&key.token(json!({}))).await.unwrap();
+    assert!(format!("{verifier:?}").contains("cache: None"));
+}
