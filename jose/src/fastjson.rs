@@ -37,6 +37,12 @@ const MAX_MEMBERS: usize = 16;
 /// Reads a claims object, or `None` to defer to the general path. The caller has checked
 /// that the document is UTF-8 (it is a `str`), so every string below is too.
 pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
+    // Depth limits outside 2..=127 take the general path: below 2 even an `aud` array is
+    // too deep (and this reader does not count the levels of `aud`), and serde_json, which
+    // builds the claims map, stops at 128 levels whatever the limit says.
+    if !(2..=127).contains(&max_depth) {
+        return None;
+    }
     let bytes = text.as_bytes();
     let mut r = Reader { bytes, pos: 0 };
     let mut claims = FastClaims::default();
@@ -429,6 +435,10 @@ mod tests {
             assert_eq!(scan(input, 4), None, "{}", String::from_utf8_lossy(input));
         }
         assert!(scan(br#"{"a":[[[1]]]}"#, 4).is_some());
+        // Limits the reader does not handle itself go to the general path.
+        for depth in [0, 1, 128, 500] {
+            assert_eq!(scan(br#"{"aud":["a"]}"#, depth), None, "{depth}");
+        }
     }
 
     use proptest::prelude::*;

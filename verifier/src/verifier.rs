@@ -156,8 +156,9 @@ impl VerifierBuilder {
     /// turns this off). A token presented again skips parsing and the signature, and only
     /// while the issuer's key set is still the one it was verified with; its time claims
     /// (`exp`, `nbf`, `iat`, max age) are checked again at every use, and so is the
-    /// revocation list. Each entry costs about the token's size twice. When the cache is
-    /// full, expired entries go first, then an eighth of the others.
+    /// revocation list. An entry holds the token and its parsed claims (a few KiB for a
+    /// usual access token); tokens over 4 KiB are not cached. When the cache is full,
+    /// expired entries go first, then an eighth of the others.
     pub fn token_cache(mut self, capacity: usize) -> VerifierBuilder {
         self.token_cache = capacity;
         self
@@ -314,6 +315,7 @@ impl Verifier {
         let Some(hit) = self.cache.as_ref().and_then(|c| c.get(token)) else {
             return Ok(None);
         };
+        let hit = Verified::clone(&hit);
         *kid = hit.jwt.header().kid().map(str::to_owned);
         let entry = self.entry(hit.entry)?;
         let keys = entry.jwks.key_set().await?;
@@ -399,8 +401,13 @@ fn truncate(s: &str) -> &str {
 /// Tokens verified before, by their exact text ([`VerifierBuilder::token_cache`]).
 struct TokenCache {
     capacity: usize,
-    entries: Mutex<HashMap<Box<str>, Verified>>,
+    /// Shared entries, so that a hit copies its token out of the lock, not under it.
+    entries: Mutex<HashMap<Box<str>, Arc<Verified>>>,
 }
+
+/// Longer tokens are neither cached nor looked up (an access token is far smaller; a long
+/// one would only cost memory and hashing under the lock).
+const CACHE_MAX_TOKEN: usize = 4096;
 
 #[derive(Clone)]
 struct Verified {
@@ -421,16 +428,28 @@ impl TokenCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
         // The map stays consistent whatever a panicking holder was doing.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn get(&self, token: &str) -> Option<Verified> {
+    fn get(&self, token: &str) -> Option<Arc<Verified>> {
+        if token.len() > CACHE_MAX_TOKEN {
+            return None;
+        }
         self.lock().get(token).cloned()
     }
 
     fn insert(&self, token: &str, entry: usize, keys: &Arc<KeySet>, jwt: &Jwt, now: i64) {
+        if token.len() > CACHE_MAX_TOKEN {
+            return;
+        }
+        let verified = Arc::new(Verified {
+            entry,
+            keys: Arc::downgrade(keys),
+            exp: jwt.claims().exp().unwrap_or(i64::MAX),
+            jwt: jwt.clone(),
+        });
         let mut map = self.lock();
         if map.len() >= self.capacity && !map.contains_key(token) {
             map.retain(|_, v| v.exp > now);
@@ -445,15 +464,7 @@ impl TokenCache {
                 }
             }
         }
-        map.insert(
-            token.into(),
-            Verified {
-                entry,
-                keys: Arc::downgrade(keys),
-                exp: jwt.claims().exp().unwrap_or(i64::MAX),
-                jwt: jwt.clone(),
-            },
-        );
+        map.insert(token.into(), verified);
     }
 }
 

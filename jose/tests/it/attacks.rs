@@ -867,3 +867,41 @@ fn members_that_cannot_become_values_are_refused() {
     assert_eq!(jwt.claims().get("x"), Some(&json!(1.5e300)));
     assert_eq!(jwt.claims().get("y"), Some(&json!("é")));
 }
+
+/// Found in review: the claims fast path counted depth only for unregistered members and
+/// did not know serde_json's own 128-level stop, so unusual `Limits` let a too-deep `aud`
+/// through, or let a document through whose claims map could not be built.
+#[test]
+fn depth_limits_hold_on_every_path() {
+    let payload = format!(r#"{{"aud":["api"],"exp":{}}}"#, NOW + 600);
+    let token = sign_raw(rsa(), &rsa_header(), &payload);
+    let shallow = tessera_jose::Limits {
+        max_depth: 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        UnverifiedJwt::parse_with_limits(&token, &shallow).unwrap_err(),
+        Error::Malformed(MalformedError::TooDeep {
+            part: Part::Payload,
+            ..
+        })
+    ));
+    let deep_payload = format!(
+        r#"{{"exp":{},"x":{}1{}}}"#,
+        NOW + 600,
+        "[".repeat(150),
+        "]".repeat(150)
+    );
+    let token = sign_raw(rsa(), &rsa_header(), &deep_payload);
+    let loose = tessera_jose::Limits {
+        max_depth: 200,
+        ..Default::default()
+    };
+    assert!(matches!(
+        UnverifiedJwt::parse_with_limits(&token, &loose).unwrap_err(),
+        Error::Malformed(MalformedError::Json {
+            part: Part::Payload,
+            ..
+        })
+    ));
+}

@@ -324,3 +324,21 @@ async fn without_a_token_cache_nothing_is_kept() {
     verifier.verify(&key.token(json!({}))).await.unwrap();
     assert!(format!("{verifier:?}").contains("cache: None"));
 }
+
+#[tokio::test]
+async fn tokens_over_4_kib_are_not_cached() {
+    let key = Key::new(Algorithm::ES256, "k");
+    let server = JwksServer::start(jwks_of(&[&key])).await;
+    let verifier = Verifier::builder()
+        .issuer(Issuer::jwks(server.url()))
+        .token_cache(8)
+        .build()
+        .unwrap();
+    let big = key.token(json!({"pad": "x".repeat(5000)}));
+    assert!(big.len() > 4096);
+    verifier.verify(&big).await.unwrap();
+    verifier.verify(&big).await.unwrap();
+    assert_eq!(cached_len(&verifier), 0);
+    verifier.verify(&key.token(json!({}))).await.unwrap();
+    assert_eq!(cached_len(&verifier), 1);
+}
