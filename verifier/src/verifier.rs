@@ -2,7 +2,7 @@
 //! token's `iss`; optional revocation checks.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use tessera_jose::{dangerous, Algorithm, Jwt, KeySet, Limits, UnverifiedJwt, Validation};
 
@@ -402,7 +402,7 @@ fn truncate(s: &str) -> &str {
 struct TokenCache {
     capacity: usize,
     /// Shared entries, so that a hit copies its token out of the lock, not under it.
-    entries: Mutex<HashMap<Box<str>, Arc<Verified>>>,
+    entries: RwLock<HashMap<Box<str>, Arc<Verified>>>,
 }
 
 /// Longer tokens are neither cached nor looked up (an access token is far smaller; a long
@@ -424,20 +424,25 @@ impl TokenCache {
     fn new(capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
-        // The map stays consistent whatever a panicking holder was doing.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Lookups share the lock; only inserts take it alone. The map stays consistent
+    /// whatever a panicking holder was doing, so a poisoned lock is used as it is.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get(&self, token: &str) -> Option<Arc<Verified>> {
         if token.len() > CACHE_MAX_TOKEN {
             return None;
         }
-        self.lock().get(token).cloned()
+        self.read().get(token).cloned()
     }
 
     fn insert(&self, token: &str, entry: usize, keys: &Arc<KeySet>, jwt: &Jwt, now: i64) {
@@ -450,7 +455,7 @@ impl TokenCache {
             exp: jwt.claims().exp().unwrap_or(i64::MAX),
             jwt: jwt.clone(),
         });
-        let mut map = self.lock();
+        let mut map = self.write();
         if map.len() >= self.capacity && !map.contains_key(token) {
             map.retain(|_, v| v.exp > now);
             if map.len() >= self.capacity {
@@ -473,7 +478,7 @@ impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
             .field("capacity", &self.capacity)
-            .field("len", &self.lock().len())
+            .field("len", &self.read().len())
             .finish()
     }
 }
