@@ -33,10 +33,7 @@ pub(crate) fn b64_decode_into(text: &str, out: &mut Vec<u8>) -> Option<()> {
 /// caller checks what stops it. One pass: no separate search for the `.`.
 pub(crate) fn b64_decode_until_stop(text: &str, out: &mut Vec<u8>) -> Option<usize> {
     let text = text.as_bytes();
-    let [t0, t1, t2, t3] = &TABLES;
-    let group = |[c0, c1, c2, c3]: [u8; 4]| {
-        t0[usize::from(c0)] | t1[usize::from(c1)] | t2[usize::from(c2)] | t3[usize::from(c3)]
-    };
+    let t0 = &TABLES[0];
     out.clear();
     let (blocks, _) = text.as_chunks::<8>();
     out.resize(blocks.len() * 6, 0);
@@ -98,14 +95,18 @@ const fn decoding_tables() -> [[u32; 256]; 4] {
     tables
 }
 
+/// Four characters as one 24-bit group, [`INVALID`] set if any is outside the alphabet.
+#[inline]
+fn group([c0, c1, c2, c3]: [u8; 4]) -> u32 {
+    let [t0, t1, t2, t3] = &TABLES;
+    t0[usize::from(c0)] | t1[usize::from(c1)] | t2[usize::from(c2)] | t3[usize::from(c3)]
+}
+
 /// Decodes `text` into `out` (sized exactly by the caller) and returns the OR of every
 /// table entry used plus a canonicality flag: [`INVALID`] is set if any character is
 /// outside the alphabet or the final character carries non-zero unused bits.
 fn decode_blocks(text: &[u8], out: &mut [u8]) -> u32 {
-    let [t0, t1, t2, t3] = &TABLES;
-    let group = |[c0, c1, c2, c3]: [u8; 4]| {
-        t0[usize::from(c0)] | t1[usize::from(c1)] | t2[usize::from(c2)] | t3[usize::from(c3)]
-    };
+    let [t0, t1, t2, _] = &TABLES;
     let mut seen = 0u32;
     // Eight characters to six bytes per step; the flag is checked once, at the end, so the
     // loop has no data-dependent branch.

@@ -315,7 +315,6 @@ impl Verifier {
         let Some(hit) = self.cache.as_ref().and_then(|c| c.get(token)) else {
             return Ok(None);
         };
-        let hit = Verified::clone(&hit);
         *kid = hit.jwt.header().kid().map(str::to_owned);
         let entry = self.entry(hit.entry)?;
         let keys = entry.jwks.key_set().await?;
@@ -331,7 +330,7 @@ impl Verifier {
         if let Some(revocations) = &self.revocations {
             revocations.check(hit.jwt.claims())?;
         }
-        Ok(Some(hit.jwt))
+        Ok(Some(hit.jwt.clone()))
     }
 
     fn validation_now<'e>(&self, entry: &'e Entry) -> std::borrow::Cow<'e, Validation> {
@@ -409,7 +408,6 @@ struct TokenCache {
 /// one would only cost memory and hashing under the lock).
 const CACHE_MAX_TOKEN: usize = 4096;
 
-#[derive(Clone)]
 struct Verified {
     /// The issuer configuration that verified it.
     entry: usize,
