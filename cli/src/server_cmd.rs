@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use tessera_jose::{pem, Algorithm};
 use tessera_server::{
     list_keys, redact, AppState, Clients, Clock, Config, Db, FileConfig, KeyManager, MasterKey,
-    MasterKeySource, Users, DEFAULT_LISTEN,
+    MasterKeySource, RefreshTokens, Revocations, Users, DEFAULT_LISTEN,
 };
 
 use crate::{input, Failure, Outcome};
@@ -147,15 +147,17 @@ fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let listen = match (listen, file.listen, std::env::var("JWKPORT").ok()) {
-        (Some(l), _, _) | (None, Some(l), _) => l,
-        (None, None, Some(port)) => {
+    // Flags and TESSERA_LISTEN, then the seed's JWKPORT (env beats file), then the file.
+    let listen = match (listen, std::env::var("JWKPORT").ok(), file.listen) {
+        (Some(l), _, _) => l,
+        (None, Some(port), _) => {
             let port: u16 = port
                 .trim()
                 .parse()
                 .map_err(|_| Failure(format!("JWKPORT `{port}` is not a port number")))?;
             SocketAddr::from(([127, 0, 0, 1], port))
         }
+        (None, None, Some(l)) => l,
         (None, None, None) => DEFAULT_LISTEN
             .parse()
             .map_err(|_| Failure("bad default listen address".into()))?,
@@ -168,12 +170,10 @@ fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure
     Ok(config)
 }
 
-fn master_key(config: &Config) -> Result<(MasterKey, MasterKeySource), Failure> {
+/// The master key for `db`: never a new one for a database whose keys are sealed already.
+async fn master_key(db: &Db, config: &Config) -> Result<(MasterKey, MasterKeySource), Failure> {
     let env = std::env::var("TESSERA_MASTER_KEY").ok();
-    Ok(MasterKey::load_or_create(
-        env.as_deref(),
-        &config.master_key_file,
-    )?)
+    Ok(MasterKey::for_database(db, env.as_deref(), &config.master_key_file).await?)
 }
 
 fn init_logging() {
@@ -210,14 +210,6 @@ pub fn serve(args: ServeArgs) -> Outcome {
         config.tls_cert = args.tls_cert;
         config.tls_key = args.tls_key;
     }
-    let (master, source) = master_key(&config)?;
-    match &source {
-        MasterKeySource::Environment => tracing::info!("master key from TESSERA_MASTER_KEY"),
-        MasterKeySource::File(path) => tracing::info!(%path, "master key from file"),
-        MasterKeySource::Created(path) => {
-            tracing::warn!(%path, "created a new master key file (mode 0600); back it up: the signing keys cannot be decrypted without it")
-        }
-    }
     tracing::info!(
         db = %redact(&config.database_url),
         issuer = %config.issuer,
@@ -227,7 +219,17 @@ pub fn serve(args: ServeArgs) -> Outcome {
     );
     let demo = config.demo;
     runtime()?.block_on(async move {
-        let state = AppState::open(config, master, Clock::system()).await?;
+        config.validate()?;
+        let db = Db::connect(&config.database_url).await?;
+        let (master, source) = master_key(&db, &config).await?;
+        match &source {
+            MasterKeySource::Environment => tracing::info!("master key from TESSERA_MASTER_KEY"),
+            MasterKeySource::File(path) => tracing::info!(%path, "master key from file"),
+            MasterKeySource::Created(path) => {
+                tracing::warn!(%path, "created a new master key file (mode 0600); back it up: the signing keys cannot be decrypted without it")
+            }
+        }
+        let state = AppState::open_with_db(config, db, master, Clock::system()).await?;
         if demo {
             state.create_demo_users().await?;
         }
@@ -277,8 +279,20 @@ pub fn user(cmd: UserCommand) -> Outcome {
                 Ok(out)
             }
             UserCommand::Disable { name, common } => {
-                users(&common).await?.disable(&name).await?;
-                Ok(format!("user {name} disabled"))
+                let (db, config) = db(&common).await?;
+                Users::new(db.clone(), Clock::system())
+                    .disable(&name)
+                    .await?;
+                // Its sessions end too: refresh tokens stop, and subscribed resource
+                // servers refuse its access tokens.
+                let clock = Clock::system();
+                let revocations = Revocations::new(db.clone(), clock.clone());
+                let sessions = RefreshTokens::new(db, clock, Arc::new(config), revocations)
+                    .revoke_user(&name)
+                    .await?;
+                Ok(format!(
+                    "user {name} disabled; {sessions} session(s) revoked"
+                ))
             }
         }
     })
@@ -323,8 +337,13 @@ async fn key_manager(common: &Common) -> Result<KeyManager, Failure> {
     active.dedup();
     if let [alg] = active.as_slice() {
         config.alg = *alg;
+    } else if let Ok(alg) = std::env::var("TESSERA_ALG") {
+        // As `serve` would read it.
+        config.alg = alg
+            .parse()
+            .map_err(|e| Failure(format!("TESSERA_ALG: {e}")))?;
     }
-    let (master, _) = master_key(&config)?;
+    let (master, _) = master_key(&db, &config).await?;
     Ok(KeyManager::new(
         db,
         Arc::new(master),

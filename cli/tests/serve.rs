@@ -258,6 +258,33 @@ fn key_import_from_ssh_keygen_pem() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("private key"));
 }
 
+#[test]
+fn admin_commands_elsewhere_never_make_a_second_master_key() {
+    let dir = work_dir("elsewhere");
+    let other = work_dir("elsewhere-cwd");
+    let db = format!("sqlite://{}", dir.join("tessera.db").display());
+    // The first command on a new database creates the key file where it runs.
+    let out = admin(&dir, &["key", "rotate", "--now", "--db", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("tessera-master.key").exists());
+    // From another directory, with no key there, a command that would seal refuses...
+    let out = admin(&other, &["key", "rotate", "--now", "--db", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no master key"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // ...and leaves no stray key file behind.
+    assert!(!other.join("tessera-master.key").exists());
+    // Reading needs no master key.
+    assert!(admin(&other, &["key", "list", "--db", &db])
+        .status
+        .success());
+}
+
 /// kill -9 the admin CLI in the middle of rotations, and the server under load: every
 /// restart finds exactly one active key, the same JWKS as before, the users intact.
 #[test]

@@ -293,6 +293,11 @@ impl Users {
 
     /// Looks a user up, with the password hash.
     pub async fn find_with_hash(&self, name: &str) -> Result<Option<(User, String)>> {
+        // No stored name holds NUL (names are validated), and PostgreSQL refuses NUL in
+        // text parameters: answer "no such user" without asking.
+        if name.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT name, role, disabled, created_at, password_hash FROM users WHERE name = $1",
         )
@@ -440,6 +445,9 @@ impl Clients {
     }
 
     async fn lookup(&self, client_id: &str) -> Result<Option<(Client, String)>> {
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         let now = self.clock.now();
         if let Ok(cache) = self.cache.lock() {
             if let Some((read_at, client, hash)) = cache.get(client_id) {

@@ -29,8 +29,10 @@ pub struct Login {
     password: String,
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
-/// server is configured to trust its proxy.
+/// The client's address: the socket peer, or, when the server is configured to trust its
+/// proxy, the last `X-Forwarded-For` hop (the one that proxy added; earlier hops are
+/// whatever the client sent). Addresses are normalised (IPv6 to its /64) so that one
+/// client cannot pose as many.
 pub struct ClientAddress(pub String);
 
 impl FromRequestParts<AppState> for ClientAddress {
@@ -41,20 +43,43 @@ impl FromRequestParts<AppState> for ClientAddress {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if state.config.trust_forwarded_for {
-            if let Some(first) = parts
+            // Several headers count as one list, in order.
+            let last = parts
                 .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-            {
-                return Ok(ClientAddress(first.trim().to_owned()));
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .rfind(|hop| !hop.is_empty());
+            if let Some(hop) = last {
+                return Ok(ClientAddress(match hop.parse::<std::net::IpAddr>() {
+                    Ok(ip) => address_key(ip),
+                    // Not an address: still a key, but bounded.
+                    Err(_) => hop.chars().take(64).collect(),
+                }));
             }
         }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+            .map_or_else(|| "unknown".to_owned(), |c| address_key(c.0.ip()));
         Ok(ClientAddress(peer))
+    }
+}
+
+/// The limiter's key for an address: IPv4 as is, IPv6 by its /64 (one subscriber usually
+/// holds a whole /64), IPv4-mapped IPv6 as the IPv4 address.
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -105,7 +130,9 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let now = state.clock.now();
-    if let Err(wait) = state.limiter.check(&user_name, &address, now) {
+    // Reserves this attempt as a failure before the password is checked, so that many
+    // parallel guesses cannot all pass the check before any failure is counted.
+    if let Err(wait) = state.limiter.begin(&user_name, &address, now) {
         bump(&state.metrics.logins_limited);
         tracing::warn!(user = %user_name, %address, "login refused: too many failures");
         return Err(ApiError::TooManyAttempts(wait));
@@ -120,13 +147,12 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok && !user.disabled => user,
         _ => {
-            state.limiter.record_failure(&user_name, &address, now);
             bump(&state.metrics.logins_failed);
             tracing::info!(user = %user_name, %address, "login failed");
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.limiter.record_success(&user.name);
+    state.limiter.record_success(&user_name, &address, now);
     let session_id = random_token(16)?;
     let (cookie, fingerprint_hash) = if state.config.fingerprint_cookie {
         let value = random_token(32)?;
@@ -147,7 +173,12 @@ pub async fn login(
         .ok_or(ApiError::Unavailable)?;
     let refresh_token = state
         .refresh
-        .create(&user.name, &user.role, &session_id)
+        .create(
+            &user.name,
+            &user.role,
+            &session_id,
+            fingerprint_hash.as_deref(),
+        )
         .await?;
     bump(&state.metrics.tokens_password);
     tracing::info!(user = %user.name, "login");

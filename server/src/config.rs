@@ -106,6 +106,32 @@ impl Config {
                 "token_ttl must be between 1 s and 1 day".into(),
             ));
         }
+        // Upper bounds keep every time computation far from overflow and catch unit
+        // mistakes (milliseconds given as seconds).
+        for (name, value, min, max) in [
+            ("refresh_ttl", self.refresh_ttl, 1, 366 * 86_400),
+            ("leeway", self.leeway, 0, 3600),
+            ("jwks_max_age", self.jwks_max_age, 0, 7 * 86_400),
+            ("prepublish", self.prepublish, 1, 60 * 86_400),
+            (
+                "rotation_interval",
+                self.rotation_interval,
+                1,
+                10 * 366 * 86_400,
+            ),
+            ("failure_window", self.failure_window, 1, 86_400),
+        ] {
+            if value < min || value > max {
+                return Err(Error::Config(format!(
+                    "{name} must be between {min} and {max} seconds (it is {value})"
+                )));
+            }
+        }
+        if self.max_failures_per_user == 0 || self.max_failures_per_address == 0 {
+            return Err(Error::Config(
+                "max_failures_per_user and max_failures_per_address must be at least 1".into(),
+            ));
+        }
         if self.prepublish <= self.jwks_max_age {
             return Err(Error::Config(format!(
                 "prepublish ({} s) must be longer than jwks_max_age ({} s), or caches may not \

@@ -26,9 +26,10 @@ pub struct Db {
     backend: Backend,
 }
 
-const MIGRATIONS_COMMON: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS_COMMON: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,
     alg TEXT NOT NULL,
@@ -73,7 +74,15 @@ CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
 CREATE TABLE maintenance_lock (id BIGINT PRIMARY KEY, holder TEXT NOT NULL, taken_at BIGINT NOT NULL);
 INSERT INTO maintenance_lock (id, holder, taken_at) VALUES (1, '', 0);
 "#,
-)];
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+ALTER TABLE refresh_tokens ADD COLUMN fingerprint_hash TEXT;
+"#,
+    ),
+];
 
 /// The revocations table: the dialects differ only in how the cursor column counts.
 fn revocations_ddl(backend: Backend) -> String {
@@ -151,16 +160,25 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.pool
-            .execute(
-                "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-            )
-            .await?;
+        // Two replicas starting on a new PostgreSQL database would race on the catalog
+        // even with IF NOT EXISTS; a transaction-scoped advisory lock serialises them.
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS tessera_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let revocations = revocations_ddl(self.backend);
-        let all = MIGRATIONS_COMMON
-            .iter()
-            .copied()
-            .chain(std::iter::once((2, revocations.as_str())));
+        let mut all: Vec<(i64, &str)> = MIGRATIONS_COMMON.to_vec();
+        all.push((2, revocations.as_str()));
+        all.sort_by_key(|(version, _)| *version);
         for (version, sql) in all {
             let mut tx = self.pool.begin().await?;
             // Serialise concurrent starts: the second replica waits here, then sees the row.
@@ -195,6 +213,36 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
+}
+
+/// Advisory-lock key for schema migrations on PostgreSQL ("tessera1" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6131;
+/// Advisory-lock key that orders revocation inserts on PostgreSQL ("tessera2").
+pub(crate) const REVOCATION_LOCK: i64 = 0x7465_7373_6572_6132;
+
+/// Reads a row of the `settings` table.
+pub(crate) async fn setting<'e, E>(executor: E, name: &str) -> Result<Option<String>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+        .bind(name)
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.map(|r| r.try_get("value")).transpose()?)
+}
+
+/// Writes a row of the `settings` table, replacing any previous value.
+pub(crate) async fn put_setting<'e, E>(executor: E, name: &str, value: &str) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        .bind(name)
+        .bind(value)
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// Reads an optional BIGINT column.

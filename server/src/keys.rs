@@ -25,7 +25,7 @@ use tessera_jose::{thumbprint, Algorithm, Jwk, JwkSet, KeySet, SigningKey};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::{opt_i64, Db};
+use crate::db::{opt_i64, put_setting, setting, Db};
 use crate::error::{Error, Result};
 use crate::seal::MasterKey;
 
@@ -181,6 +181,7 @@ impl KeyManager {
         let mut changes = Changes::default();
         let mut tx = self.lock().await?;
         let now = self.clock.now();
+        let periods = self.periods(&mut *tx).await?;
         let keys = load_live(&mut tx).await?;
 
         // Expire retired keys whose last token can no longer be valid.
@@ -199,7 +200,7 @@ impl KeyManager {
 
         // Keys of an algorithm the server no longer signs with (its `alg` was changed) are
         // retired like any replaced key: published until their last token has expired.
-        let keep_until = now + secs(self.config.token_ttl) + secs(self.config.leeway);
+        let keep_until = now + periods.keep;
         for key in keys
             .iter()
             .filter(|k| k.alg != alg && matches!(k.state, KeyState::Active | KeyState::Pending))
@@ -228,7 +229,8 @@ impl KeyManager {
             let ready = pending.iter().find(|k| k.activate_after <= now);
             match (active, ready) {
                 (_, Some(next)) => {
-                    self.promote(&mut tx, active, next, now).await?;
+                    self.promote_kid(&mut tx, active, &next.kid, now, periods)
+                        .await?;
                     changes
                         .done
                         .push(format!("key {} now signs {each}", next.kid));
@@ -238,14 +240,15 @@ impl KeyManager {
                     // pending key is used early if there is one; otherwise a new key signs
                     // at once, and verifiers fetch it on the unknown kid.
                     if let Some(next) = pending.first() {
-                        self.promote(&mut tx, None, next, now).await?;
+                        self.promote_kid(&mut tx, None, &next.kid, now, periods)
+                            .await?;
                         changes.done.push(format!(
                             "no signing key for {each}: pending key {} activated early",
                             next.kid
                         ));
                     } else if let Some(jwk) = &fresh {
                         let kid = self.insert(&mut tx, jwk, "generated", now, now).await?;
-                        self.promote_kid(&mut tx, None, &kid, now).await?;
+                        self.promote_kid(&mut tx, None, &kid, now, periods).await?;
                         changes.done.push(format!(
                             "no signing key for {each}: created {kid} and activated it"
                         ));
@@ -254,9 +257,9 @@ impl KeyManager {
                 (Some(current), None) if each == alg && pending.is_empty() => {
                     let due = current.activated_at.unwrap_or(current.created_at)
                         + secs(self.config.rotation_interval);
-                    if now >= due - secs(self.config.prepublish) {
+                    if now >= due - periods.prepublish {
                         if let Some(jwk) = &fresh {
-                            let activate_after = due.max(now + secs(self.config.prepublish));
+                            let activate_after = due.max(now + periods.prepublish);
                             let kid = self
                                 .insert(&mut tx, jwk, "generated", now, activate_after)
                                 .await?;
@@ -310,10 +313,11 @@ impl KeyManager {
         jwk.set_use_signature();
         let mut tx = self.lock().await?;
         let now = self.clock.now();
+        let periods = self.periods(&mut *tx).await?;
         let activate_after = if immediately {
             now
         } else {
-            now + secs(self.config.prepublish)
+            now + periods.prepublish
         };
         let kid = self
             .insert(&mut tx, &jwk, source, now, activate_after)
@@ -324,7 +328,8 @@ impl KeyManager {
             let active = keys
                 .iter()
                 .find(|k| k.alg == alg && k.state == KeyState::Active);
-            self.promote_kid(&mut tx, active, &kid, now).await?;
+            self.promote_kid(&mut tx, active, &kid, now, periods)
+                .await?;
         }
         tx.commit().await?;
         self.reload().await?;
@@ -332,16 +337,21 @@ impl KeyManager {
     }
 
     /// Removes a key from the JWKS at once and destroys its private material. If it was
-    /// signing, a new key is created and signs immediately.
+    /// signing, a new key is created and signs immediately, in the same transaction, so no
+    /// moment exists (even after a crash) with the revoked key gone and no signer.
     pub async fn revoke(&self, kid: &str) -> Result<Option<String>> {
+        let info = self.key_info(self.db.pool(), kid).await?;
+        // RSA generation is slow: make the successor before taking the lock if it will
+        // probably be needed.
+        let mut fresh = if info.state == KeyState::Active && info.alg == self.config.alg {
+            Some(Jwk::generate(self.config.alg, None)?)
+        } else {
+            None
+        };
         let mut tx = self.lock().await?;
         let now = self.clock.now();
-        let row = sqlx::query(&format!("{SELECT_KEYS} WHERE kid = $1"))
-            .bind(kid)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no key with kid {kid}")))?;
-        let info = KeyInfo::from_row(&row)?;
+        let periods = self.periods(&mut *tx).await?;
+        let info = self.key_info(&mut *tx, kid).await?;
         if matches!(info.state, KeyState::Revoked | KeyState::Expired) {
             return Err(Error::Invalid(format!(
                 "key {kid} is already {}",
@@ -354,15 +364,33 @@ impl KeyManager {
             .bind(kid)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         let replacement = if info.state == KeyState::Active && info.alg == self.config.alg {
             // Signing must go on; the successor has not been pre-published.
-            Some(self.rotate(true).await?)
+            let jwk = match fresh.take() {
+                Some(jwk) => jwk,
+                None => Jwk::generate(self.config.alg, None)?,
+            };
+            let next = self.insert(&mut tx, &jwk, "generated", now, now).await?;
+            self.promote_kid(&mut tx, None, &next, now, periods).await?;
+            Some(next)
         } else {
             None
         };
+        tx.commit().await?;
         self.reload().await?;
         Ok(replacement)
+    }
+
+    async fn key_info<'e, E>(&self, executor: E, kid: &str) -> Result<KeyInfo>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let row = sqlx::query(&format!("{SELECT_KEYS} WHERE kid = $1"))
+            .bind(kid)
+            .fetch_optional(executor)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no key with kid {kid}")))?;
+        KeyInfo::from_row(&row)
     }
 
     /// Rereads the published keys; rebuilds the JWKS and signer only if something changed.
@@ -448,8 +476,39 @@ impl KeyManager {
             Some(current) => {
                 let due = current.activated_at.unwrap_or(current.created_at)
                     + secs(self.config.rotation_interval);
-                !pending && now >= due - secs(self.config.prepublish)
+                !pending && now >= due - self.periods(self.db.pool()).await?.prepublish
             }
+        })
+    }
+
+    /// Records this server's lifecycle periods in the database, so that admin commands
+    /// run elsewhere (with their own, possibly default, configuration) keep keys published
+    /// and pre-published at least as long as the server needs.
+    pub async fn record_periods(&self) -> Result<()> {
+        let own = Periods::of(&self.config);
+        put_setting(
+            self.db.pool(),
+            PERIODS_SETTING,
+            &format!("keep={};prepublish={}", own.keep, own.prepublish),
+        )
+        .await
+    }
+
+    /// The periods to apply: the longer of this process's and the recorded ones.
+    async fn periods<'e, E>(&self, executor: E) -> Result<Periods>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let own = Periods::of(&self.config);
+        let stored = setting(executor, PERIODS_SETTING)
+            .await?
+            .and_then(|text| Periods::parse(&text));
+        Ok(match stored {
+            Some(s) => Periods {
+                keep: own.keep.max(s.keep),
+                prepublish: own.prepublish.max(s.prepublish),
+            },
+            None => own,
         })
     }
 
@@ -500,26 +559,17 @@ impl KeyManager {
         Ok(kid)
     }
 
-    async fn promote(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        active: Option<&KeyInfo>,
-        next: &KeyInfo,
-        now: i64,
-    ) -> Result<()> {
-        self.promote_kid(tx, active, &next.kid, now).await
-    }
-
     async fn promote_kid(
         &self,
         tx: &mut Transaction<'static, Any>,
         active: Option<&KeyInfo>,
         kid: &str,
         now: i64,
+        periods: Periods,
     ) -> Result<()> {
         if let Some(old) = active {
             // Retire first: the unique index allows one active key per algorithm.
-            let keep_until = now + secs(self.config.token_ttl) + secs(self.config.leeway);
+            let keep_until = now + periods.keep;
             sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state = 'active'")
                 .bind(now)
                 .bind(keep_until)
@@ -551,6 +601,53 @@ async fn load_live(tx: &mut Transaction<'static, Any>) -> Result<Vec<KeyInfo>> {
     .fetch_all(&mut **tx)
     .await?;
     rows.iter().map(KeyInfo::from_row).collect()
+}
+
+/// How long a token issued now can stay valid (token lifetime plus leeway), on the longer
+/// of this process's configuration and the one the server recorded.
+pub(crate) async fn keep_seconds(db: &Db, config: &Config) -> Result<i64> {
+    let own = Periods::of(config).keep;
+    let stored = setting(db.pool(), PERIODS_SETTING)
+        .await?
+        .and_then(|text| Periods::parse(&text));
+    Ok(stored.map_or(own, |s| own.max(s.keep)))
+}
+
+/// The `settings` row with the server's lifecycle periods.
+const PERIODS_SETTING: &str = "key_lifecycle";
+
+/// How long keys stay published after they stop signing, and before they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Periods {
+    /// Seconds a retired key stays published: the token lifetime plus leeway.
+    keep: i64,
+    /// Seconds a new key is published before it signs.
+    prepublish: i64,
+}
+
+impl Periods {
+    fn of(config: &Config) -> Periods {
+        Periods {
+            keep: secs(config.token_ttl).saturating_add(secs(config.leeway)),
+            prepublish: secs(config.prepublish),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Periods> {
+        let mut keep = None;
+        let mut prepublish = None;
+        for part in text.split(';') {
+            match part.split_once('=')? {
+                ("keep", v) => keep = v.parse::<i64>().ok().filter(|v| *v >= 0),
+                ("prepublish", v) => prepublish = v.parse::<i64>().ok().filter(|v| *v >= 0),
+                _ => {}
+            }
+        }
+        Some(Periods {
+            keep: keep?,
+            prepublish: prepublish?,
+        })
+    }
 }
 
 fn secs(value: u64) -> i64 {

@@ -77,9 +77,21 @@ impl AppState {
     /// Opens the database, loads the master key, and brings the keys up to date (creating
     /// the first signing key on a new database). Does not start background tasks.
     pub async fn open(config: Config, master: MasterKey, clock: Clock) -> Result<AppState> {
+        let db = Db::connect(&config.database_url).await?;
+        AppState::open_with_db(config, db, master, clock).await
+    }
+
+    /// [`AppState::open`] on a database already connected. The master key is checked
+    /// against the database first ([`MasterKey::check`]).
+    pub async fn open_with_db(
+        config: Config,
+        db: Db,
+        master: MasterKey,
+        clock: Clock,
+    ) -> Result<AppState> {
         config.validate()?;
         let config = Arc::new(config);
-        let db = Db::connect(&config.database_url).await?;
+        master.check(&db).await?;
         let master = Arc::new(master);
         let keys = Arc::new(KeyManager::new(
             db.clone(),
@@ -87,6 +99,7 @@ impl AppState {
             clock.clone(),
             config.clone(),
         ));
+        keys.record_periods().await?;
         let changes = keys.maintain().await?;
         for change in changes.done {
             tracing::info!("{change}");

@@ -206,7 +206,7 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
             name: &user.name,
             role: &user.role,
             session_id: &redeemed.session_id,
-            fingerprint_hash: None,
+            fingerprint_hash: redeemed.fingerprint_hash.as_deref(),
         })?
         .ok_or(ApiError::Unavailable)?;
     bump(&state.metrics.tokens_refresh);
@@ -247,7 +247,7 @@ pub async fn revoke(
     }
     if let Some(jwt) = verify_own(&state, token) {
         if let (Some(jti), Some(exp)) = (jwt.claims().jti(), jwt.claims().exp()) {
-            let until = exp + i64::try_from(state.config.leeway).unwrap_or(60);
+            let until = exp.saturating_add(i64::try_from(state.config.leeway).unwrap_or(60));
             state.revocations.add(KIND_JTI, jti, until).await?;
         }
     }

@@ -110,6 +110,9 @@ pub async fn revocations(
     Ok(Json(json!({ "revocations": items, "cursor": cursor })).into_response())
 }
 
+/// Most backlog events one stream sends before it ends (the client then resumes).
+const BACKLOG_PAGE: i64 = 10_000;
+
 /// `GET /revocations/stream`: Server-Sent Events, one event per revocation, `id` = cursor.
 /// Resumes after `Last-Event-ID` (or `?since=`): the backlog first, then live events.
 pub async fn revocation_stream(
@@ -142,7 +145,10 @@ pub async fn revocation_stream(
     // Subscribe before reading the backlog so nothing falls in between; duplicates are
     // dropped by cursor below.
     let live = BroadcastStream::new(state.revocations.subscribe());
-    let backlog = state.revocations.since(since, 10_000).await?;
+    let backlog = state.revocations.since(since, BACKLOG_PAGE).await?;
+    // A full page may not be all: end the stream after it, and the client's reconnect
+    // (with the last id it saw) fetches the next page, rather than skipping to live events.
+    let complete = backlog.len() < usize::try_from(BACKLOG_PAGE).unwrap_or(usize::MAX);
     let mut last = backlog.last().map_or(since, |r| r.id);
     let backlog = stream::iter(backlog.into_iter().map(Ok));
     let live = live.filter_map(move |item| {
@@ -158,6 +164,7 @@ pub async fn revocation_stream(
         };
         std::future::ready(out)
     });
+    let live = stream::iter(complete.then_some(live)).flatten();
     let events = backlog
         .chain(live)
         .take_while(|item| std::future::ready(item.is_ok()))

@@ -27,59 +27,89 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err(seconds)` to wait if either the user or the address is over its limit.
-    pub fn check(&self, user: &str, address: &str, now: i64) -> Result<(), u64> {
+    /// Starts an attempt: `Err(seconds)` to wait if the user or the address is over its
+    /// limit; otherwise the attempt is counted as a failure at once (for both), so that
+    /// concurrent attempts see each other. [`FailureLimiter::record_success`] takes it back.
+    pub fn begin(&self, user: &str, address: &str, now: i64) -> Result<(), u64> {
         let Ok(mut map) = self.failures.lock() else {
             return Ok(());
         };
-        let mut wait = 0i64;
-        for (key, max) in [
+        let keys = [
             (user_key(user), self.max_per_user),
             (address_key(address), self.max_per_address),
-        ] {
-            if let Some(times) = map.get_mut(&key) {
+        ];
+        let mut wait = 0i64;
+        for (key, max) in &keys {
+            if let Some(times) = map.get_mut(key) {
                 while times.front().is_some_and(|t| *t <= now - self.window) {
                     times.pop_front();
                 }
-                if times.len() >= max {
+                if times.len() >= *max {
                     let oldest = times.front().copied().unwrap_or(now);
                     wait = wait.max(oldest + self.window - now);
                 }
             }
         }
         if wait > 0 {
-            Err(u64::try_from(wait).unwrap_or(1))
-        } else {
-            Ok(())
+            return Err(u64::try_from(wait).unwrap_or(1));
         }
-    }
-
-    /// Records a failed attempt.
-    pub fn record_failure(&self, user: &str, address: &str, now: i64) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() >= MAX_KEYS {
-            let horizon = now - self.window;
-            map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
-            if map.len() >= MAX_KEYS {
-                map.clear();
-            }
+        if map.len() + 2 > MAX_KEYS {
+            self.make_room(&mut map, now);
         }
-        for key in [user_key(user), address_key(address)] {
+        for (key, _) in keys {
             let times = map.entry(key).or_default();
             times.push_back(now);
             if times.len() > 1000 {
                 times.pop_front();
             }
         }
+        Ok(())
     }
 
-    /// Forgets a user's failures after a successful login.
-    pub fn record_success(&self, user: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&user_key(user));
+    /// A successful login: forgets the user's failures and takes back the address's
+    /// reservation made by [`FailureLimiter::begin`] at `started`.
+    pub fn record_success(&self, user: &str, address: &str, started: i64) {
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
+        map.remove(&user_key(user));
+        let key = address_key(address);
+        if let Some(times) = map.get_mut(&key) {
+            if let Some(at) = times.iter().rposition(|t| *t == started) {
+                times.remove(at);
+            }
+            if times.is_empty() {
+                map.remove(&key);
+            }
         }
+    }
+
+    /// Forgets keys whose failures have left the window; if that is not enough, forgets
+    /// the tenth of keys whose last failure is oldest (never everything at once, which
+    /// would let a flood of new names reset every counter).
+    fn make_room(&self, map: &mut HashMap<String, VecDeque<i64>>, now: i64) {
+        let horizon = now - self.window;
+        map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
+        if map.len() + 2 <= MAX_KEYS {
+            return;
+        }
+        let mut last: Vec<i64> = map
+            .values()
+            .map(|times| times.back().copied().unwrap_or(i64::MIN))
+            .collect();
+        let cut = last.len() / 10;
+        let (_, threshold, _) = last.select_nth_unstable(cut);
+        let threshold = *threshold;
+        let mut removed = 0;
+        map.retain(|_, times| {
+            let old = times.back().copied().unwrap_or(i64::MIN) <= threshold;
+            if old && removed <= cut {
+                removed += 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -99,20 +129,68 @@ mod tests {
     fn limits_per_user_and_per_address_and_forgets_after_the_window() {
         let limiter = FailureLimiter::new(300, 3, 5);
         for _ in 0..3 {
-            assert!(limiter.check("jane", "1.1.1.1", 1000).is_ok());
-            limiter.record_failure("jane", "1.1.1.1", 1000);
+            assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
         }
-        assert_eq!(limiter.check("jane", "2.2.2.2", 1001), Err(299));
-        assert!(limiter.check("john", "2.2.2.2", 1001).is_ok());
-        limiter.record_failure("a", "1.1.1.1", 1002);
-        limiter.record_failure("b", "1.1.1.1", 1002);
+        assert_eq!(limiter.begin("jane", "2.2.2.2", 1001), Err(299));
+        assert!(limiter.begin("john", "2.2.2.2", 1001).is_ok());
+        assert!(limiter.begin("a", "1.1.1.1", 1002).is_ok());
+        assert!(limiter.begin("b", "1.1.1.1", 1002).is_ok());
         assert!(
-            limiter.check("c", "1.1.1.1", 1003).is_err(),
+            limiter.begin("c", "1.1.1.1", 1003).is_err(),
             "address limit"
         );
         assert!(
-            limiter.check("jane", "9.9.9.9", 1301).is_ok(),
+            limiter.begin("jane", "9.9.9.9", 1301).is_ok(),
             "window passed"
         );
+    }
+
+    #[test]
+    fn concurrent_attempts_are_counted_before_they_finish() {
+        let limiter = FailureLimiter::new(300, 3, 100);
+        // Three attempts in flight, none finished: the fourth is refused already.
+        for _ in 0..3 {
+            assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
+        }
+        assert!(limiter.begin("jane", "1.1.1.1", 1000).is_err());
+    }
+
+    #[test]
+    fn success_takes_back_its_reservation_and_clears_the_user() {
+        let limiter = FailureLimiter::new(300, 2, 2);
+        assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
+        limiter.record_success("jane", "1.1.1.1", 1000);
+        assert!(limiter.begin("jane", "1.1.1.1", 1001).is_ok());
+        limiter.record_success("jane", "1.1.1.1", 1001);
+        // Two successes left nothing behind: two failures still fit.
+        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_ok());
+        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_ok());
+        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_err());
+    }
+
+    #[test]
+    fn a_full_map_drops_the_oldest_tenth_not_everything() {
+        let limiter = FailureLimiter::new(300, 2, 2);
+        {
+            let mut map = limiter.failures.lock().unwrap();
+            // All inside the window, the oldest first.
+            for n in 0..MAX_KEYS {
+                let at = 1000 + i64::try_from(n / 1000).unwrap();
+                map.insert(format!("u:n{n}"), VecDeque::from([at]));
+            }
+        }
+        assert!(limiter.begin("jane", "1.1.1.1", 1200).is_ok());
+        let map = limiter.failures.lock().unwrap();
+        assert!(
+            map.len() >= MAX_KEYS * 89 / 100,
+            "only {} keys left",
+            map.len()
+        );
+        assert!(
+            map.contains_key(&format!("u:n{}", MAX_KEYS - 1)),
+            "newest kept"
+        );
+        assert!(!map.contains_key("u:n0"), "oldest dropped");
+        assert!(map.contains_key("u:jane"));
     }
 }

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
-use crate::db::Db;
+use crate::db::{Backend, Db, REVOCATION_LOCK};
 use crate::error::Result;
 
 /// A revoked access token (`jti`).
@@ -48,12 +48,35 @@ impl Revocations {
 
     /// Records a revocation (idempotent).
     pub async fn add(&self, kind: &str, value: &str, expires_at: i64) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        self.add_in(&mut tx, kind, value, expires_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a revocation inside the caller's transaction. On PostgreSQL it first takes
+    /// a transaction-scoped advisory lock, so revocations commit in the order of their
+    /// cursor ids: otherwise a reader could see id 11 committed before id 10 and move its
+    /// cursor past 10 for good. (SQLite has one writer at a time already.)
+    pub(crate) async fn add_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        kind: &str,
+        value: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(REVOCATION_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
         sqlx::query("INSERT INTO revocations (kind, value, expires_at, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING")
             .bind(kind)
             .bind(value)
             .bind(expires_at)
             .bind(self.clock.now())
-            .execute(self.db.pool())
+            .execute(&mut **tx)
             .await?;
         Ok(())
     }

@@ -10,9 +10,13 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use crate::db::{setting, Db};
 use crate::error::{Error, Result};
 
 const PREFIX: &str = "v1:";
+/// The `settings` row holding a known value sealed under the master key.
+const CHECK_SETTING: &str = "master_key_check";
+const CHECK_PLAINTEXT: &[u8] = b"tessera master key check";
 
 /// The key that seals private keys. Never logged; `Debug` shows nothing.
 pub struct MasterKey {
@@ -63,27 +67,113 @@ impl MasterKey {
     }
 
     /// `TESSERA_MASTER_KEY` if set, else the key file, created with mode 0600 if absent.
+    /// Prefer [`MasterKey::for_database`], which refuses to create a second key for a
+    /// database whose keys are sealed under another one.
     pub fn load_or_create(env: Option<&str>, file: &Path) -> Result<(MasterKey, MasterKeySource)> {
+        match MasterKey::load(env, file)? {
+            Some(found) => Ok(found),
+            None => MasterKey::create(file),
+        }
+    }
+
+    /// `TESSERA_MASTER_KEY` if set, else the key file; `None` if neither exists.
+    pub fn load(env: Option<&str>, file: &Path) -> Result<Option<(MasterKey, MasterKeySource)>> {
         if let Some(text) = env {
-            return Ok((MasterKey::from_text(text)?, MasterKeySource::Environment));
+            return Ok(Some((
+                MasterKey::from_text(text)?,
+                MasterKeySource::Environment,
+            )));
         }
         let shown = file.display().to_string();
         match std::fs::read_to_string(file) {
-            Ok(text) => Ok((MasterKey::from_text(&text)?, MasterKeySource::File(shown))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = Zeroizing::new([0u8; 32]);
-                SystemRandom::new()
-                    .fill(bytes.as_mut())
-                    .map_err(|_| Error::Seal("random source failed".into()))?;
-                let text = Zeroizing::new(STANDARD.encode(bytes.as_ref()));
-                write_private_file(file, text.as_bytes())?;
-                Ok((
-                    MasterKey::from_bytes(bytes.as_ref())?,
-                    MasterKeySource::Created(shown),
-                ))
-            }
+            Ok(text) => Ok(Some((
+                MasterKey::from_text(&text).map_err(|e| Error::Seal(format!("{shown}: {e}")))?,
+                MasterKeySource::File(shown),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Seal(format!("cannot read {shown}: {e}"))),
         }
+    }
+
+    /// Creates a new random key file (mode 0600). Fails if the file exists.
+    pub fn create(file: &Path) -> Result<(MasterKey, MasterKeySource)> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| Error::Seal("random source failed".into()))?;
+        let text = Zeroizing::new(STANDARD.encode(bytes.as_ref()));
+        write_private_file(file, text.as_bytes())?;
+        Ok((
+            MasterKey::from_bytes(bytes.as_ref())?,
+            MasterKeySource::Created(file.display().to_string()),
+        ))
+    }
+
+    /// The master key for `db`: `TESSERA_MASTER_KEY` or the key file, checked against the
+    /// database (see [`MasterKey::check`]). A new key file is created only for a database
+    /// that holds nothing sealed yet; otherwise a missing key is an error, so that running
+    /// a command from another directory cannot start a second, unrelated master key.
+    pub async fn for_database(
+        db: &Db,
+        env: Option<&str>,
+        file: &Path,
+    ) -> Result<(MasterKey, MasterKeySource)> {
+        let (key, source) = match MasterKey::load(env, file)? {
+            Some(found) => found,
+            None => {
+                if setting(db.pool(), CHECK_SETTING).await?.is_some()
+                    || any_sealed_key(db).await?.is_some()
+                {
+                    return Err(Error::Seal(format!(
+                        "no master key: TESSERA_MASTER_KEY is not set and {} does not exist, but \
+                         this database holds keys sealed under a master key; run from the \
+                         directory that holds the server's key file, set master_key_file in \
+                         the --config file, or set TESSERA_MASTER_KEY",
+                        file.display()
+                    )));
+                }
+                MasterKey::create(file)?
+            }
+        };
+        key.check(db).await?;
+        Ok((key, source))
+    }
+
+    /// Checks that this is the master key the database's private keys are sealed under,
+    /// and records a check value on first use, so that a wrong key is refused before it
+    /// seals anything (which would leave keys no other process can open).
+    pub async fn check(&self, db: &Db) -> Result<()> {
+        let mismatch = || {
+            Error::Seal(
+                "the master key is not the one this database's keys are sealed under (check \
+                 TESSERA_MASTER_KEY or master_key_file)"
+                    .into(),
+            )
+        };
+        if let Some(stored) = setting(db.pool(), CHECK_SETTING).await? {
+            return self
+                .open(CHECK_SETTING, &stored)
+                .map(drop)
+                .map_err(|_| mismatch());
+        }
+        if let Some((kid, sealed)) = any_sealed_key(db).await? {
+            self.open(&kid, &sealed).map_err(|_| mismatch())?;
+        }
+        let value = self.seal(CHECK_SETTING, CHECK_PLAINTEXT)?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(CHECK_SETTING)
+        .bind(value)
+        .execute(db.pool())
+        .await?;
+        // Another process may have recorded its own key first: it must be this one.
+        let stored = setting(db.pool(), CHECK_SETTING)
+            .await?
+            .ok_or_else(mismatch)?;
+        self.open(CHECK_SETTING, &stored)
+            .map(drop)
+            .map_err(|_| mismatch())
     }
 
     /// Encrypts `plaintext` bound to `kid`.
@@ -134,6 +224,17 @@ impl MasterKey {
     }
 }
 
+/// One sealed private key, to check a master key against before any check value exists.
+async fn any_sealed_key(db: &Db) -> Result<Option<(String, String)>> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT kid, private_sealed FROM signing_keys WHERE private_sealed IS NOT NULL ORDER BY created_at DESC, kid LIMIT 1")
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("kid")?, r.try_get("private_sealed")?)))
+        .transpose()?)
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -143,30 +244,60 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[cfg(unix)]
+/// Writes a new private file atomically: a temporary file in the same directory, synced,
+/// then linked into place only if nothing is there yet, so a crash never leaves a partial
+/// key file and two processes starting at once cannot both create one.
 fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Seal(format!("{} is not a file name", path.display())))?;
+    let mut suffix = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut suffix)
+        .map_err(|_| Error::Seal("random source failed".into()))?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        URL_SAFE_NO_PAD.encode(suffix)
+    ));
+    let cannot = |e: std::io::Error| Error::Seal(format!("cannot create {}: {e}", path.display()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = open_private(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        // hard_link fails if `path` exists: the first creator wins.
+        std::fs::hard_link(&temp, path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })()
+    .map_err(cannot);
+    let _ = std::fs::remove_file(&temp);
+    result
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Error::Seal(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 #[cfg(not(unix))]
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| Error::Seal(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@ use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::accounts::random_token;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{opt_i64, Db};
 use crate::error::{Error, Result};
-use crate::keys::KeyManager;
+use crate::keys::{keep_seconds, KeyManager};
 use crate::revocations::{Revocations, KIND_SESSION};
 
 /// Claims of an access token (RFC 9068 shape, plus the seed's `role` and `sessionId`).
@@ -151,6 +151,8 @@ pub struct Redeemed {
     pub role: String,
     /// The session the family belongs to.
     pub session_id: String,
+    /// The login's token fingerprint (`fgp`), if it had one.
+    pub fingerprint_hash: Option<String>,
 }
 
 /// Why a refresh token was refused.
@@ -175,6 +177,17 @@ pub struct RefreshTokens {
     revocations: Revocations,
 }
 
+/// True if any refresh token of the session has been revoked (which revokes them all).
+async fn session_revoked(tx: &mut Transaction<'static, Any>, session_id: &str) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id = $1 AND revoked_at IS NOT NULL",
+    )
+    .bind(session_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
 fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
 }
@@ -195,49 +208,73 @@ impl RefreshTokens {
         }
     }
 
-    /// Starts a new family for a login.
-    pub async fn create(&self, subject: &str, role: &str, session_id: &str) -> Result<String> {
+    /// Starts a new family for a login. `fingerprint_hash` is the login's `fgp`, carried
+    /// over to the access tokens that refreshes issue.
+    pub async fn create(
+        &self,
+        subject: &str,
+        role: &str,
+        session_id: &str,
+        fingerprint_hash: Option<&str>,
+    ) -> Result<String> {
         let family = random_token(16)?;
-        self.insert(&family, subject, role, session_id).await
+        let mut tx = self.db.pool().begin().await?;
+        let token = self
+            .insert(
+                &mut tx,
+                &family,
+                subject,
+                role,
+                session_id,
+                fingerprint_hash,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(token)
     }
 
     async fn insert(
         &self,
+        tx: &mut Transaction<'static, Any>,
         family: &str,
         subject: &str,
         role: &str,
         session_id: &str,
+        fingerprint_hash: Option<&str>,
     ) -> Result<String> {
         let token = random_token(32)?;
         let now = self.clock.now();
         let ttl = i64::try_from(self.config.refresh_ttl).unwrap_or(86_400);
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(token_hash(&token))
             .bind(family)
             .bind(subject)
             .bind(role)
             .bind(session_id)
             .bind(now)
-            .bind(now + ttl)
-            .execute(self.db.pool())
+            .bind(now.saturating_add(ttl))
+            .bind(fingerprint_hash)
+            .execute(&mut **tx)
             .await?;
         Ok(token)
     }
 
-    /// Spends a refresh token and issues its replacement. A second use of a spent token
-    /// revokes the whole family and the session.
+    /// Spends a refresh token and issues its replacement, in one transaction (a crash
+    /// between the two cannot leave a spent token without a successor). A second use of a
+    /// spent token revokes the whole family and the session.
     pub async fn redeem(&self, token: &str) -> Result<Result<Redeemed, RefreshRefusal>> {
         let hash = token_hash(token);
         let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
         // One statement, so two concurrent uses cannot both succeed.
         let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1")
             .bind(now)
             .bind(&hash)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT family_id, subject, role, session_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1")
+        let row = sqlx::query("SELECT family_id, subject, role, session_id, expires_at, used_at, revoked_at, fingerprint_hash FROM refresh_tokens WHERE token_hash = $1")
             .bind(&hash)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             return Ok(Err(RefreshRefusal::Unknown));
@@ -246,15 +283,39 @@ impl RefreshTokens {
         let subject: String = row.try_get("subject")?;
         let role: String = row.try_get("role")?;
         let session_id: String = row.try_get("session_id")?;
+        let fingerprint_hash: Option<String> = row.try_get("fingerprint_hash")?;
         if spent.rows_affected() == 1 {
-            let refresh_token = self.insert(&family, &subject, &role, &session_id).await?;
+            // A session revoked while this token was being spent (a logout racing the
+            // refresh) revokes every token it had then; the spent one among them shows it.
+            if session_revoked(&mut tx, &session_id).await? {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(Err(RefreshRefusal::Revoked));
+            }
+            let refresh_token = self
+                .insert(
+                    &mut tx,
+                    &family,
+                    &subject,
+                    &role,
+                    &session_id,
+                    fingerprint_hash.as_deref(),
+                )
+                .await?;
+            tx.commit().await?;
             return Ok(Ok(Redeemed {
                 refresh_token,
                 subject,
                 role,
                 session_id,
+                fingerprint_hash,
             }));
         }
+        drop(tx);
         if opt_i64(&row, "revoked_at")?.is_some() {
             return Ok(Err(RefreshRefusal::Revoked));
         }
@@ -267,25 +328,44 @@ impl RefreshTokens {
     }
 
     /// Revokes every refresh token of a session and publishes the session revocation, so
-    /// its access tokens are refused by subscribed resource servers.
+    /// its access tokens are refused by subscribed resource servers (one transaction).
     pub async fn revoke_session(&self, session_id: &str) -> Result<()> {
         let now = self.clock.now();
+        // Until the session's last access token has expired, on any replica's settings.
+        let until = now.saturating_add(keep_seconds(&self.db, &self.config).await?);
+        let mut tx = self.db.pool().begin().await?;
+        self.revocations
+            .add_in(&mut tx, KIND_SESSION, session_id, until)
+            .await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(session_id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
-        let until =
-            now + i64::try_from(self.config.token_ttl + self.config.leeway).unwrap_or(86_400);
-        self.revocations
-            .add(KIND_SESSION, session_id, until)
-            .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Revokes every live session of a user (when the user is disabled). Returns how many.
+    pub async fn revoke_user(&self, subject: &str) -> Result<usize> {
+        let rows = sqlx::query("SELECT DISTINCT session_id FROM refresh_tokens WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2")
+            .bind(subject)
+            .bind(self.clock.now())
+            .fetch_all(self.db.pool())
+            .await?;
+        let sessions: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("session_id"))
+            .collect::<std::result::Result<_, _>>()?;
+        for session in &sessions {
+            self.revoke_session(session).await?;
+        }
+        Ok(sessions.len())
     }
 
     /// The session of a refresh token, if we issued it and it is still usable.
     pub async fn lookup(&self, token: &str) -> Result<Option<(String, String, i64)>> {
-        let row = sqlx::query("SELECT subject, session_id, expires_at FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2")
+        let row = sqlx::query("SELECT subject, session_id, expires_at FROM refresh_tokens t WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = t.session_id AND r.revoked_at IS NOT NULL)")
             .bind(token_hash(token))
             .bind(self.clock.now())
             .fetch_optional(self.db.pool())

@@ -128,6 +128,83 @@ async fn repeated_failures_are_rate_limited() {
 }
 
 #[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_limit() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let guesses = (0..20).map(|n| {
+            let state = state.clone();
+            tokio::spawn(async move { login(&state, "Jane", &format!("guess{n}")).await.status })
+        });
+        let mut checked = 0;
+        for guess in guesses {
+            if guess.await.unwrap() == StatusCode::UNAUTHORIZED {
+                checked += 1;
+            }
+        }
+        // Only as many passwords are tried as the per-user limit allows (5); the rest
+        // are refused before any hashing.
+        assert_eq!(checked, 5, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_user_revokes_their_sessions() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let first = login(&state, "John", "testpass").await.json();
+        let second = login(&state, "John", "testpass").await.json();
+        state.users.disable("John").await.unwrap();
+        assert_eq!(state.refresh.revoke_user("John").await.unwrap(), 2);
+        for session in [&first, &second] {
+            let jwt = UnverifiedJwt::parse(session["jwt"].as_str().unwrap())
+                .unwrap()
+                .verify(&jwks(&state).await, &validation())
+                .unwrap();
+            let id = jwt.claims().get("sessionId").unwrap().as_str().unwrap();
+            assert!(state.revocations.is_revoked(None, Some(id)).await.unwrap());
+        }
+        let reply = refresh(&state, second["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            reply.json()["error_description"],
+            "refresh token has been revoked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_logout_cannot_keep_the_session() {
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let first = login(&state, "Jane", "pass123").await.json();
+        let first_refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        let next = refresh(&state, &first_refresh).await.json();
+        let next_refresh = next["refresh_token"].as_str().unwrap().to_owned();
+        // What a logout that ran while the refresh was spending `first_refresh` does on
+        // PostgreSQL: it revokes the rows it saw (the spent one), not the new one.
+        let pool = state.db.pool();
+        let spent = {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                first_refresh.as_bytes(),
+            ))
+        };
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = 1 WHERE token_hash = $1")
+            .bind(spent)
+            .execute(pool)
+            .await
+            .unwrap();
+        assert!(state.refresh.lookup(&next_refresh).await.unwrap().is_none());
+        let reply = refresh(&state, &next_refresh).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            reply.json()["error_description"],
+            "refresh token has been revoked"
+        );
+    }
+}
+
+#[tokio::test]
 async fn disabled_users_cannot_log_in_or_refresh() {
     for url in databases().await {
         let state = demo_state(&url).await;
@@ -486,6 +563,17 @@ async fn bad_input_gets_a_4xx_never_a_5xx() {
                 "/api/v1/auth",
                 r#"{"userName":"' OR '1'='1","password":"' OR '1'='1"}"#,
             ),
+            // PostgreSQL refuses NUL in text: must still be a plain 401.
+            post_json(
+                "/api/v1/auth",
+                r#"{"userName":"Jane\u0000","password":"pass123"}"#,
+            ),
+            Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    "grant_type=client_credentials&client_id=a%00b&client_secret=x",
+                ))
+                .unwrap(),
             Request::post("/api/v1/auth")
                 .header(header::CONTENT_TYPE, "text/plain")
                 .body(Body::from("x"))
@@ -564,6 +652,14 @@ async fn fingerprint_cookie_binds_the_token() {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
         let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let jwt = UnverifiedJwt::parse(reply.json()["jwt"].as_str().unwrap())
+            .unwrap()
+            .verify(&jwks(&state).await, &validation())
+            .unwrap();
+        assert_eq!(jwt.claims().get("fgp").unwrap(), hex.as_str());
+        // A refreshed token stays bound to the same cookie.
+        let refreshed = refresh(&state, reply.json()["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(refreshed.status, StatusCode::OK);
+        let jwt = UnverifiedJwt::parse(refreshed.json()["access_token"].as_str().unwrap())
             .unwrap()
             .verify(&jwks(&state).await, &validation())
             .unwrap();

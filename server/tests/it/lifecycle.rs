@@ -338,3 +338,97 @@ async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_wrong_or_missing_master_key_is_refused_before_it_seals_anything() {
+    for url in databases().await {
+        let state = state_with(config(&url), Clock::manual(T0)).await;
+        let keys_before = tessera_server::list_keys(&state.db).await.unwrap().len();
+        let wrong = tessera_server::MasterKey::from_bytes(&[1u8; 32]).unwrap();
+        // The server refuses to start with another master key...
+        let err = AppState::open(config(&url), wrong, Clock::manual(T0))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("not the one this database"),
+            "{err}"
+        );
+        // ...and nothing was added under it.
+        assert_eq!(
+            tessera_server::list_keys(&state.db).await.unwrap().len(),
+            keys_before
+        );
+        // An admin command run where the key file is not (and no env key) does not
+        // create a new one for a database that has sealed keys.
+        let dir = std::env::temp_dir().join(format!("tessera-mk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("absent-{}.key", keys_before));
+        let _ = std::fs::remove_file(&file);
+        let err = tessera_server::MasterKey::for_database(&state.db, None, &file)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no master key"), "{err}");
+        assert!(!file.exists());
+        // The right key passes.
+        master().check(&state.db).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_database_gets_a_new_key_file_once() {
+    for url in databases().await {
+        let db = tessera_server::Db::connect(&url).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("tessera-mk-fresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!(
+            "{}.key",
+            url.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ));
+        let _ = std::fs::remove_file(&file);
+        let (first, source) = tessera_server::MasterKey::for_database(&db, None, &file)
+            .await
+            .unwrap();
+        assert!(matches!(
+            source,
+            tessera_server::MasterKeySource::Created(_)
+        ));
+        let (_, source) = tessera_server::MasterKey::for_database(&db, None, &file)
+            .await
+            .unwrap();
+        assert!(matches!(source, tessera_server::MasterKeySource::File(_)));
+        // The database now remembers which key it belongs to.
+        let other = tessera_server::MasterKey::from_bytes(&[9u8; 32]).unwrap();
+        assert!(other.check(&db).await.is_err());
+        first.check(&db).await.unwrap();
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
+#[tokio::test]
+async fn admin_commands_keep_keys_published_as_long_as_the_server_needs() {
+    for url in databases().await {
+        // The server runs with tokens valid for an hour.
+        let mut server_config = config(&url);
+        server_config.token_ttl = 3600;
+        let state = state_with(server_config, Clock::manual(T0)).await;
+        let old = active_kid(&state);
+        // An admin command with default settings (20-minute tokens) rotates now.
+        let admin = KeyManager::new(
+            state.db.clone(),
+            Arc::new(master()),
+            Clock::manual(T0),
+            Arc::new(config(&url)),
+        );
+        admin.rotate(true).await.unwrap();
+        let old_info = tessera_server::list_keys(&state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.kid == old)
+            .unwrap();
+        assert_eq!(old_info.state, KeyState::Retired);
+        // Published until the server's last token (1 h + leeway) has expired.
+        assert_eq!(old_info.expires_at, Some(T0 + 3600 + 60));
+    }
+}
