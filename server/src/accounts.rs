@@ -78,7 +78,7 @@ impl PasswordChecker {
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
         // A hash of a random password, checked when the user does not exist so that an
         // unknown user and a wrong password take the same time. Made by the first worker
-        // that needs it.
+        // as it starts.
         let dummy: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
         for n in 0..cores {
             let receiver = receiver.clone();
@@ -87,6 +87,14 @@ impl PasswordChecker {
                 .name(format!("tessera-argon2-{n}"))
                 .spawn(move || {
                     let mut memory: Vec<Block> = Vec::new();
+                    if n == 0 {
+                        // Made before any request, so the first unknown user is not the
+                        // one login that takes twice as long.
+                        dummy.get_or_init(|| {
+                            let secret = random_token(16).unwrap_or_default();
+                            hash_with_memory(&secret, &mut memory).unwrap_or_default()
+                        });
+                    }
                     loop {
                         let job = match receiver.lock() {
                             Ok(mut rx) => rx.blocking_recv(),

@@ -100,9 +100,7 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "consumer listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
@@ -113,4 +111,20 @@ async fn protected(VerifiedToken(jwt): VerifiedToken) -> Response {
     let body =
         format!(r#"{{"message":"Protected resource accessed successfully","user":{claims}}}"#);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and process managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -55,8 +55,15 @@ pub(crate) struct Fetched {
 /// use a connect timeout and their own idle timeout instead).
 pub(crate) fn client(timeout: Option<Duration>) -> Result<reqwest::Client, FetchError> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let origin = attempt.previous().first().and_then(|u| u.host_str());
-        let same_host = origin.is_some() && attempt.url().host_str() == origin;
+        // Same host and port: on loopback, another port is another service.
+        let origin = attempt
+            .previous()
+            .first()
+            .map(|u| (u.host_str(), u.port_or_known_default()));
+        let next = attempt.url();
+        let same_host = origin.is_some_and(|(host, port)| {
+            host.is_some() && next.host_str() == host && next.port_or_known_default() == port
+        });
         if attempt.previous().len() >= 5 {
             attempt.error("too many redirects")
         } else if !same_host {

@@ -147,6 +147,38 @@ async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
     }
 }
 
+/// True if a segment of `path` is `.` or `..`, or holds a `/` or `\\`, once
+/// percent-decoded (what an upstream might resolve to leave the gateway's base path).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = percent_decode(segment);
+        decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\'))
+    })
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = text
+            .get(i + 1..i + 3)
+            .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(value) if b == b'%' => {
+                out.push(value);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
     let jwt = match authenticate(&gw.verifier, &gw.guard, request.headers()).await {
         Ok(jwt) => jwt,
@@ -157,6 +189,18 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    if has_dot_segment(request.uri().path()) {
+        // `/../admin` would leave the upstream's base path on an upstream that
+        // normalises paths.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "dot segments and encoded slashes are not allowed in the path",
+        );
+    }
+    let authority = request
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let uri: Uri = match format!("{}{path}", gw.base).parse() {
         Ok(uri) => uri,
         Err(_) => return error(StatusCode::BAD_REQUEST, "unusable request path"),
@@ -168,7 +212,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
     strip_claim_headers(headers);
-    if let Some(host) = headers.remove(header::HOST) {
+    // Never the client's own X-Forwarded-Host: the Host it used (HTTP/1.1), or the
+    // request target's authority (HTTP/2 has no Host header).
+    headers.remove("x-forwarded-host");
+    let host = headers.remove(header::HOST).or(authority);
+    if let Some(host) = host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
     if let Some(ip) = peer {

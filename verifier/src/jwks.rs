@@ -77,6 +77,8 @@ struct Cached {
     expires_at: SystemTime,
     refresh_at: SystemTime,
     etag: Option<HeaderValue>,
+    /// The lifetime the last response gave, kept for a 304 that does not restate it.
+    ttl: Duration,
 }
 
 type Inflight = Shared<BoxFuture<'static, Result<(), FetchError>>>;
@@ -216,7 +218,7 @@ impl RemoteJwks {
             }
         }
         let (outcome, attempted) = match self.join_or_start(now, None) {
-            Some(fetch) => (fetch.await, true),
+            Some((fetch, _)) => (fetch.await, true),
             None => (Err(self.last_error()), false),
         };
         match (outcome, cached) {
@@ -248,7 +250,7 @@ impl RemoteJwks {
             return Ok(set);
         }
         let now = self.inner.clock.now();
-        let Some(fetch) = self.join_or_start(now, Some(kid)) else {
+        let Some((fetch, joined)) = self.join_or_start(now, Some(kid)) else {
             // In the cooldown, or a refetch that completed since `set` was read already
             // brought the kid: the current set is the answer either way.
             return Ok(self
@@ -259,6 +261,24 @@ impl RemoteJwks {
         };
         if let Err(e) = fetch.await {
             tracing::warn!(jwks = %self.describe(), error = %e, "refetch for an unknown kid failed");
+        }
+        if joined {
+            // The fetch joined was already under way (a background refresh, say) and may
+            // have started before the key was published: if it did not bring the kid, one
+            // refetch of our own, under the same cooldown.
+            let brought = self
+                .inner
+                .current
+                .load()
+                .as_ref()
+                .is_some_and(|c| c.keys.contains_kid(kid));
+            if !brought {
+                if let Some((fetch, _)) = self.join_or_start(self.inner.clock.now(), Some(kid)) {
+                    if let Err(e) = fetch.await {
+                        tracing::warn!(jwks = %self.describe(), error = %e, "refetch for an unknown kid failed");
+                    }
+                }
+            }
         }
         let latest = self
             .inner
@@ -320,12 +340,16 @@ impl RemoteJwks {
         }
     }
 
-    /// The fetch to wait for: the one in flight, else a new one unless a recent failure (or,
-    /// for an unknown kid, a recent kid refetch) says to wait.
-    fn join_or_start(&self, now: SystemTime, unknown_kid: Option<&str>) -> Option<Inflight> {
+    /// The fetch to wait for: the one in flight (`true`: joined), else a new one unless a
+    /// recent failure (or, for an unknown kid, a recent kid refetch) says to wait.
+    fn join_or_start(
+        &self,
+        now: SystemTime,
+        unknown_kid: Option<&str>,
+    ) -> Option<(Inflight, bool)> {
         let mut control = self.control();
         if let Some(f) = &control.inflight {
-            return Some(f.clone());
+            return Some((f.clone(), true));
         }
         if control.retry_after.is_some_and(|t| now < t) {
             return None;
@@ -349,7 +373,7 @@ impl RemoteJwks {
             }
             control.last_kid_refetch = Some(now);
         }
-        Some(self.start(&mut control))
+        Some((self.start(&mut control), false))
     }
 
     fn start(&self, control: &mut Control) -> Inflight {
@@ -386,12 +410,23 @@ impl RemoteJwks {
         let fetch = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let task = runtime.spawn(job);
+                let inner = self.inner.clone();
                 async move {
                     task.await.unwrap_or_else(|e| {
-                        Err(FetchError::Request {
+                        // The task did not get to clear its own state (it panicked): do it
+                        // here, or every later caller would join this dead fetch forever.
+                        let error = FetchError::Request {
                             url: String::new(),
                             reason: format!("fetch task ended abnormally: {e}"),
-                        })
+                        };
+                        let mut control = inner
+                            .control
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        control.inflight = None;
+                        control.retry_after = Some(inner.clock.now() + inner.options.error_retry);
+                        control.last_error = Some(error.clone());
+                        Err(error)
                     })
                 }
                 .boxed()
@@ -425,17 +460,30 @@ impl Inner {
         }
         let response = fetch::get(&self.client, &url, headers, self.options.max_body)
             .await
-            .inspect_err(|e| tracing::warn!(jwks = %url, error = %e, "key set fetch failed"))?;
+            .inspect_err(|e| {
+                tracing::warn!(jwks = %url, error = %e, "key set fetch failed");
+                self.forget_discovered_url();
+            })?;
         let now = self.clock.now();
-        let ttl = self.lifetime(&response.headers);
-        let etag = response.headers.get(ETAG).cloned();
+        let mut ttl = self.lifetime(&response.headers);
+        let mut etag = response.headers.get(ETAG).cloned();
         let keys = match (response.status, previous) {
             (StatusCode::NOT_MODIFIED, Some(previous)) => {
+                // A 304 updates only what it states (RFC 9111 section 4.3.4): without its
+                // own validator or freshness, the stored ones still hold.
+                if etag.is_none() {
+                    etag.clone_from(&previous.etag);
+                }
+                if !response.headers.contains_key(CACHE_CONTROL) {
+                    ttl = previous.ttl;
+                }
                 tracing::debug!(jwks = %url, ?ttl, "key set not modified");
                 previous.keys.clone()
             }
             (StatusCode::OK, _) => Arc::new(self.parse(&url, &response.body)?),
             (status, _) => {
+                // The provider may have moved its keys: discover again next time.
+                self.forget_discovered_url();
                 let e = FetchError::Status {
                     url: url.to_string(),
                     status: status.as_u16(),
@@ -450,6 +498,7 @@ impl Inner {
             // Refresh in the background once three quarters of the lifetime have passed.
             refresh_at: now + ttl.mul_f64(0.75),
             etag,
+            ttl,
         })));
         Ok(())
     }
@@ -507,6 +556,17 @@ impl Inner {
             .map_or(Duration::ZERO, Duration::from_secs);
         ttl.saturating_sub(age)
             .clamp(o.min_max_age, o.max_max_age.max(o.min_max_age))
+    }
+
+    /// After a failed fetch from a discovered URL, the next fetch reads the discovery
+    /// document again.
+    fn forget_discovered_url(&self) {
+        if matches!(self.location, Location::Discovery { .. }) {
+            self.control
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .jwks_url = None;
+        }
     }
 
     async fn jwks_url(&self) -> Result<Url, FetchError> {

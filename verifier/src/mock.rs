@@ -98,7 +98,8 @@ impl MockIssuer {
     }
 }
 
-/// Listens on `addr` and serves a fresh [`MockIssuer`] (issuer `http://ADDR`) until
+/// Listens on `addr` and serves a fresh [`MockIssuer`] (issuer `http://ADDR`, with a
+/// wildcard address such as `0.0.0.0` named as loopback) until
 /// `shutdown` completes.
 pub async fn serve(
     addr: SocketAddr,
@@ -110,6 +111,16 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Config(e.to_string()))?;
+    // A wildcard address is where it listens, not where anyone connects: name the
+    // loopback address instead, which verifiers accept over plain http.
+    let mut reachable = bound;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(match reachable.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let bound = reachable;
     let issuer = Arc::new(MockIssuer::generate(format!("http://{bound}"))?);
     tracing::info!(
         issuer = issuer.issuer(),

@@ -260,11 +260,18 @@ impl Revocations {
             url: stream.to_string(),
             reason,
         };
+        let cursor = self.cursor();
+        let mut url = stream.clone();
+        if cursor.is_none() {
+            // The backlog could not be read: ask the stream for all of it, or it would
+            // start at the newest revocation and the older ones would never arrive.
+            url.query_pairs_mut().append_pair("since", "0");
+        }
         let mut request = client
-            .get(stream.clone())
+            .get(url)
             .header(ACCEPT, "text/event-stream")
             .header(CACHE_CONTROL, "no-cache");
-        if let Some(cursor) = self.cursor().and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(cursor) = cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
             request = request.header("last-event-id", cursor);
         }
         let mut response = tokio::time::timeout(Duration::from_secs(10), request.send())

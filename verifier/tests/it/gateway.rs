@@ -212,6 +212,46 @@ async fn refuses_without_reaching_the_upstream() {
 }
 
 #[tokio::test]
+async fn dot_segments_cannot_leave_the_base_path() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(Guard::new()).await;
+    let bearer = token(&s.key);
+    // Raw requests: HTTP clients would resolve the dots before sending.
+    let status_of = |path: &'static str| {
+        let bearer = bearer.clone();
+        let gateway = s.gateway;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).await.unwrap();
+            String::from_utf8_lossy(&reply)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for path in [
+        "/../admin",
+        "/orders/../../admin",
+        "/%2e%2e/admin",
+        "/.%2E/admin",
+        "/a/./b",
+        "/..%2fadmin",
+        "/..%5cadmin",
+    ] {
+        assert_eq!(status_of(path).await, "400", "{path}");
+    }
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    // Dots inside names are fine.
+    assert_eq!(status_of("/v1.2/file..txt").await, "200");
+}
+
+#[tokio::test]
 async fn verify_endpoint_for_auth_request() {
     let s = setup(Guard::new()).await;
     let client = reqwest::Client::new();

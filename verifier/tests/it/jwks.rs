@@ -111,6 +111,33 @@ async fn etag_revalidation_sends_if_none_match_and_keeps_keys_on_304() {
 }
 
 #[tokio::test]
+async fn a_bare_304_keeps_the_stored_etag_and_lifetime() {
+    let key = Key::new(Algorithm::EdDSA, "k1");
+    let server = JwksServer::start(jwks_of(&[&key])).await;
+    server.set_cache_control(Some("max-age=120"));
+    server.set_etag(Some("\"v1\""));
+    server
+        .behaviour
+        .bare_not_modified
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let clock = ManualClock::new();
+    let verifier = verifier(&server.url(), &clock, quick_options());
+    let token = key.token(json!({"sub": "a"}));
+    verifier.verify(&token).await.unwrap();
+    clock.advance(Duration::from_secs(121));
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(server.hits(), 2);
+    // Still 120 s (not the 10-minute default) and still conditional.
+    clock.advance(Duration::from_secs(121));
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(server.hits(), 3);
+    assert_eq!(
+        *server.behaviour.if_none_match.lock().unwrap(),
+        vec!["\"v1\"".to_owned(), "\"v1\"".to_owned()]
+    );
+}
+
+#[tokio::test]
 async fn refresh_ahead_runs_in_the_background() {
     let key = Key::new(Algorithm::ES256, "k1");
     let server = JwksServer::start(jwks_of(&[&key])).await;

@@ -80,6 +80,8 @@ pub struct Behaviour {
     pub hits: AtomicUsize,
     pub not_modified: AtomicUsize,
     pub if_none_match: Mutex<Vec<String>>,
+    /// Answer 304 without repeating ETag or Cache-Control (RFC 9111 allows it).
+    pub bare_not_modified: AtomicBool,
 }
 
 /// A JWKS server on loopback.
@@ -160,6 +162,9 @@ async fn jwks(State((b, _)): St, headers: HeaderMap) -> Response {
     let mut response = match (&etag, headers.get(header::IF_NONE_MATCH)) {
         (Some(tag), Some(sent)) if sent.to_str().unwrap() == tag => {
             b.not_modified.fetch_add(1, Ordering::SeqCst);
+            if b.bare_not_modified.load(Ordering::SeqCst) {
+                return StatusCode::NOT_MODIFIED.into_response();
+            }
             StatusCode::NOT_MODIFIED.into_response()
         }
         _ => (
