@@ -13,7 +13,8 @@ pub enum JwkCommand {
         /// Algorithm the key is for: RS256, PS256, ES256, ES384, ES512, EdDSA, HS256, ...
         #[arg(long)]
         alg: Algorithm,
-        /// Key size in bits (RSA: 2048, 3072, 4096, 8192; HMAC: at least the hash size).
+        /// Key size in bits (RSA: 2048, 3072, 4096, 8192; HMAC: a multiple of 8 from the
+        /// hash size to 8192; EC and EdDSA: fixed by the curve).
         #[arg(long)]
         size: Option<usize>,
         /// Key id (default: the RFC 7638 thumbprint).
@@ -78,6 +79,9 @@ pub fn run(cmd: JwkCommand) -> Outcome {
         } => {
             let mut jwk = Jwk::generate(alg, size)?;
             if let Some(kid) = kid {
+                if kid.is_empty() {
+                    return Err(Failure("--kid must not be empty".into()));
+                }
                 jwk.set_kid(kid);
             }
             Ok(if set {
@@ -128,6 +132,12 @@ pub fn run(cmd: JwkCommand) -> Outcome {
                 None if jwk.is_private() => KeyFormat::Pkcs8,
                 None => KeyFormat::Spki,
             };
+            if jwk.is_symmetric() {
+                return Err(Failure(
+                    "an `oct` key is a shared secret: it has no PEM form (and no public half)"
+                        .into(),
+                ));
+            }
             if public && matches!(format, KeyFormat::Pkcs8 | KeyFormat::Sec1) {
                 return Err(Failure("--public needs --format spki or pkcs1".into()));
             }
@@ -135,6 +145,9 @@ pub fn run(cmd: JwkCommand) -> Outcome {
         }
         JwkCommand::Thumbprint { file } => match read_jwk_or_set(file.as_deref())? {
             KeyOrSet::Key(jwk) => Ok(thumbprint(&jwk)),
+            KeyOrSet::Set(set) if set.keys.is_empty() => {
+                Err(Failure("the key set holds no usable key".into()))
+            }
             KeyOrSet::Set(set) => Ok(set
                 .keys
                 .iter()
@@ -157,7 +170,7 @@ pub fn read_jwk_or_set(file: Option<&str>) -> Result<KeyOrSet, Failure> {
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Failure(format!("{name} is not JSON (expected a JWK or JWKS): {e}")))?;
     if doc.get("keys").is_some() {
-        let set = JwkSet::from_slice(text.as_bytes())?;
+        let mut set = JwkSet::from_slice(text.as_bytes())?;
         for skipped in &set.skipped {
             eprintln!(
                 "tessera: warning: skipped key #{} ({}): {}",
@@ -166,8 +179,28 @@ pub fn read_jwk_or_set(file: Option<&str>) -> Result<KeyOrSet, Failure> {
                 skipped.reason
             );
         }
+        // Keys whose material aws-lc-rs refuses (a point off its curve, a short modulus)
+        // are skipped like any other unusable member of a set.
+        let mut index = 0;
+        set.keys.retain(|jwk| {
+            index += 1;
+            match jwk.check_public_material() {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!(
+                        "tessera: warning: skipped key {} ({}): {e}",
+                        jwk.kid().unwrap_or("no kid"),
+                        index - 1
+                    );
+                    false
+                }
+            }
+        });
         Ok(KeyOrSet::Set(set))
     } else {
-        Ok(KeyOrSet::Key(Jwk::from_json(&text)?))
+        let jwk = Jwk::from_json(&text)?;
+        jwk.check_public_material()
+            .map_err(|e| Failure(format!("{name}: {e}")))?;
+        Ok(KeyOrSet::Key(jwk))
     }
 }

@@ -86,6 +86,11 @@ fn sign(
     claims: &str,
 ) -> Outcome {
     let lifetime = input::duration(exp)?;
+    if key == "-" && claims == "@-" {
+        return Err(Failure(
+            "--key - and --claims @- both read stdin; give one of them as a file".into(),
+        ));
+    }
     let text = match claims.strip_prefix('@') {
         Some(path) => input::read_text(Some(path))?,
         None => claims.to_owned(),
@@ -112,7 +117,12 @@ fn sign(
         kid.or_else(|| jwk.kid().map(str::to_owned))
             .unwrap_or_else(|| thumbprint(&jwk)),
     ));
-    Ok(signer.sign_jwt(&claims)?)
+    let token = signer.sign_jwt(&claims)?;
+    // Never hand out a token that verifiers (this one included) would refuse as malformed:
+    // `"exp": "soon"`, claims past the size limit, nesting too deep.
+    UnverifiedJwt::parse(&token)
+        .map_err(|e| Failure(format!("refusing to sign: the token would be invalid: {e}")))?;
+    Ok(token)
 }
 
 fn verify(
@@ -123,6 +133,11 @@ fn verify(
     alg: Option<Algorithm>,
     token: &str,
 ) -> Outcome {
+    if token == "-" && (key.as_deref() == Some("-") || jwks.as_deref() == Some("-")) {
+        return Err(Failure(
+            "the key and the token both read stdin; give one of them as a file".into(),
+        ));
+    }
     let token = input::token(token)?;
     let mut validation = Validation::new();
     if let Some(iss) = iss {

@@ -69,7 +69,10 @@ fn main() -> ExitCode {
             "tessera: internal error: {info}; please report it"
         );
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let outcome = match cli.command {
         Command::Jwk(cmd) => jwk_cmd::run(cmd),
         Command::Jwt(cmd) => jwt_cmd::run(cmd),
@@ -81,20 +84,62 @@ fn main() -> ExitCode {
         Command::MockJwks(args) => mock_cmd::run(args),
     };
     match outcome {
-        Ok(text) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = stdout.write_all(text.as_bytes());
-            if !text.is_empty() && !text.ends_with('\n') {
-                let _ = stdout.write_all(b"\n");
+        Ok(text) => match print(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`| head`): nothing to tell it, but not a success.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+            Err(e) => {
+                // Output that did not arrive (a full disk, say) must not look like success:
+                // `client add` shows its secret only once.
+                let _ = writeln!(std::io::stderr(), "tessera: cannot write the output: {e}");
+                ExitCode::FAILURE
             }
-            let _ = stdout.flush();
-            ExitCode::SUCCESS
-        }
+        },
         Err(Failure(message)) => {
             let line = message.replace('\n', " ");
             let _ = writeln!(std::io::stderr(), "tessera: {line}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()
+}
+
+/// Help and version as clap prints them; a usage error as one line (clap's own message
+/// runs to several, with the usage and a hint), exit status 2 as before.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let _ = writeln!(
+        std::io::stderr(),
+        "tessera: {message} (see `tessera --help`)"
+    );
+    ExitCode::from(2)
 }

@@ -106,7 +106,9 @@ pub enum KeyCommand {
     },
     /// Publish a new key; it signs after the pre-publication period, or at once with --now.
     Rotate {
-        /// Sign with the new key immediately (verifiers refetch on the unknown kid).
+        /// Sign with the new key immediately. Verifiers fetch it on the unknown kid, but
+        /// at most once per their refetch cooldown (30 s by default, so that made-up kids
+        /// cannot flood the issuer): for an emergency only; plain `rotate` pre-publishes.
         #[arg(long)]
         now: bool,
         #[command(flatten)]
@@ -256,10 +258,15 @@ pub fn user(cmd: UserCommand) -> Outcome {
                         .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
                     text.trim_end_matches(['\r', '\n']).to_owned()
                 } else {
+                    let no_prompt = |e: std::io::Error| {
+                        Failure(format!(
+                            "cannot prompt for the password ({e}); without a terminal, pipe it \
+                             in with --password-stdin"
+                        ))
+                    };
                     let first = rpassword::prompt_password(format!("Password for {name}: "))
-                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
-                    let again = rpassword::prompt_password("Again: ")
-                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
+                        .map_err(no_prompt)?;
+                    let again = rpassword::prompt_password("Again: ").map_err(no_prompt)?;
                     if first != again {
                         return Err(Failure("the passwords differ".into()));
                     }

@@ -370,16 +370,73 @@ fn bad_inputs_give_one_line_and_non_zero_exit() {
             vec!["jwk", "generate", "--alg", "HS256", "--size", "128"],
             "at least 32 bytes",
         ),
+        // Once an allocation failure with a backtrace.
+        (
+            vec![
+                "jwk",
+                "generate",
+                "--alg",
+                "HS256",
+                "--size",
+                "999999999999",
+            ],
+            "at most 8192",
+        ),
+        (
+            vec!["jwk", "generate", "--alg", "HS256", "--size", "260"],
+            "multiple of 8",
+        ),
+        (
+            vec!["jwk", "generate", "--alg", "ES256", "--size", "384"],
+            "curve fixes the size at 256",
+        ),
+        (
+            vec!["jwk", "generate", "--alg", "ES256", "--kid", ""],
+            "--kid must not be empty",
+        ),
+        // Tokens its own verify would refuse are not signed.
+        (
+            vec![
+                "jwt",
+                "sign",
+                "--key",
+                &rsa_key,
+                "--claims",
+                r#"{"exp":"soon"}"#,
+            ],
+            "claim `exp` is a string",
+        ),
+        (
+            vec!["jwt", "sign", "--key", "-", "--claims", "@-"],
+            "both read stdin",
+        ),
+        (vec!["jwt", "verify", "--key", "-", "-"], "both read stdin"),
     ];
     for (args, needle) in cases {
         let out = tessera(&args);
         assert_one_line_failure(&out, 1, needle);
     }
-    // Usage errors are clap's, exit 2, and still no panic.
+    // Usage errors: exit 2, one line too (clap's own message runs to several).
     let out = tessera(&["jwk", "generate", "--alg", "none"]);
     assert_one_line_failure(&out, 2, "`none` is never accepted");
     let out = tessera(&["jwt", "verify", "a.b.c"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, 2, "required arguments were not provided");
+    let out = tessera(&["serve", "--listen", "bogus"]);
+    assert_one_line_failure(&out, 2, "invalid value 'bogus'");
+}
+
+#[test]
+fn output_that_cannot_be_written_is_a_failure() {
+    // `client add` shows its secret only once: a lost write must not look like success.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // Not Linux.
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["jwk", "generate", "--alg", "ES256"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, 1, "cannot write the output");
 }
 
 /// A one-shot HTTP server on loopback answering every request with `response`.

@@ -285,6 +285,31 @@ fn admin_commands_elsewhere_never_make_a_second_master_key() {
         .success());
 }
 
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let dir = work_dir("slowloris");
+    let port = free_port();
+    let server = Server::start(&dir, port, &[]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    // The server closes the connection (0 bytes, or a reset) after its header timeout.
+    let outcome = stream.read(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        matches!(outcome, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
+        "{outcome:?}"
+    );
+    assert!(waited < Duration::from_secs(20), "held for {waited:?}");
+    drop(server);
+}
+
 /// kill -9 the admin CLI in the middle of rotations, and the server under load: every
 /// restart finds exactly one active key, the same JWKS as before, the users intact.
 #[test]

@@ -172,9 +172,12 @@ impl Jwk {
     }
 
     /// Generates a new private key for `alg`, with `use: "sig"`, `alg` set, and the RFC 7638
-    /// thumbprint as `kid`. `rsa_bits` picks the RSA size (2048, 3072, 4096 or 8192; default
-    /// 2048) and the HMAC key size in bits (default: the hash size); other algorithms ignore it.
+    /// thumbprint as `kid`. `bits` picks the RSA size (2048, 3072, 4096 or 8192; default
+    /// 2048) and the HMAC key size (a multiple of 8, from the hash size to 8192; default the
+    /// hash size); for EC and Ed25519 the curve fixes the size, and any other is refused.
     pub fn generate(alg: Algorithm, bits: Option<usize>) -> Result<Jwk, Error> {
+        /// Longer HMAC keys add nothing (past the hash's block size they are hashed first).
+        const MAX_HMAC_GENERATE_BITS: usize = 8192;
         let params = match alg.family() {
             Family::Rsa => {
                 let size = match bits.unwrap_or(2048) {
@@ -195,6 +198,18 @@ impl Jwk {
                 return finish_generated(crate::pem::from_der(der.as_ref())?, alg);
             }
             Family::Ec => {
+                let curve_bits = match alg {
+                    Algorithm::ES256 => 256,
+                    Algorithm::ES384 => 384,
+                    _ => 521,
+                };
+                if bits.is_some_and(|b| b != curve_bits) {
+                    return Err(KeyError::Unsupported(format!(
+                        "size {} for {alg}: its curve fixes the size at {curve_bits} bits",
+                        bits.unwrap_or_default()
+                    ))
+                    .into());
+                }
                 let signing = alg
                     .ecdsa_signing()
                     .ok_or(Error::Crypto("ECDSA algorithm"))?;
@@ -203,11 +218,27 @@ impl Jwk {
                 ec_params_from_pair(&pair, curve_for(alg)?)?
             }
             Family::Okp => {
+                if bits.is_some_and(|b| b != 256) {
+                    return Err(KeyError::Unsupported(format!(
+                        "size {} for EdDSA: Ed25519 keys are 256 bits",
+                        bits.unwrap_or_default()
+                    ))
+                    .into());
+                }
                 let pair =
                     Ed25519KeyPair::generate().map_err(|_| Error::Crypto("Ed25519 keygen"))?;
                 okp_params_from_pair(&pair)?
             }
             Family::Hmac => {
+                if let Some(b) = bits {
+                    if b % 8 != 0 || b > MAX_HMAC_GENERATE_BITS {
+                        return Err(KeyError::Unsupported(format!(
+                            "HMAC size {b}: use a whole number of bytes (a multiple of 8 bits), \
+                             at most {MAX_HMAC_GENERATE_BITS}"
+                        ))
+                        .into());
+                    }
+                }
                 let len = bits.map_or(alg.hmac_min_key_len(), |b| b / 8);
                 if len < alg.hmac_min_key_len() {
                     return Err(KeyError::HmacTooShort {
@@ -276,6 +307,16 @@ impl Jwk {
             KeyParams::Ec { d, .. } | KeyParams::Okp { d, .. } => d.is_some(),
             KeyParams::Oct { .. } => true,
         }
+    }
+
+    /// Checks that the public key material is a key aws-lc-rs accepts, whatever the
+    /// key's `use` and `alg`: an RSA modulus of at least 2048 bits, an EC point on its
+    /// curve, an Ed25519 public key. `oct` keys have nothing public to check.
+    pub fn check_public_material(&self) -> Result<(), Error> {
+        if self.is_symmetric() {
+            return Ok(());
+        }
+        crate::key::VerifyingKey::from_jwk(&Jwk::from_params(self.to_public().params)).map(drop)
     }
 
     /// True for `oct` keys.

@@ -123,6 +123,22 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::Config(format!("database URL: {e}")))?
             .disable_statement_logging();
+        // One connection first, so that a bad URL, an unreachable server or a file that is
+        // not a database is reported as such at once (the pool would retry until its
+        // timeout and then say only "pool timed out").
+        {
+            use sqlx::Connection;
+            let mut probe = sqlx::AnyConnection::connect_with(&options)
+                .await
+                .map_err(|e| Error::Config(format!("database {}: {e}", redact(&url))))?;
+            if backend == Backend::Sqlite {
+                probe
+                    .execute("PRAGMA journal_mode = WAL")
+                    .await
+                    .map_err(|e| Error::Config(format!("database {}: {e}", redact(&url))))?;
+            }
+            let _ = probe.close().await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,

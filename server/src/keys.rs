@@ -297,6 +297,12 @@ impl KeyManager {
             ));
         }
         let alg = alg.or(jwk.alg()).unwrap_or_else(|| jwk.default_algorithm());
+        if alg != self.config.alg && alg.family() != self.config.alg.family() {
+            return Err(Error::Invalid(format!(
+                "the server signs with {}; this is a key for {alg}, which cannot sign {}",
+                self.config.alg, self.config.alg
+            )));
+        }
         if alg != self.config.alg {
             return Err(Error::Invalid(format!(
                 "the server signs with {}; this key would be for {alg} (pass --alg {} if the key allows it)",

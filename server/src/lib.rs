@@ -24,13 +24,14 @@ mod tls;
 mod tokens;
 mod wellknown;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use accounts::{hash_password, random_token, Client, Clients, PasswordChecker, User, Users};
 pub use clock::Clock;
@@ -196,8 +197,16 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
-        .layer(axum::middleware::map_response(ops::json_errors))
+        // A request (body included) that has not been answered after 30 s gets a 408: a
+        // client trickling its body cannot hold a connection and a task for ever. Streams
+        // (`/revocations/stream`) are answered at once and are not cut.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        // The limit inside the JSON mapping, so that its 413 gets a JSON body too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::map_response(ops::json_errors))
         .with_state(state)
 }
 
@@ -212,19 +221,8 @@ pub async fn serve(state: AppState) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
-    match tls {
-        Some(tls) => {
-            tracing::info!(%listen, "listening (HTTPS)");
-            tls::serve(listener, tls, app(state), shutdown_signal()).await?;
-        }
-        None => {
-            tracing::info!(%listen, "listening");
-            let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-    }
+    tracing::info!(%listen, https = tls.is_some(), "listening");
+    tls::serve(listener, tls, app(state), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

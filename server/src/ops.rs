@@ -64,6 +64,7 @@ pub async fn json_errors(response: Response) -> Response {
     }
     let message = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+        StatusCode::REQUEST_TIMEOUT => "request not received in time",
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
         _ => "bad request",

@@ -34,8 +34,15 @@ impl FailureLimiter {
         let Ok(mut map) = self.failures.lock() else {
             return Ok(());
         };
+        // Per user from one address: the tight limit. Per user from anywhere: ten times
+        // that, so that anyone can no longer lock a user out with a handful of wrong
+        // passwords, while guessing from many addresses is still bounded. Per address.
         let keys = [
-            (user_key(user), self.max_per_user),
+            (pair_key(user, address), self.max_per_user),
+            (
+                user_key(user),
+                self.max_per_user.saturating_mul(USER_LIMIT_FACTOR),
+            ),
             (address_key(address), self.max_per_address),
         ];
         let mut wait = 0i64;
@@ -53,7 +60,7 @@ impl FailureLimiter {
         if wait > 0 {
             return Err(u64::try_from(wait).unwrap_or(1));
         }
-        if map.len() + 2 > MAX_KEYS {
+        if map.len() + 3 > MAX_KEYS {
             self.make_room(&mut map, now);
         }
         for (key, _) in keys {
@@ -72,14 +79,15 @@ impl FailureLimiter {
         let Ok(mut map) = self.failures.lock() else {
             return;
         };
-        map.remove(&user_key(user));
-        let key = address_key(address);
-        if let Some(times) = map.get_mut(&key) {
-            if let Some(at) = times.iter().rposition(|t| *t == started) {
-                times.remove(at);
-            }
-            if times.is_empty() {
-                map.remove(&key);
+        map.remove(&pair_key(user, address));
+        for key in [user_key(user), address_key(address)] {
+            if let Some(times) = map.get_mut(&key) {
+                if let Some(at) = times.iter().rposition(|t| *t == started) {
+                    times.remove(at);
+                }
+                if times.is_empty() {
+                    map.remove(&key);
+                }
             }
         }
     }
@@ -90,7 +98,7 @@ impl FailureLimiter {
     fn make_room(&self, map: &mut HashMap<String, VecDeque<i64>>, now: i64) {
         let horizon = now - self.window;
         map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
-        if map.len() + 2 <= MAX_KEYS {
+        if map.len() + 3 <= MAX_KEYS {
             return;
         }
         let mut last: Vec<i64> = map
@@ -100,10 +108,14 @@ impl FailureLimiter {
         let cut = last.len() / 10;
         let (_, threshold, _) = last.select_nth_unstable(cut);
         let threshold = *threshold;
-        let mut removed = 0;
+        // Everything strictly older than the threshold (fewer than `cut` keys), then keys
+        // at the threshold until `cut` are gone.
+        let before = map.len();
+        map.retain(|_, times| times.back().copied().unwrap_or(i64::MIN) >= threshold);
+        let mut removed = before - map.len();
         map.retain(|_, times| {
-            let old = times.back().copied().unwrap_or(i64::MIN) <= threshold;
-            if old && removed <= cut {
+            let tied = times.back().copied().unwrap_or(i64::MIN) == threshold;
+            if tied && removed < cut {
                 removed += 1;
                 false
             } else {
@@ -111,6 +123,13 @@ impl FailureLimiter {
             }
         });
     }
+}
+
+/// How many times the per-user-and-address limit a user name may fail from anywhere.
+const USER_LIMIT_FACTOR: usize = 10;
+
+fn pair_key(user: &str, address: &str) -> String {
+    format!("p:{}|{address}", user.to_lowercase())
 }
 
 fn user_key(user: &str) -> String {
@@ -131,7 +150,9 @@ mod tests {
         for _ in 0..3 {
             assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
         }
-        assert_eq!(limiter.begin("jane", "2.2.2.2", 1001), Err(299));
+        // Locked for this address only: a stranger cannot lock Jane out.
+        assert_eq!(limiter.begin("jane", "1.1.1.1", 1001), Err(299));
+        assert!(limiter.begin("jane", "2.2.2.2", 1001).is_ok());
         assert!(limiter.begin("john", "2.2.2.2", 1001).is_ok());
         assert!(limiter.begin("a", "1.1.1.1", 1002).is_ok());
         assert!(limiter.begin("b", "1.1.1.1", 1002).is_ok());
@@ -143,6 +164,16 @@ mod tests {
             limiter.begin("jane", "9.9.9.9", 1301).is_ok(),
             "window passed"
         );
+    }
+
+    #[test]
+    fn guessing_one_user_from_many_addresses_is_bounded_too() {
+        let limiter = FailureLimiter::new(300, 2, 100);
+        for n in 0..20 {
+            assert!(limiter.begin("jane", &format!("10.0.0.{n}"), 1000).is_ok());
+        }
+        // Twenty failures (ten times the per-address limit) from anywhere: locked.
+        assert!(limiter.begin("jane", "10.0.1.1", 1000).is_err());
     }
 
     #[test]
@@ -186,11 +217,17 @@ mod tests {
             "only {} keys left",
             map.len()
         );
+        // Everything newer than the oldest tenth (ties at its edge aside) is kept, and the
+        // oldest go first.
         assert!(
-            map.contains_key(&format!("u:n{}", MAX_KEYS - 1)),
-            "newest kept"
+            (11_000..MAX_KEYS).all(|n| map.contains_key(&format!("u:n{n}"))),
+            "a recent key was dropped"
         );
-        assert!(!map.contains_key("u:n0"), "oldest dropped");
+        let oldest_left = (0..1000)
+            .filter(|n| map.contains_key(&format!("u:n{n}")))
+            .count();
+        assert_eq!(oldest_left, 0, "the oldest keys were kept");
         assert!(map.contains_key("u:jane"));
+        assert!(map.contains_key("p:jane|1.1.1.1"));
     }
 }

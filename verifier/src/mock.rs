@@ -94,6 +94,8 @@ impl MockIssuer {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/token", post(token))
             .fallback(|| async { bad(StatusCode::NOT_FOUND, "not found") })
+            // axum's own refusals (405, 413, 415) are plain text: answer JSON everywhere.
+            .layer(axum::middleware::map_response(json_errors))
             .with_state(self)
     }
 }
@@ -152,6 +154,22 @@ async fn discovery(State(issuer): State<Arc<MockIssuer>>) -> Response {
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
     }))
     .into_response()
+}
+
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let message = status
+        .canonical_reason()
+        .unwrap_or("bad request")
+        .to_lowercase();
+    bad(status, &message)
 }
 
 async fn token(State(issuer): State<Arc<MockIssuer>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -677,6 +677,15 @@ async fn every_error_has_a_json_body() {
                 post_json("/api/v1/auth", &big),
                 StatusCode::PAYLOAD_TOO_LARGE,
             ),
+            // With a Content-Length over the limit, refused before the body is read.
+            (
+                Request::post("/api/v1/auth")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, big.len())
+                    .body(Body::from(big.clone()))
+                    .unwrap(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
             (
                 Request::delete("/.well-known/jwks.json")
                     .body(Body::empty())
