@@ -137,6 +137,32 @@ async fn a_bare_304_keeps_the_stored_etag_and_lifetime() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_kid_that_joins_an_older_refresh_still_gets_its_own_refetch() {
+    let old = Key::new(Algorithm::ES256, "old");
+    let new = Key::new(Algorithm::ES256, "new");
+    let server = JwksServer::start(jwks_of(&[&old])).await;
+    server.set_cache_control(Some("max-age=60"));
+    let clock = ManualClock::new();
+    let verifier = Arc::new(verifier(&server.url(), &clock, quick_options()));
+    verifier.verify(&old.token(json!({}))).await.unwrap();
+    // A background refresh starts (three quarters of the lifetime passed) and answers
+    // slowly with the set as it was when asked...
+    server
+        .behaviour
+        .body_at_arrival
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    server.set_delay(Duration::from_millis(300));
+    clock.advance(Duration::from_secs(46));
+    verifier.verify(&old.token(json!({}))).await.unwrap();
+    assert!(eventually(Duration::from_secs(2), || server.hits() == 2).await);
+    // ...and meanwhile the issuer rotates with `--now`.
+    server.set_body(jwks_of(&[&old, &new]));
+    let verified = verifier.verify(&new.token(json!({}))).await;
+    assert!(verified.is_ok(), "{verified:?}");
+    assert_eq!(server.hits(), 3);
+}
+
 #[tokio::test]
 async fn refresh_ahead_runs_in_the_background() {
     let key = Key::new(Algorithm::ES256, "k1");

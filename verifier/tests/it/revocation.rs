@@ -26,6 +26,8 @@ struct Feed {
     cut: watch::Sender<u64>,
     last_event_ids: Mutex<Vec<Option<String>>>,
     backlog_sinces: Mutex<Vec<String>>,
+    /// The list endpoint answers 503 (the stream still works).
+    backlog_down: std::sync::atomic::AtomicBool,
 }
 
 impl Feed {
@@ -49,6 +51,7 @@ async fn start_feed() -> (SocketAddr, Arc<Feed>) {
         cut: watch::channel(0).0,
         last_event_ids: Mutex::new(Vec::new()),
         backlog_sinces: Mutex::new(Vec::new()),
+        backlog_down: std::sync::atomic::AtomicBool::new(false),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -67,18 +70,35 @@ struct Since {
 
 async fn backlog(State(feed): State<Arc<Feed>>, Query(q): Query<Since>) -> Response {
     feed.backlog_sinces.lock().unwrap().push(q.since.clone());
+    if feed.backlog_down.load(std::sync::atomic::Ordering::SeqCst) {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let since: usize = q.since.parse().unwrap();
     let log = feed.log.lock().unwrap();
     let after: Vec<Value> = log.iter().skip(since).cloned().collect();
     axum::Json(json!({"revocations": after, "cursor": log.len()})).into_response()
 }
 
-async fn stream(State(feed): State<Arc<Feed>>, headers: HeaderMap) -> Response {
+#[derive(serde::Deserialize)]
+struct StreamQuery {
+    since: Option<usize>,
+}
+
+/// As the auth server: from `Last-Event-ID`, else `?since=`, else only what comes next.
+async fn stream(
+    State(feed): State<Arc<Feed>>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Response {
     let last = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap().to_owned());
     feed.last_event_ids.lock().unwrap().push(last.clone());
-    let start: usize = last.as_deref().map_or(0, |s| s.parse().unwrap());
+    let start: usize = match (last.as_deref(), q.since) {
+        (Some(id), _) => id.parse().unwrap(),
+        (None, Some(since)) => since,
+        (None, None) => feed.log.lock().unwrap().len(),
+    };
     let changed = feed.changed.subscribe();
     let mut cut = feed.cut.subscribe();
     cut.mark_unchanged();
@@ -215,6 +235,34 @@ async fn revocations_are_pushed_within_a_second_and_resume_after_reconnects() {
         "reconnection resumes from the last event"
     );
     assert_eq!(revocations.cursor().as_deref(), Some("3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_from_before_start_arrive_even_if_the_backlog_list_fails() {
+    let key = Key::new(Algorithm::ES256, "k");
+    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let (addr, feed) = start_feed().await;
+    let exp = tessera_jose::unix_now() + 3600;
+    feed.push("jti", "early", exp);
+    feed.backlog_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let verifier = Verifier::builder()
+        .issuer(Issuer::jwks(jwks.url()))
+        .revocation_feed(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let token = key.token(json!({"jti": "early", "exp": exp}));
+    // The stream, asked for everything (there is no cursor yet), brings it.
+    let mut refused = false;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if matches!(verifier.verify(&token).await, Err(Error::Revoked { .. })) {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "a revocation made before start was never applied");
 }
 
 #[tokio::test]

@@ -82,6 +82,9 @@ pub struct Behaviour {
     pub if_none_match: Mutex<Vec<String>>,
     /// Answer 304 without repeating ETag or Cache-Control (RFC 9111 allows it).
     pub bare_not_modified: AtomicBool,
+    /// Read the body when the request arrives, before the delay (a slow answer that
+    /// reflects the keys as they were when it was asked for).
+    pub body_at_arrival: AtomicBool,
 }
 
 /// A JWKS server on loopback.
@@ -145,6 +148,10 @@ type St = State<(Arc<Behaviour>, SocketAddr)>;
 
 async fn jwks(State((b, _)): St, headers: HeaderMap) -> Response {
     b.hits.fetch_add(1, Ordering::SeqCst);
+    let early_body = b
+        .body_at_arrival
+        .load(Ordering::SeqCst)
+        .then(|| b.body.lock().unwrap().clone());
     let delay = *b.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -169,7 +176,7 @@ async fn jwks(State((b, _)): St, headers: HeaderMap) -> Response {
         }
         _ => (
             [(header::CONTENT_TYPE, "application/json")],
-            b.body.lock().unwrap().clone(),
+            early_body.unwrap_or_else(|| b.body.lock().unwrap().clone()),
         )
             .into_response(),
     };
