@@ -130,13 +130,16 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let now = state.clock.now();
-    // Reserves this attempt as a failure before the password is checked, so that many
-    // parallel guesses cannot all pass the check before any failure is counted.
-    if let Err(wait) = state.limiter.begin(&user_name, &address, now) {
-        bump(&state.metrics.logins_limited);
-        tracing::warn!(user = %user_name, %address, "login refused: too many failures");
-        return Err(ApiError::TooManyAttempts(wait));
-    }
+    // Attempts in flight count too, so that many parallel guesses cannot all pass the
+    // check before any failure is recorded.
+    let attempt = match state.limiter.begin(&user_name, &address, now) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            bump(&state.metrics.logins_limited);
+            tracing::warn!(user = %user_name, %address, "login refused: too many failures");
+            return Err(ApiError::TooManyAttempts(wait));
+        }
+    };
     let found = state.users.find_with_hash(&user_name).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -147,12 +150,13 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok && !user.disabled => user,
         _ => {
+            attempt.failed();
             bump(&state.metrics.logins_failed);
             tracing::info!(user = %user_name, %address, "login failed");
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.limiter.record_success(&user_name, &address, now);
+    attempt.succeeded();
     let session_id = random_token(16)?;
     let (cookie, fingerprint_hash) = if state.config.fingerprint_cookie {
         let value = random_token(32)?;

@@ -2,94 +2,151 @@
 //! memory, per replica).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Most distinct keys remembered; past this the oldest are forgotten.
 const MAX_KEYS: usize = 100_000;
 
-/// Counts failures in a sliding window.
+/// Attempts that may be in flight for one key beyond what its failures leave: parallel
+/// guesses can pass the limit by at most this many per window, while legitimate
+/// concurrent logins (a burst behind one proxy address) are not refused.
+const IN_FLIGHT_SLACK: usize = 16;
+
+/// Counts failures in a sliding window, and attempts in flight.
 #[derive(Debug)]
 pub struct FailureLimiter {
     window: i64,
     max_per_user: usize,
     max_per_address: usize,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failures: HashMap<String, VecDeque<i64>>,
+    in_flight: HashMap<String, usize>,
+}
+
+/// One login attempt under way. Say how it ended with [`Attempt::failed`] or
+/// [`Attempt::succeeded`]; dropped otherwise (an internal error), it counts for neither.
+#[derive(Debug)]
+pub struct Attempt {
+    limiter: Arc<FailureLimiter>,
+    keys: [String; 3],
+    now: i64,
+    failed: Option<bool>,
+}
+
+impl Attempt {
+    /// Wrong password, unknown or disabled user: a failure for the user and the address.
+    pub fn failed(mut self) {
+        self.failed = Some(true);
+    }
+
+    /// A successful login: forgets the failures of this user from this address.
+    pub fn succeeded(mut self) {
+        self.failed = Some(false);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let Ok(mut state) = self.limiter.state.lock() else {
+            return;
+        };
+        for key in &self.keys {
+            if let Some(n) = state.in_flight.get_mut(key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    state.in_flight.remove(key);
+                }
+            }
+        }
+        match self.failed {
+            Some(true) => {
+                if state.failures.len() + self.keys.len() > MAX_KEYS {
+                    self.limiter.make_room(&mut state.failures, self.now);
+                }
+                for key in &self.keys {
+                    let times = state.failures.entry(key.clone()).or_default();
+                    times.push_back(self.now);
+                    if times.len() > 1000 {
+                        times.pop_front();
+                    }
+                }
+            }
+            Some(false) => {
+                state.failures.remove(&self.keys[0]);
+            }
+            None => {}
+        }
+    }
 }
 
 impl FailureLimiter {
-    /// A limiter allowing `per_user` and `per_address` failures per `window` seconds.
+    /// A limiter allowing `per_user` failures per user name and address, ten times that per
+    /// user name from anywhere, and `per_address` per address, per `window` seconds.
     pub fn new(window: u64, per_user: u32, per_address: u32) -> FailureLimiter {
         FailureLimiter {
             window: i64::try_from(window).unwrap_or(i64::MAX),
             max_per_user: per_user as usize,
             max_per_address: per_address as usize,
-            failures: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         }
     }
 
-    /// Starts an attempt: `Err(seconds)` to wait if the user or the address is over its
-    /// limit; otherwise the attempt is counted as a failure at once (for both), so that
-    /// concurrent attempts see each other. [`FailureLimiter::record_success`] takes it back.
-    pub fn begin(&self, user: &str, address: &str, now: i64) -> Result<(), u64> {
-        let Ok(mut map) = self.failures.lock() else {
-            return Ok(());
-        };
+    /// Starts an attempt, or `Err(seconds)` to wait: when the failures of the user (from
+    /// this address, or from anywhere) or of the address have reached their limit, or when
+    /// so many attempts are already in flight that they could pass it by more than a few.
+    pub fn begin(self: &Arc<Self>, user: &str, address: &str, now: i64) -> Result<Attempt, u64> {
         // Per user from one address: the tight limit. Per user from anywhere: ten times
-        // that, so that anyone can no longer lock a user out with a handful of wrong
+        // that, so that a stranger cannot lock a user out with a handful of wrong
         // passwords, while guessing from many addresses is still bounded. Per address.
         let keys = [
-            (pair_key(user, address), self.max_per_user),
-            (
-                user_key(user),
-                self.max_per_user.saturating_mul(USER_LIMIT_FACTOR),
-            ),
-            (address_key(address), self.max_per_address),
+            pair_key(user, address),
+            user_key(user),
+            address_key(address),
         ];
+        let limits = [
+            self.max_per_user,
+            self.max_per_user.saturating_mul(USER_LIMIT_FACTOR),
+            self.max_per_address,
+        ];
+        let Ok(mut state) = self.state.lock() else {
+            return Err(1);
+        };
         let mut wait = 0i64;
-        for (key, max) in &keys {
-            if let Some(times) = map.get_mut(key) {
-                while times.front().is_some_and(|t| *t <= now - self.window) {
-                    times.pop_front();
+        for (key, max) in keys.iter().zip(limits) {
+            let failed = match state.failures.get_mut(key) {
+                Some(times) => {
+                    while times.front().is_some_and(|t| *t <= now - self.window) {
+                        times.pop_front();
+                    }
+                    if times.len() >= max {
+                        let oldest = times.front().copied().unwrap_or(now);
+                        wait = wait.max(oldest + self.window - now);
+                    }
+                    times.len()
                 }
-                if times.len() >= *max {
-                    let oldest = times.front().copied().unwrap_or(now);
-                    wait = wait.max(oldest + self.window - now);
-                }
+                None => 0,
+            };
+            let flying = state.in_flight.get(key).copied().unwrap_or(0);
+            if failed + flying >= max.saturating_add(IN_FLIGHT_SLACK) {
+                wait = wait.max(1);
             }
         }
         if wait > 0 {
             return Err(u64::try_from(wait).unwrap_or(1));
         }
-        if map.len() + 3 > MAX_KEYS {
-            self.make_room(&mut map, now);
+        for key in &keys {
+            *state.in_flight.entry(key.clone()).or_default() += 1;
         }
-        for (key, _) in keys {
-            let times = map.entry(key).or_default();
-            times.push_back(now);
-            if times.len() > 1000 {
-                times.pop_front();
-            }
-        }
-        Ok(())
-    }
-
-    /// A successful login: forgets the user's failures and takes back the address's
-    /// reservation made by [`FailureLimiter::begin`] at `started`.
-    pub fn record_success(&self, user: &str, address: &str, started: i64) {
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        map.remove(&pair_key(user, address));
-        for key in [user_key(user), address_key(address)] {
-            if let Some(times) = map.get_mut(&key) {
-                if let Some(at) = times.iter().rposition(|t| *t == started) {
-                    times.remove(at);
-                }
-                if times.is_empty() {
-                    map.remove(&key);
-                }
-            }
-        }
+        Ok(Attempt {
+            limiter: self.clone(),
+            keys,
+            now,
+            failed: None,
+        })
     }
 
     /// Forgets keys whose failures have left the window; if that is not enough, forgets
@@ -144,74 +201,91 @@ fn address_key(address: &str) -> String {
 mod tests {
     use super::*;
 
+    fn fail(limiter: &Arc<FailureLimiter>, user: &str, address: &str, now: i64) {
+        limiter.begin(user, address, now).unwrap().failed();
+    }
+
     #[test]
-    fn limits_per_user_and_per_address_and_forgets_after_the_window() {
-        let limiter = FailureLimiter::new(300, 3, 5);
+    fn limits_per_user_and_address_per_user_and_per_address() {
+        let limiter = Arc::new(FailureLimiter::new(300, 3, 5));
         for _ in 0..3 {
-            assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
+            fail(&limiter, "jane", "1.1.1.1", 1000);
         }
         // Locked for this address only: a stranger cannot lock Jane out.
-        assert_eq!(limiter.begin("jane", "1.1.1.1", 1001), Err(299));
+        assert_eq!(limiter.begin("jane", "1.1.1.1", 1001).err(), Some(299));
+        assert!(
+            limiter.begin("Jane", "1.1.1.1", 1001).is_err(),
+            "names fold case"
+        );
         assert!(limiter.begin("jane", "2.2.2.2", 1001).is_ok());
-        assert!(limiter.begin("john", "2.2.2.2", 1001).is_ok());
-        assert!(limiter.begin("a", "1.1.1.1", 1002).is_ok());
-        assert!(limiter.begin("b", "1.1.1.1", 1002).is_ok());
+        fail(&limiter, "a", "1.1.1.1", 1002);
+        fail(&limiter, "b", "1.1.1.1", 1002);
         assert!(
             limiter.begin("c", "1.1.1.1", 1003).is_err(),
             "address limit"
         );
         assert!(
-            limiter.begin("jane", "9.9.9.9", 1301).is_ok(),
+            limiter.begin("jane", "1.1.1.1", 1301).is_ok(),
             "window passed"
         );
     }
 
     #[test]
     fn guessing_one_user_from_many_addresses_is_bounded_too() {
-        let limiter = FailureLimiter::new(300, 2, 100);
+        let limiter = Arc::new(FailureLimiter::new(300, 2, 100));
         for n in 0..20 {
-            assert!(limiter.begin("jane", &format!("10.0.0.{n}"), 1000).is_ok());
+            fail(&limiter, "jane", &format!("10.0.0.{n}"), 1000);
         }
         // Twenty failures (ten times the per-address limit) from anywhere: locked.
         assert!(limiter.begin("jane", "10.0.1.1", 1000).is_err());
     }
 
     #[test]
-    fn concurrent_attempts_are_counted_before_they_finish() {
-        let limiter = FailureLimiter::new(300, 3, 100);
-        // Three attempts in flight, none finished: the fourth is refused already.
-        for _ in 0..3 {
-            assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
-        }
+    fn attempts_in_flight_count_up_to_a_small_slack() {
+        let limiter = Arc::new(FailureLimiter::new(300, 3, 100));
+        // None has finished: the limit plus the slack may be in flight, no more.
+        let flying: Vec<Attempt> = (0..3 + IN_FLIGHT_SLACK)
+            .map(|_| limiter.begin("jane", "1.1.1.1", 1000).unwrap())
+            .collect();
         assert!(limiter.begin("jane", "1.1.1.1", 1000).is_err());
+        // They fail: now the limit itself holds, with nothing in flight.
+        for attempt in flying {
+            attempt.failed();
+        }
+        assert_eq!(limiter.begin("jane", "1.1.1.1", 1000).err(), Some(300));
     }
 
     #[test]
-    fn success_takes_back_its_reservation_and_clears_the_user() {
-        let limiter = FailureLimiter::new(300, 2, 2);
-        assert!(limiter.begin("jane", "1.1.1.1", 1000).is_ok());
-        limiter.record_success("jane", "1.1.1.1", 1000);
-        assert!(limiter.begin("jane", "1.1.1.1", 1001).is_ok());
-        limiter.record_success("jane", "1.1.1.1", 1001);
-        // Two successes left nothing behind: two failures still fit.
+    fn successes_clear_the_pair_and_free_their_slot() {
+        let limiter = Arc::new(FailureLimiter::new(300, 2, 100));
+        fail(&limiter, "jane", "1.1.1.1", 1000);
+        limiter.begin("jane", "1.1.1.1", 1001).unwrap().succeeded();
+        // The failure was forgotten: two more fit before the pair is locked.
+        fail(&limiter, "jane", "1.1.1.1", 1002);
         assert!(limiter.begin("jane", "1.1.1.1", 1002).is_ok());
-        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_ok());
-        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_err());
+        // An attempt dropped without an outcome (an internal error) counts for nothing.
+        drop(limiter.begin("jane", "1.1.1.1", 1002).unwrap());
+        let state = limiter.state.lock().unwrap();
+        assert!(state.in_flight.is_empty());
+        assert_eq!(state.failures["p:jane|1.1.1.1"].len(), 1);
     }
 
     #[test]
     fn a_full_map_drops_the_oldest_tenth_not_everything() {
-        let limiter = FailureLimiter::new(300, 2, 2);
+        let limiter = Arc::new(FailureLimiter::new(300, 2, 2));
         {
-            let mut map = limiter.failures.lock().unwrap();
+            let mut state = limiter.state.lock().unwrap();
             // All inside the window, the oldest first.
             for n in 0..MAX_KEYS {
                 let at = 1000 + i64::try_from(n / 1000).unwrap();
-                map.insert(format!("u:n{n}"), VecDeque::from([at]));
+                state
+                    .failures
+                    .insert(format!("u:n{n}"), VecDeque::from([at]));
             }
         }
-        assert!(limiter.begin("jane", "1.1.1.1", 1200).is_ok());
-        let map = limiter.failures.lock().unwrap();
+        fail(&limiter, "jane", "1.1.1.1", 1200);
+        let state = limiter.state.lock().unwrap();
+        let map = &state.failures;
         assert!(
             map.len() >= MAX_KEYS * 89 / 100,
             "only {} keys left",
