@@ -103,6 +103,9 @@ pub fn run(cmd: JwkCommand) -> Outcome {
         },
         JwkCommand::FromPem { file, alg } => {
             let mut jwk = pem::parse_key(&input::read(Some(&file))?)?;
+            // A converted key must be usable: no 1024-bit RSA or off-curve point.
+            jwk.check_public_material()
+                .map_err(|e| Failure(format!("{file}: {e}")))?;
             if let Some(alg) = alg {
                 jwk.set_alg(alg)?;
             }

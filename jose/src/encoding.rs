@@ -323,7 +323,7 @@ impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
         let mut kept = Vec::with_capacity(self.wanted.len());
-        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::with_capacity(16);
+        let mut seen: Seen<std::borrow::Cow<'de, str>> = Seen::default();
         while let Some(Name(key)) = access.next_key::<Name<'de>>()? {
             if seen.contains(&key) {
                 let shown = crate::alg::truncate(&key);
@@ -335,10 +335,13 @@ impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
                     access.next_value::<de::IgnoredAny>()?;
                 }
             }
-            seen.push(key);
+            seen.insert(key);
         }
         let names = if self.keep_names {
-            seen.into_iter().map(std::borrow::Cow::into_owned).collect()
+            seen.into_vec()
+                .into_iter()
+                .map(std::borrow::Cow::into_owned)
+                .collect()
         } else {
             Vec::new()
         };
@@ -366,6 +369,57 @@ impl<'de> Visitor<'de> for StrictObject {
             map.insert(key, value);
         }
         Ok(map)
+    }
+}
+
+/// Member names seen so far in one object: a vector while small (the usual case), a hash
+/// set past 16 members, so that a header or payload stuffed with thousands of names costs
+/// linear time, not quadratic, before any signature is checked.
+#[derive(Debug)]
+pub(crate) struct Seen<T> {
+    few: Vec<T>,
+    many: Option<std::collections::HashSet<T>>,
+}
+
+impl<T> Default for Seen<T> {
+    fn default() -> Self {
+        Seen {
+            few: Vec::new(),
+            many: None,
+        }
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Seen<T> {
+    /// True if `name` was inserted before.
+    pub(crate) fn contains(&self, name: &T) -> bool {
+        match &self.many {
+            Some(set) => set.contains(name),
+            None => self.few.contains(name),
+        }
+    }
+
+    /// Records `name` (the caller has checked it is new).
+    pub(crate) fn insert(&mut self, name: T) {
+        match &mut self.many {
+            Some(set) => {
+                set.insert(name);
+            }
+            None => {
+                self.few.push(name);
+                if self.few.len() > 16 {
+                    self.many = Some(self.few.drain(..).collect());
+                }
+            }
+        }
+    }
+
+    /// Every name, in no particular order.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self.many {
+            Some(set) => set.into_iter().collect(),
+            None => self.few,
+        }
     }
 }
 

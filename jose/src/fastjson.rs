@@ -272,7 +272,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Some(());
                 }
-                let mut seen: Vec<&[u8]> = Vec::new();
+                let mut seen: crate::encoding::Seen<&[u8]> = crate::encoding::Seen::default();
                 loop {
                     self.ws();
                     let name = self.string()?;
@@ -281,7 +281,7 @@ impl<'a> Reader<'a> {
                     if seen.contains(&name) {
                         return None;
                     }
-                    seen.push(name);
+                    seen.insert(name);
                     self.ws();
                     self.expect(b':')?;
                     self.ws();

@@ -324,7 +324,9 @@ impl Jwk {
         matches!(self.params, KeyParams::Oct { .. })
     }
 
-    /// The public form: private members dropped. A symmetric key has no public form.
+    /// The public form: private members dropped. A symmetric key has no public half: its
+    /// "public form" is an `oct` key with an empty `k`, so that nothing secret can leave
+    /// through this method (and an HMAC key that short is refused everywhere).
     pub fn to_public(&self) -> Jwk {
         let params = match &self.params {
             KeyParams::Rsa { n, e, .. } => KeyParams::Rsa {
@@ -342,7 +344,9 @@ impl Jwk {
                 x: x.clone(),
                 d: None,
             },
-            KeyParams::Oct { k } => KeyParams::Oct { k: k.clone() },
+            KeyParams::Oct { .. } => KeyParams::Oct {
+                k: Secret::default(),
+            },
         };
         Jwk {
             params,

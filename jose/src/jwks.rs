@@ -10,8 +10,103 @@ use crate::jws::Header;
 use crate::jwt::{Candidates, KeyResolver};
 use crate::key::VerifyingKey;
 
-/// Maximum nesting depth accepted in a JWKS document.
-const MAX_SET_DEPTH: usize = 8;
+/// Maximum nesting depth accepted in a JWKS document (a bound on parsing work).
+const MAX_SET_DEPTH: usize = 32;
+/// Maximum nesting depth of one key (`oth` in a multi-prime RSA key is the deepest
+/// member a JWK defines); deeper keys are skipped, not fatal for the set.
+const MAX_KEY_DEPTH: usize = 4;
+
+/// The document: only `keys` is read (serde refuses a duplicated `keys`).
+#[derive(serde::Deserialize)]
+struct RawSet {
+    keys: Vec<Entry>,
+}
+
+/// One member of `keys`: its members, or why it is not a usable object. Unlike
+/// `serde_json::Value`, which keeps the last of duplicated members, a duplicate makes the
+/// entry unusable, as it does for a single JWK; either way the rest of the set stands.
+struct Entry(Result<serde_json::Map<String, Value>, String>);
+
+impl<'de> serde::Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+    type Value = Entry;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JWK object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Entry, A::Error> {
+        let mut members = serde_json::Map::new();
+        let mut duplicate = None;
+        while let Some(name) = access.next_key::<String>()? {
+            let value: Value = access.next_value()?;
+            if members.contains_key(&name) {
+                duplicate.get_or_insert(name);
+            } else {
+                members.insert(name, value);
+            }
+        }
+        Ok(Entry(match duplicate {
+            Some(name) => Err(format!(
+                "duplicate member `{}`",
+                crate::alg::truncate(&name)
+            )),
+            None => Ok(members),
+        }))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<Entry, A::Error> {
+        while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(not_an_object())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+
+    fn visit_unit<E>(self) -> Result<Entry, E> {
+        Ok(not_an_object())
+    }
+}
+
+fn not_an_object() -> Entry {
+    Entry(Err("not a JSON object".into()))
+}
+
+/// Nesting depth of an object's members (the object itself is level 1).
+fn value_depth(members: &serde_json::Map<String, Value>) -> usize {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    1 + members.values().map(depth).max().unwrap_or(0)
+}
 
 /// A key that was left out of a set, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +132,8 @@ pub struct JwkSet {
 
 impl JwkSet {
     /// Parses `{"keys": [...]}`. Only a document that is not such an object fails; a key
-    /// that cannot be parsed is reported in [`JwkSet::skipped`].
+    /// that cannot be parsed (a duplicate member, nesting deeper than a key needs, unknown
+    /// parameters) is reported in [`JwkSet::skipped`].
     pub fn from_slice(bytes: &[u8]) -> Result<JwkSet, Error> {
         if crate::encoding::json_depth(bytes) > MAX_SET_DEPTH {
             return Err(KeyError::InvalidJwk(format!(
@@ -45,17 +141,34 @@ impl JwkSet {
             ))
             .into());
         }
-        let doc: Value = serde_json::from_slice(bytes)
-            .map_err(|e| KeyError::InvalidJwk(format!("JWKS is not JSON: {e}")))?;
-        let Some(Value::Array(entries)) = doc.get("keys") else {
-            return Err(KeyError::InvalidJwk("JWKS has no `keys` array".into()).into());
-        };
+        let doc: RawSet = serde_json::from_slice(bytes).map_err(|e| {
+            KeyError::InvalidJwk(if e.is_data() {
+                format!("JWKS is not a `{{\"keys\": [...]}}` object: {e}")
+            } else {
+                format!("JWKS is not JSON: {e}")
+            })
+        })?;
         let mut set = JwkSet::default();
-        for (index, entry) in entries.iter().enumerate() {
-            let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
-            let parsed = serde_json::from_value::<RawJwk>(entry.clone())
-                .map_err(|e| KeyError::InvalidJwk(e.to_string()))
-                .and_then(Jwk::try_from);
+        for (index, Entry(entry)) in doc.keys.into_iter().enumerate() {
+            let kid = entry
+                .as_ref()
+                .ok()
+                .and_then(|m| m.get("kid"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let parsed = entry
+                .and_then(|members| {
+                    if value_depth(&members) > MAX_KEY_DEPTH {
+                        return Err(format!("nested deeper than {MAX_KEY_DEPTH} levels"));
+                    }
+                    Ok(members)
+                })
+                .map_err(|reason| Error::from(KeyError::InvalidJwk(reason)))
+                .and_then(|members| {
+                    serde_json::from_value::<RawJwk>(Value::Object(members))
+                        .map_err(|e| KeyError::InvalidJwk(e.to_string()).into())
+                })
+                .and_then(|raw| Ok(Jwk::try_from(raw)?));
             match parsed {
                 Ok(jwk) => {
                     set.keys.push(jwk);
@@ -248,5 +361,41 @@ mod tests {
         assert_eq!(keys.len(), 1);
         let positions: Vec<usize> = keys.skipped().iter().map(|s| s.index).collect();
         assert_eq!(positions, vec![0, 1]);
+    }
+
+    #[test]
+    fn one_odd_key_is_skipped_never_fatal_for_the_set() {
+        let good = Jwk::generate(Algorithm::ES256, None).unwrap().to_public();
+        let text = good.to_json();
+        // A duplicated member (the last would win in a plain JSON value), deep nesting in
+        // an extension member, and an entry that is not an object.
+        let duplicate = text.replacen('{', r#"{"kid":"first","#, 1).replacen(
+            r#""kid":""#,
+            r#""kid":"second","kid":""#,
+            1,
+        );
+        let deep = text.replacen('{', r#"{"ext":[[[[[[[1]]]]]]],"#, 1);
+        let doc = format!(r#"{{"keys":[{duplicate},{deep},"x",{text}]}}"#);
+        let set = JwkSet::from_slice(doc.as_bytes()).unwrap();
+        assert_eq!(set.keys.len(), 1);
+        let reasons: Vec<&str> = set.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert!(reasons[0].contains("duplicate member `kid`"), "{reasons:?}");
+        assert!(reasons[1].contains("nested deeper"), "{reasons:?}");
+        assert!(reasons[2].contains("not a JSON object"), "{reasons:?}");
+        // A duplicated `keys` makes the document itself ambiguous: refused.
+        let twice = format!(r#"{{"keys":[],"keys":[{text}]}}"#);
+        assert!(JwkSet::from_slice(twice.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_public_form_of_a_symmetric_key_holds_no_secret() {
+        let hmac = Jwk::generate(Algorithm::HS256, None).unwrap();
+        let secret = serde_json::from_str::<Value>(&hmac.to_json()).unwrap()["k"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let public = hmac.to_public().to_json();
+        assert!(!public.contains(&secret), "{public}");
+        assert!(crate::VerifyingKey::from_jwk(&hmac.to_public()).is_err());
     }
 }

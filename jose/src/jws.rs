@@ -93,36 +93,43 @@ impl Header {
     /// The header of `token` if its text is the one last parsed on this thread, with the
     /// length of that text (the token's first `.` follows it).
     fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
-        LAST_HEADER.with(|last| match &*last.borrow() {
-            Some((text, depth, header))
-                if *depth == limits.max_depth
-                    && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
-                    && token.as_bytes().get(text.len()) == Some(&b'.') =>
-            {
-                Some((header.clone(), text.len()))
-            }
-            _ => None,
-        })
+        // `try_with`: during thread teardown there is no cache, only the general path.
+        LAST_HEADER
+            .try_with(|last| match &*last.borrow() {
+                Some((text, depth, header))
+                    if *depth == limits.max_depth
+                        && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
+                        && token.as_bytes().get(text.len()) == Some(&b'.') =>
+                {
+                    Some((header.clone(), text.len()))
+                }
+                _ => None,
+            })
+            .ok()
+            .flatten()
     }
 
     /// Parses the base64url header of a compact token, reusing the previous result when the
     /// text is the same as the last one parsed on this thread.
     fn from_b64(h64: &str, limits: &Limits) -> Result<Header, Error> {
-        let cached = LAST_HEADER.with(|last| match &*last.borrow() {
-            // The depth limit is part of the key: a header accepted under a looser limit
-            // must be checked again under a stricter one.
-            Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
-                Some(header.clone())
-            }
-            _ => None,
-        });
+        let cached = LAST_HEADER
+            .try_with(|last| match &*last.borrow() {
+                // The depth limit is part of the key: a header accepted under a looser
+                // limit must be checked again under a stricter one.
+                Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
+                    Some(header.clone())
+                }
+                _ => None,
+            })
+            .ok()
+            .flatten();
         if let Some(header) = cached {
             return Ok(header);
         }
         let bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
         check_depth(&bytes, Part::Header, limits)?;
         let header = Header::from_bytes(bytes)?;
-        LAST_HEADER.with(|last| {
+        let _ = LAST_HEADER.try_with(|last| {
             *last.borrow_mut() = Some((h64.into(), limits.max_depth, header.clone()));
         });
         Ok(header)
@@ -200,16 +207,20 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
             )
         }
     };
-    let mut seen: Vec<&str> = Vec::with_capacity(names.len());
+    // Sets, not scans: a header may list thousands of names, and this runs before any
+    // signature is checked.
+    let present: std::collections::HashSet<&str> = members.iter().map(String::as_str).collect();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut first = None;
     for name in names {
         let Value::String(name) = name else {
             return Err(MalformedError::Crit("lists a member that is not a string".into()).into());
         };
-        if seen.contains(&name.as_str()) {
+        if !seen.insert(name.as_str()) {
             return Err(MalformedError::Crit(format!("lists `{}` twice", truncate(name))).into());
         }
-        seen.push(name);
-        if !members.iter().any(|m| m == name) {
+        first.get_or_insert(name.as_str());
+        if !present.contains(name.as_str()) {
             return Err(MalformedError::Crit(format!(
                 "lists `{}`, which is not in the header",
                 truncate(name)
@@ -219,7 +230,7 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
     }
     Err(MalformedError::Crit(format!(
         "extension `{}` is not understood",
-        truncate(seen.first().copied().unwrap_or_default())
+        truncate(first.unwrap_or_default())
     ))
     .into())
 }

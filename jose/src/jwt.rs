@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::alg::Algorithm;
+use crate::alg::{truncate, Algorithm};
 use crate::encoding::{object_without_duplicates, scan_object};
 use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
 use crate::fastjson::Spans;
@@ -429,7 +429,9 @@ impl Validation {
             if !same_typ(found, expected) {
                 return Err(ClaimError::Type {
                     expected: expected.clone(),
-                    found: header.typ().map_or("absent".into(), |t| format!("`{t}`")),
+                    found: header
+                        .typ()
+                        .map_or("absent".into(), |t| format!("`{}`", truncate(t))),
                 }
                 .into());
             }
@@ -442,7 +444,7 @@ impl Validation {
                 .iss()
                 .ok_or_else(|| ClaimError::Missing("iss".into()))?;
             if !self.issuers.iter().any(|i| i == iss) {
-                return Err(ClaimError::Issuer(crate::alg::truncate(iss)).into());
+                return Err(ClaimError::Issuer(truncate(iss)).into());
             }
         }
         if !self.audiences.is_empty() {
@@ -461,9 +463,7 @@ impl Validation {
         if let Some(sub) = &self.subject {
             match claims.sub() {
                 None => return Err(ClaimError::Missing("sub".into()).into()),
-                Some(s) if s != sub => {
-                    return Err(ClaimError::Subject(crate::alg::truncate(s)).into())
-                }
+                Some(s) if s != sub => return Err(ClaimError::Subject(truncate(s)).into()),
                 Some(_) => {}
             }
         }

@@ -183,6 +183,32 @@ fn tampered_payload_is_refused() {
 }
 
 #[test]
+fn duplicates_are_found_among_many_members_too() {
+    // Past 16 members the duplicate check switches from a list to a hash set.
+    for (part, at) in [("payload", 30), ("header", 25)] {
+        let mut members: Vec<String> = (0..40).map(|n| format!(r#""m{n}":{n}"#)).collect();
+        members.push(format!(r#""m{at}":0"#));
+        let extra = members.join(",");
+        let (header, payload) = if part == "payload" {
+            let c = claims().to_string();
+            (rsa_header(), format!("{},{extra}}}", &c[..c.len() - 1]))
+        } else {
+            let h = rsa_header();
+            (
+                format!("{},{extra}}}", &h[..h.len() - 1]),
+                claims().to_string(),
+            )
+        };
+        let token = sign_raw(rsa(), &header, &payload);
+        let err = verify(&token).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("`m{at}`")),
+            "{part}: {err}"
+        );
+    }
+}
+
+#[test]
 fn tampered_header_is_refused() {
     let token = sign_raw(rsa(), &rsa_header(), &claims().to_string());
     let mut parts = token.split('.');
