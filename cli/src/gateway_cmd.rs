@@ -82,6 +82,7 @@ pub fn run(args: GatewayArgs) -> Outcome {
     if upstream_timeout.is_zero() {
         return Err(Failure("--upstream-timeout must be at least 1s".into()));
     }
+    gateway::upstream_base(&args.upstream)?;
     let config = GatewayConfig {
         upstream: args.upstream,
         guard,

@@ -103,7 +103,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn print(text: &str) -> std::io::Result<()> {
+/// Writes `text` (and a final newline) to stdout, flushed.
+pub(crate) fn print(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     if !text.is_empty() && !text.ends_with('\n') {
@@ -122,11 +123,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = e.print();
-        return if e.use_stderr() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
+        if e.use_stderr() {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        // Help on stdout: a failed write is a failure, as for any output.
+        return match print(&e.render().to_string()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
         };
     }
     let rendered = e.render().to_string();

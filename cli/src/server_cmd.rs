@@ -212,6 +212,19 @@ pub fn serve(args: ServeArgs) -> Outcome {
         config.tls_cert = args.tls_cert;
         config.tls_key = args.tls_key;
     }
+    // The default issuer names the listen address; over TLS its scheme is https.
+    if config.issuer == format!("http://{}", config.listen) {
+        if config.tls_cert.is_some() {
+            config.issuer = format!("https://{}", config.listen);
+        }
+        if config.listen.ip().is_unspecified() {
+            tracing::warn!(
+                issuer = %config.issuer,
+                "listening on a wildcard address: tokens name it as their issuer, which \
+                 verifiers cannot reach; set --issuer to the URL clients use"
+            );
+        }
+    }
     tracing::info!(
         db = %redact(&config.database_url),
         issuer = %config.issuer,
@@ -222,6 +235,10 @@ pub fn serve(args: ServeArgs) -> Outcome {
     let demo = config.demo;
     runtime()?.block_on(async move {
         config.validate()?;
+        // The port first: a busy port must not leave a new database and key file behind.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Failure(format!("cannot listen on {}: {e}", config.listen)))?;
         let db = Db::connect(&config.database_url).await?;
         let (master, source) = master_key(&db, &config).await?;
         match &source {
@@ -235,7 +252,7 @@ pub fn serve(args: ServeArgs) -> Outcome {
         if demo {
             state.create_demo_users().await?;
         }
-        tessera_server::serve(state).await?;
+        tessera_server::serve_on(listener, state).await?;
         Ok::<_, Failure>(())
     })?;
     Ok(String::new())
@@ -321,11 +338,19 @@ pub fn client(cmd: ClientCommand) -> Outcome {
         match cmd {
             ClientCommand::Add { id, scope, common } => {
                 let (db, _) = db(&common).await?;
-                let secret = Clients::new(db, Clock::system()).add(&id, &scope).await?;
-                Ok(serde_json::to_string_pretty(&serde_json::json!({
-                    "client_id": id,
-                    "client_secret": secret,
-                }))?)
+                // Printed before the client is committed: a secret that cannot be shown
+                // (a full disk) leaves no client behind.
+                Clients::new(db, Clock::system())
+                    .add_confirmed(&id, &scope, |secret| {
+                        let text = serde_json::to_string_pretty(&serde_json::json!({
+                            "client_id": id,
+                            "client_secret": secret,
+                        }))
+                        .map_err(|e| e.to_string())?;
+                        crate::print(&text).map_err(|e| format!("cannot write the output: {e}"))
+                    })
+                    .await?;
+                Ok(String::new())
             }
         }
     })

@@ -286,6 +286,44 @@ fn admin_commands_elsewhere_never_make_a_second_master_key() {
 }
 
 #[test]
+fn a_busy_port_leaves_no_database_or_key_behind() {
+    let dir = work_dir("busy");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = admin(&dir, &["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(!dir.join("tessera.db").exists());
+    assert!(!dir.join("tessera-master.key").exists());
+}
+
+#[test]
+fn a_client_whose_secret_cannot_be_shown_is_not_kept() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // Not Linux.
+    };
+    let dir = work_dir("client-full");
+    let out = Command::new(bin())
+        .args(["client", "add", "svc", "--scope", "read"])
+        .current_dir(&dir)
+        .env_remove("TESSERA_DATABASE_URL")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // The id is still free: the secret nobody saw was never committed.
+    let out = admin(&dir, &["client", "add", "svc", "--scope", "read"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["client_id"], "svc");
+}
+
+#[test]
 fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let dir = work_dir("slowloris");
     let port = free_port();
@@ -417,8 +455,6 @@ fn serves_https_with_rustls() {
             "cert.pem",
             "--tls-key",
             "key.pem",
-            "--issuer",
-            &format!("https://localhost:{port}"),
         ])
         .current_dir(&dir)
         .env("TESSERA_LOG", "warn")
@@ -448,9 +484,11 @@ fn serves_https_with_rustls() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let doc: Value = serde_json::from_str(&body).unwrap();
+    // Without --issuer, the default names the listen address, with https under TLS.
+    assert_eq!(doc["issuer"], format!("https://127.0.0.1:{port}"));
     assert_eq!(
         doc["jwks_uri"],
-        format!("https://localhost:{port}/.well-known/jwks.json")
+        format!("https://127.0.0.1:{port}/.well-known/jwks.json")
     );
     // Plain HTTP on the TLS port gets no HTTP answer.
     let plain = Command::new("curl")

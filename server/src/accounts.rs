@@ -409,6 +409,18 @@ impl Clients {
 
     /// Registers a client and returns its secret (shown only this once).
     pub async fn add(&self, client_id: &str, scope: &str) -> Result<String> {
+        self.add_confirmed(client_id, scope, |_| Ok(())).await
+    }
+
+    /// Registers a client, handing its secret to `deliver` (which shows it, say) before
+    /// committing: if `deliver` fails, nothing is stored and the client id stays free, since
+    /// a secret nobody saw would leave an unusable client behind.
+    pub async fn add_confirmed(
+        &self,
+        client_id: &str,
+        scope: &str,
+        deliver: impl FnOnce(&str) -> std::result::Result<(), String>,
+    ) -> Result<String> {
         validate_name(client_id, "client id")?;
         for s in scope.split_whitespace() {
             if !s
@@ -420,6 +432,7 @@ impl Clients {
         }
         let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
         let secret = random_token(32)?;
+        let mut tx = self.db.pool().begin().await?;
         let result = sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at) VALUES ($1, $2, $3, 0, $4)",
         )
@@ -427,15 +440,18 @@ impl Clients {
         .bind(secret_hash(&secret))
         .bind(&scope)
         .bind(self.clock.now())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(secret),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(Error::Invalid(format!("client {client_id} already exists")))
+                return Err(Error::Invalid(format!("client {client_id} already exists")))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        deliver(&secret).map_err(Error::Invalid)?;
+        tx.commit().await?;
+        Ok(secret)
     }
 
     /// Checks a client's credentials in constant time; unknown and disabled clients and

@@ -213,14 +213,21 @@ pub fn app(state: AppState) -> Router {
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(state: AppState) -> Result<()> {
     let listen = state.config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    serve_on(listener, state).await
+}
+
+/// [`serve`] on a listener already bound (so that a caller can check the port before it
+/// opens the database).
+pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> Result<()> {
+    let listen = state.config.listen;
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
         (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
         _ => None,
     };
     state.spawn_background();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!(%listen, https = tls.is_some(), "listening");
     tls::serve(listener, tls, app(state), shutdown_signal()).await?;
     tracing::info!("stopped");

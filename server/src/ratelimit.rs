@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex};
 /// Most distinct keys remembered; past this the oldest are forgotten.
 const MAX_KEYS: usize = 100_000;
 
-/// Attempts that may be in flight for one key beyond what its failures leave: parallel
-/// guesses can pass the limit by at most this many per window, while legitimate
-/// concurrent logins (a burst behind one proxy address) are not refused.
+/// Attempts that may be in flight for one user beyond what its failures leave: parallel
+/// guesses can pass the limit by at most this many per window, while a user's own
+/// concurrent logins are not refused.
 const IN_FLIGHT_SLACK: usize = 16;
+/// The same for one address, larger: many users may log in at once behind one proxy.
+const ADDRESS_IN_FLIGHT_SLACK: usize = 64;
 
 /// Counts failures in a sliding window, and attempts in flight.
 #[derive(Debug)]
@@ -116,7 +118,8 @@ impl FailureLimiter {
             return Err(1);
         };
         let mut wait = 0i64;
-        for (key, max) in keys.iter().zip(limits) {
+        let slacks = [IN_FLIGHT_SLACK, IN_FLIGHT_SLACK, ADDRESS_IN_FLIGHT_SLACK];
+        for ((key, max), slack) in keys.iter().zip(limits).zip(slacks) {
             let failed = match state.failures.get_mut(key) {
                 Some(times) => {
                     while times.front().is_some_and(|t| *t <= now - self.window) {
@@ -131,7 +134,7 @@ impl FailureLimiter {
                 None => 0,
             };
             let flying = state.in_flight.get(key).copied().unwrap_or(0);
-            if failed + flying >= max.saturating_add(IN_FLIGHT_SLACK) {
+            if failed + flying >= max.saturating_add(slack) {
                 wait = wait.max(1);
             }
         }

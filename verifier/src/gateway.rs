@@ -76,26 +76,7 @@ struct Gateway {
 
 /// The gateway's routes: `/verify` and, for every other path and method, the proxy.
 pub fn router(verifier: Arc<Verifier>, config: GatewayConfig) -> Result<Router, Error> {
-    let upstream: Uri = config
-        .upstream
-        .parse()
-        .map_err(|e| Error::Config(format!("upstream {}: {e}", config.upstream)))?;
-    match upstream.scheme_str() {
-        Some("http") => {}
-        _ => {
-            return Err(Error::Config(format!(
-                "upstream {} must be an http:// URL (run the gateway next to the service)",
-                config.upstream
-            )))
-        }
-    }
-    let authority = upstream
-        .authority()
-        .ok_or_else(|| Error::Config(format!("upstream {} has no host", config.upstream)))?;
-    let base = format!(
-        "http://{authority}{}",
-        upstream.path().trim_end_matches('/')
-    );
+    let base = upstream_base(&config.upstream)?;
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     connector.set_nodelay(true);
@@ -111,6 +92,26 @@ pub fn router(verifier: Arc<Verifier>, config: GatewayConfig) -> Result<Router, 
         .route("/verify", any(verify))
         .fallback(proxy)
         .with_state(gateway))
+}
+
+/// Checks an upstream URL (`http://host[:port][/base]`) and returns the base that request
+/// paths are appended to. Run it before anything slow, so a typo fails at once.
+pub fn upstream_base(upstream: &str) -> Result<String, Error> {
+    let parsed: Uri = upstream
+        .parse()
+        .map_err(|e| Error::Config(format!("upstream {upstream}: {e}")))?;
+    if parsed.scheme_str() != Some("http") {
+        return Err(Error::Config(format!(
+            "upstream {upstream} must be an http:// URL (run the gateway next to the service)"
+        )));
+    }
+    let authority = parsed
+        .authority()
+        .ok_or_else(|| Error::Config(format!("upstream {upstream} has no host")))?;
+    Ok(format!(
+        "http://{authority}{}",
+        parsed.path().trim_end_matches('/')
+    ))
 }
 
 /// Listens on `addr` and runs the gateway until `shutdown` completes.
@@ -246,6 +247,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    if !request.uri().path().starts_with('/') {
+        // `OPTIONS *` and other non-origin forms: nothing the upstream could serve.
+        return error(StatusCode::BAD_REQUEST, "the request target must be a path");
+    }
     if has_dot_segment(request.uri().path()) {
         // `/../admin` would leave the upstream's base path on an upstream that
         // normalises paths.

@@ -83,7 +83,11 @@ impl MockIssuer {
             .or_insert_with(|| Value::String(self.issuer.clone()));
         claims.entry("iat").or_insert_with(|| json!(now));
         claims.entry("exp").or_insert_with(|| json!(now + LIFETIME));
-        Ok(signer.sign_jwt_with_typ(Some("at+jwt"), &claims)?)
+        let token = signer.sign_jwt_with_typ(Some("at+jwt"), &claims)?;
+        // A token every verifier would refuse as malformed (`"exp": "soon"`, over the size
+        // limit) is an error here, not a surprise later.
+        tessera_jose::UnverifiedJwt::parse(&token)?;
+        Ok(token)
     }
 
     /// The HTTP routes.
@@ -228,6 +232,18 @@ fn bad(status: StatusCode, message: &str) -> Response {
 mod tests {
     use super::*;
     use tessera_jose::{KeySet, UnverifiedJwt, Validation};
+
+    #[test]
+    fn tokens_no_verifier_would_accept_are_not_minted() {
+        let issuer = MockIssuer::generate("http://127.0.0.1:1").unwrap();
+        let mut claims = Map::new();
+        claims.insert("exp".into(), json!("soon"));
+        let err = issuer.mint(claims, None).unwrap_err();
+        assert!(err.to_string().contains("claim `exp` is a string"), "{err}");
+        let mut claims = Map::new();
+        claims.insert("x".into(), json!("a".repeat(20_000)));
+        assert!(issuer.mint(claims, None).is_err());
+    }
 
     #[test]
     fn minted_tokens_verify_against_the_published_set_for_every_algorithm() {

@@ -247,6 +247,8 @@ async fn dot_segments_cannot_leave_the_base_path() {
         assert_eq!(status_of(path).await, "400", "{path}");
     }
     assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    // Asterisk-form targets name no path the upstream could serve.
+    assert_eq!(status_of("*").await, "400");
     // Dots inside names are fine.
     assert_eq!(status_of("/v1.2/file..txt").await, "200");
 }
