@@ -427,6 +427,15 @@ impl Jwk {
         }
         match &self.params {
             KeyParams::Rsa { n, .. } if bit_len(n) < 2048 => Err(KeyError::RsaTooSmall(bit_len(n))),
+            // aws-lc-rs verifies only moduli up to 8192 bits and odd exponents from 3 up;
+            // a key outside that would sit in a set and fail every token, so say so now.
+            KeyParams::Rsa { n, .. } if bit_len(n) > 8192 => Err(KeyError::Unsupported(format!(
+                "RSA key of {} bits; at most 8192 are supported",
+                bit_len(n)
+            ))),
+            KeyParams::Rsa { e, .. } if !usable_exponent(e) => Err(KeyError::Unsupported(
+                "RSA public exponent: it must be odd, at least 3 and at most 33 bits".into(),
+            )),
             KeyParams::Oct { k } if k.len() < alg.hmac_min_key_len() => {
                 Err(KeyError::HmacTooShort {
                     alg,
@@ -535,6 +544,13 @@ pub(crate) fn okp_params_from_pair(pair: &Ed25519KeyPair) -> Result<KeyParams, E
         x: pair.public_key().as_ref().to_vec(),
         d: Some(Zeroizing::new(seed.as_ref().to_vec())),
     })
+}
+
+/// An exponent aws-lc-rs verifies with: odd, at least 3, at most 33 bits.
+fn usable_exponent(e: &[u8]) -> bool {
+    let bits = bit_len(e);
+    let odd = e.last().is_some_and(|b| b & 1 == 1);
+    odd && (2..=33).contains(&bits)
 }
 
 /// Number of significant bits in a big-endian unsigned integer.
@@ -784,6 +800,23 @@ impl Jwk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_keys_aws_lc_cannot_use_are_refused_up_front() {
+        let good = Jwk::generate(Algorithm::RS256, None).unwrap().to_public();
+        let mut doc: serde_json::Value = serde_json::from_str(&good.to_json()).unwrap();
+        for (e, why) in [("AQ", "exponent"), ("Ag", "exponent"), ("AQAB", "")] {
+            doc["e"] = serde_json::Value::String(e.into());
+            let jwk = Jwk::from_json(&doc.to_string()).unwrap();
+            let result = crate::VerifyingKey::from_jwk(&jwk);
+            if why.is_empty() {
+                assert!(result.is_ok(), "e={e}");
+            } else {
+                let err = result.err().unwrap().to_string();
+                assert!(err.contains(why), "e={e}: {err}");
+            }
+        }
+    }
 
     #[test]
     fn generated_keys_round_trip_through_json() {
