@@ -469,14 +469,12 @@ impl Jwk {
     }
 
     fn to_raw(&self) -> RawJwk {
-        let mut raw = RawJwk {
-            kty: self.kty().to_owned(),
-            kid: self.kid.clone(),
-            alg: self.alg.map(|a| a.as_str().to_owned()),
-            key_use: self.key_use.as_ref().map(|u| u.as_str().to_owned()),
-            key_ops: self.key_ops.clone(),
-            ..RawJwk::default()
-        };
+        let mut raw = RawJwk::default();
+        raw.kty = self.kty().to_owned();
+        raw.kid.clone_from(&self.kid);
+        raw.alg = self.alg.map(|a| a.as_str().to_owned());
+        raw.key_use = self.key_use.as_ref().map(|u| u.as_str().to_owned());
+        raw.key_ops.clone_from(&self.key_ops);
         match &self.params {
             KeyParams::Rsa { n, e, private } => {
                 raw.n = Some(b64_encode(n));
@@ -631,6 +629,28 @@ pub(crate) struct RawJwk {
     k: Option<String>,
 }
 
+impl Drop for RawJwk {
+    /// The wire form of a private key holds its secrets as text: wiped when dropped, as
+    /// the decoded keys are.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for secret in [
+            &mut self.d,
+            &mut self.p,
+            &mut self.q,
+            &mut self.dp,
+            &mut self.dq,
+            &mut self.qi,
+            &mut self.k,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            secret.zeroize();
+        }
+    }
+}
+
 fn member(value: &Option<String>, name: &str, kty: &str) -> Result<Vec<u8>, KeyError> {
     let text = value
         .as_deref()
@@ -656,10 +676,22 @@ fn fixed(bytes: Vec<u8>, len: usize, name: &str, what: &str) -> Result<Vec<u8>, 
     Ok(bytes)
 }
 
+/// [`fixed`] for a private scalar: wrapped before its length is checked, so a wrong
+/// one is wiped too.
+fn fixed_secret(bytes: Secret, len: usize, what: &str) -> Result<Secret, KeyError> {
+    if bytes.len() != len {
+        return Err(KeyError::InvalidJwk(format!(
+            "member `d` is {} bytes, {what} needs {len}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 impl TryFrom<RawJwk> for Jwk {
     type Error = KeyError;
 
-    fn try_from(raw: RawJwk) -> Result<Jwk, KeyError> {
+    fn try_from(mut raw: RawJwk) -> Result<Jwk, KeyError> {
         let kty = raw.kty.as_str();
         let params = match kty {
             "RSA" => {
@@ -713,12 +745,7 @@ impl TryFrom<RawJwk> for Jwk {
                     x: fixed(member(&raw.x, "x", kty)?, len, "x", what)?,
                     y: fixed(member(&raw.y, "y", kty)?, len, "y", what)?,
                     d: match raw.d {
-                        Some(_) => Some(Zeroizing::new(fixed(
-                            member(&raw.d, "d", kty)?,
-                            len,
-                            "d",
-                            what,
-                        )?)),
+                        Some(_) => Some(fixed_secret(secret(&raw.d, "d", kty)?, len, what)?),
                         None => None,
                     },
                 }
@@ -734,12 +761,7 @@ impl TryFrom<RawJwk> for Jwk {
                 KeyParams::Okp {
                     x: fixed(member(&raw.x, "x", kty)?, 32, "x", "Ed25519")?,
                     d: match raw.d {
-                        Some(_) => Some(Zeroizing::new(fixed(
-                            member(&raw.d, "d", kty)?,
-                            32,
-                            "d",
-                            "Ed25519",
-                        )?)),
+                        Some(_) => Some(fixed_secret(secret(&raw.d, "d", kty)?, 32, "Ed25519")?),
                         None => None,
                     },
                 }
@@ -765,17 +787,17 @@ impl TryFrom<RawJwk> for Jwk {
                     .map_err(|e| KeyError::Unsupported(format!("`alg`: {e}")))?,
             ),
         };
-        let key_use = raw.key_use.map(|u| match u.as_str() {
+        let key_use = raw.key_use.take().map(|u| match u.as_str() {
             "sig" => KeyUse::Signature,
             "enc" => KeyUse::Encryption,
             _ => KeyUse::Other(u),
         });
         let jwk = Jwk {
             params,
-            kid: raw.kid,
+            kid: raw.kid.take(),
             alg: None,
             key_use,
-            key_ops: raw.key_ops,
+            key_ops: raw.key_ops.take(),
         };
         let mut jwk = jwk;
         if let Some(alg) = alg {
