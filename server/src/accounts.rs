@@ -102,6 +102,10 @@ impl PasswordChecker {
                         };
                         match job {
                             None => return,
+                            // Nobody waits for it any more (the request timed out or the
+                            // client went away): skip the hash, or a flood would leave
+                            // the queue full of work whose answer nobody reads.
+                            Some(Job::Verify { reply, .. }) if reply.is_closed() => {}
                             Some(Job::Verify {
                                 password,
                                 phc,
@@ -450,7 +454,11 @@ impl Clients {
             Err(e) => return Err(e.into()),
         }
         deliver(&secret).map_err(Error::Invalid)?;
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| {
+            Error::Invalid(format!(
+                "client {client_id} was NOT created (the secret shown is void): {e}"
+            ))
+        })?;
         Ok(secret)
     }
 

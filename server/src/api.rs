@@ -53,10 +53,16 @@ impl FromRequestParts<AppState> for ClientAddress {
                 .map(str::trim)
                 .rfind(|hop| !hop.is_empty());
             if let Some(hop) = last {
-                return Ok(ClientAddress(match hop.parse::<std::net::IpAddr>() {
-                    Ok(ip) => address_key(ip),
+                let ip = hop
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    // Some proxies add the port (`1.2.3.4:5678`, `[::1]:5678`): each source
+                    // port must not become an address of its own.
+                    .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()));
+                return Ok(ClientAddress(match ip {
+                    Some(ip) => address_key(ip),
                     // Not an address: still a key, but bounded.
-                    Err(_) => hop.chars().take(64).collect(),
+                    None => hop.chars().take(64).collect(),
                 }));
             }
         }

@@ -490,12 +490,16 @@ impl KeyManager {
     /// Records this server's lifecycle periods in the database, so that admin commands
     /// run elsewhere (with their own, possibly default, configuration) keep keys published
     /// and pre-published at least as long as the server needs.
+    ///
+    /// Replicas may run with different settings: the longest of them is kept (the safe
+    /// direction: keys published longer), so one started with shorter periods does not
+    /// override another's longer ones.
     pub async fn record_periods(&self) -> Result<()> {
-        let own = Periods::of(&self.config);
+        let periods = self.periods(self.db.pool()).await?;
         put_setting(
             self.db.pool(),
             PERIODS_SETTING,
-            &format!("keep={};prepublish={}", own.keep, own.prepublish),
+            &format!("keep={};prepublish={}", periods.keep, periods.prepublish),
         )
         .await
     }

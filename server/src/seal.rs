@@ -270,8 +270,22 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        // hard_link fails if `path` exists: the first creator wins.
-        std::fs::hard_link(&temp, path)?;
+        // hard_link fails if `path` exists: the first creator wins. File systems without
+        // hard links (some network and FUSE mounts) get a plain exclusive create instead.
+        match std::fs::hard_link(&temp, path) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                let mut file = open_private(path)?;
+                file.write_all(bytes)?;
+                file.sync_all()?;
+            }
+            Err(e) => return Err(e),
+        }
         if let Ok(d) = std::fs::File::open(&dir) {
             let _ = d.sync_all();
         }

@@ -42,8 +42,13 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// How long a client may take to send a request's headers (slow-loris defence).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection may stay silent before its first byte (slow-loris defence).
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request's headers may take, which hyper also applies to an idle keep-alive
+/// connection waiting for its next request: longer than the 60 s idle timeout of common
+/// load balancers and proxies (AWS ALB, nginx upstream keepalive), which must be the side
+/// that closes an idle connection, or they would send requests into closing sockets.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(65);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -96,6 +101,9 @@ pub async fn serve(
                 .keep_alive_interval(Some(Duration::from_secs(30)));
             let outcome = match acceptor {
                 None => {
+                    if !first_byte_arrives(&stream).await {
+                        return;
+                    }
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
@@ -111,6 +119,14 @@ pub async fn serve(
                             return;
                         }
                         Err(_) => return,
+                    };
+                    // ALPN already chose the protocol: no version sniffing (which has no
+                    // timer of its own) after the handshake.
+                    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let builder = if h2 {
+                        builder.http2_only()
+                    } else {
+                        builder.http1_only()
                     };
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
@@ -131,4 +147,15 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Waits (at most [`FIRST_BYTE_TIMEOUT`]) for a new connection's first byte: hyper's
+/// protocol detection reads without a timer, so a client that connects and sends nothing
+/// would otherwise hold its socket for ever.
+pub(crate) async fn first_byte_arrives(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut byte)).await,
+        Ok(Ok(1..))
+    )
 }

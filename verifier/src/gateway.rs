@@ -131,11 +131,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// How long a client may take to send a request's headers (slow-loris defence).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection may stay silent before its first byte (slow-loris defence).
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request's headers may take; hyper applies it to idle keep-alive connections
+/// too, so it is longer than the 60 s idle timeout of common load balancers, which must
+/// close first.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(65);
 
-/// Like `axum::serve` with graceful shutdown (30 s to drain), but a client that sends its
-/// headers too slowly is cut off after [`HEADER_TIMEOUT`] instead of holding a connection.
+/// Like `axum::serve` with graceful shutdown (30 s to drain), but a client that stays
+/// silent ([`FIRST_BYTE_TIMEOUT`]) or sends its headers too slowly ([`HEADER_TIMEOUT`]) is
+/// cut off instead of holding a connection.
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -170,12 +175,24 @@ async fn serve_connections(
         ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // hyper's protocol detection reads without a timer: a client that connects and
+            // sends nothing must not hold its socket for ever.
+            let mut byte = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut byte)).await,
+                Ok(Ok(1..))
+            ) {
+                return;
+            }
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(Duration::from_secs(30)));
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();
@@ -205,11 +222,17 @@ async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
     }
 }
 
-/// True if a segment of `path` is `.` or `..`, or holds a `/` or `\\`, once
-/// percent-decoded (what an upstream might resolve to leave the gateway's base path).
+/// True if a segment of `path` is `.` or `..` (before any `;` parameters), or holds a `/`
+/// or `\\`, once percent-decoded (what an upstream might resolve to leave the gateway's
+/// base path).
 fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|segment| {
+        // `..;x` is `..` to servers that take `;` as path parameters (Tomcat, Jetty).
         let decoded = percent_decode(segment);
+        let decoded = match decoded.iter().position(|b| *b == b';') {
+            Some(at) => &decoded[..at],
+            None => &decoded[..],
+        };
         decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\'))
     })
 }

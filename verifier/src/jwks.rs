@@ -250,6 +250,7 @@ impl RemoteJwks {
             return Ok(set);
         }
         let now = self.inner.clock.now();
+        let started = std::time::Instant::now();
         let Some((fetch, joined)) = self.join_or_start(now, Some(kid)) else {
             // In the cooldown, or a refetch that completed since `set` was read already
             // brought the kid: the current set is the answer either way.
@@ -274,7 +275,19 @@ impl RemoteJwks {
                 .is_some_and(|c| c.keys.contains_kid(kid));
             if !brought {
                 if let Some((fetch, _)) = self.join_or_start(self.inner.clock.now(), Some(kid)) {
-                    if let Err(e) = fetch.await {
+                    // Callers wait at most one fetch timeout in all: the rest of it here.
+                    // The fetch runs in its own task and lands for later callers anyway.
+                    let budget = self
+                        .inner
+                        .options
+                        .fetch_timeout
+                        .saturating_sub(started.elapsed());
+                    let outcome = if tokio::runtime::Handle::try_current().is_ok() {
+                        tokio::time::timeout(budget, fetch).await.ok()
+                    } else {
+                        Some(fetch.await)
+                    };
+                    if let Some(Err(e)) = outcome {
                         tracing::warn!(jwks = %self.describe(), error = %e, "refetch for an unknown kid failed");
                     }
                 }

@@ -413,6 +413,9 @@ async fn admin_commands_keep_keys_published_as_long_as_the_server_needs() {
         server_config.token_ttl = 3600;
         let state = state_with(server_config, Clock::manual(T0)).await;
         let old = active_kid(&state);
+        // A second replica starts with the default 20-minute tokens: it must not shorten
+        // what the first one recorded.
+        let _replica = state_with(config(&url), Clock::manual(T0)).await;
         // An admin command with default settings (20-minute tokens) rotates now.
         let admin = KeyManager::new(
             state.db.clone(),

@@ -243,6 +243,8 @@ async fn dot_segments_cannot_leave_the_base_path() {
         "/a/./b",
         "/..%2fadmin",
         "/..%5cadmin",
+        "/..;/admin",
+        "/.;x/admin",
     ] {
         assert_eq!(status_of(path).await, "400", "{path}");
     }
