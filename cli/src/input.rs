@@ -110,20 +110,22 @@ pub fn fetch(url: &str) -> Result<Vec<u8>, Failure> {
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure(format!("cannot start the HTTP client: {e}")))?;
-        let mut response = client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| Failure(format!("cannot fetch {url}: {}", reqwest_reason(&e))))?;
+        let mut response = client.get(parsed).send().await.map_err(|e| {
+            Failure(format!(
+                "cannot fetch {url}: {}",
+                tessera_verifier::describe_fetch_error(&e)
+            ))
+        })?;
         if !response.status().is_success() {
             return Err(Failure(format!("{url} answered {}", response.status())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Failure(format!("cannot read {url}: {}", reqwest_reason(&e))))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            Failure(format!(
+                "cannot read {url}: {}",
+                tessera_verifier::describe_fetch_error(&e)
+            ))
+        })? {
             if body.len() + chunk.len() > MAX_INPUT as usize {
                 return Err(Failure(format!("{url} sent more than {MAX_INPUT} bytes")));
             }
@@ -131,23 +133,6 @@ pub fn fetch(url: &str) -> Result<Vec<u8>, Failure> {
         }
         Ok(body)
     })
-}
-
-/// The innermost useful words of a reqwest error ("connection refused", "timed out after
-/// 5 s"), not only its generic "error sending request".
-fn reqwest_reason(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    if e.is_timeout() {
-        return "timed out after 5 s".into();
-    }
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn check_url(url: &reqwest::Url) -> Result<(), Failure> {

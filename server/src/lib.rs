@@ -230,7 +230,7 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> Res
     };
     state.spawn_background();
     tracing::info!(%listen, https = tls.is_some(), "listening");
-    tls::serve(listener, tls, app(state), shutdown_signal()).await?;
+    tessera_verifier::serve::serve_router(listener, tls, app(state), shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -131,8 +131,9 @@ pub(crate) async fn get(
     })
 }
 
-/// reqwest's top-level message hides the cause (`error sending request`); include the chain.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
+/// One line for a reqwest error: its top-level message hides the cause (`error sending
+/// request`), so the chain of causes is included; a timeout says so.
+pub fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut text = if e.is_timeout() {
         "timed out".to_owned()

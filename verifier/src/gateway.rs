@@ -127,87 +127,8 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     tracing::info!(%addr, %upstream, "gateway listening");
-    serve_connections(listener, app, shutdown).await;
+    crate::serve::serve_router(listener, None, app, shutdown).await;
     Ok(())
-}
-
-/// How long a new connection may stay silent before its first byte (slow-loris defence).
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request's headers may take; hyper applies it to idle keep-alive connections
-/// too, so it is longer than the 60 s idle timeout of common load balancers, which must
-/// close first.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(65);
-
-/// Like `axum::serve` with graceful shutdown (30 s to drain), but a client that stays
-/// silent ([`FIRST_BYTE_TIMEOUT`]) or sends its headers too slowly ([`HEADER_TIMEOUT`]) is
-/// cut off instead of holding a connection.
-async fn serve_connections(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-    use tower::ServiceExt;
-
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone().map_request(
-            move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(Body::new)
-            },
-        ));
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // hyper's protocol detection reads without a timer: a client that connects and
-            // sends nothing must not hold its socket for ever.
-            let mut byte = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(FIRST_BYTE_TIMEOUT, stream.peek(&mut byte)).await,
-                Ok(Ok(1..))
-            ) {
-                return;
-            }
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(Duration::from_secs(30)));
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {},
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            tracing::warn!("connections still open after 30 s; closing");
-        }
-    }
 }
 
 /// `auth_request` / ForwardAuth: 200 with the claim headers, or the refusal.

@@ -38,11 +38,12 @@ mod jwks;
 mod middleware;
 pub mod mock;
 mod revocation;
+pub mod serve;
 mod verifier;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError};
-pub use fetch::{check_url, MAX_BODY};
+pub use fetch::{check_url, describe as describe_fetch_error, MAX_BODY};
 pub use jwks::{JwksOptions, RemoteJwks};
 pub use middleware::{
     authenticate, bearer_token, Auth, AuthLayer, AuthPolicy, Guard, Rejection, ResponseFuture,
