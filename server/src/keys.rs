@@ -509,17 +509,7 @@ impl KeyManager {
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
-        let own = Periods::of(&self.config);
-        let stored = setting(executor, PERIODS_SETTING)
-            .await?
-            .and_then(|text| Periods::parse(&text));
-        Ok(match stored {
-            Some(s) => Periods {
-                keep: own.keep.max(s.keep),
-                prepublish: own.prepublish.max(s.prepublish),
-            },
-            None => own,
-        })
+        applied_periods(executor, &self.config).await
     }
 
     /// Opens a transaction holding the maintenance lock: an UPDATE of the single lock row,
@@ -616,11 +606,25 @@ async fn load_live(tx: &mut Transaction<'static, Any>) -> Result<Vec<KeyInfo>> {
 /// How long a token issued now can stay valid (token lifetime plus leeway), on the longer
 /// of this process's configuration and the one the server recorded.
 pub(crate) async fn keep_seconds(db: &Db, config: &Config) -> Result<i64> {
-    let own = Periods::of(config).keep;
-    let stored = setting(db.pool(), PERIODS_SETTING)
+    Ok(applied_periods(db.pool(), config).await?.keep)
+}
+
+/// The longer of `config`'s periods and the recorded ones.
+async fn applied_periods<'e, E>(executor: E, config: &Config) -> Result<Periods>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let own = Periods::of(config);
+    let stored = setting(executor, PERIODS_SETTING)
         .await?
         .and_then(|text| Periods::parse(&text));
-    Ok(stored.map_or(own, |s| own.max(s.keep)))
+    Ok(match stored {
+        Some(s) => Periods {
+            keep: own.keep.max(s.keep),
+            prepublish: own.prepublish.max(s.prepublish),
+        },
+        None => own,
+    })
 }
 
 /// The `settings` row with the server's lifecycle periods.

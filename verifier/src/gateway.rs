@@ -149,36 +149,13 @@ async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
 fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|segment| {
         // `..;x` is `..` to servers that take `;` as path parameters (Tomcat, Jetty).
-        let decoded = percent_decode(segment);
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
         let decoded = match decoded.iter().position(|b| *b == b';') {
             Some(at) => &decoded[..at],
             None => &decoded[..],
         };
         decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\'))
     })
-}
-
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let escaped = text
-            .get(i + 1..i + 3)
-            .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match escaped {
-            Some(value) if b == b'%' => {
-                out.push(value);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
