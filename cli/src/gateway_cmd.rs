@@ -1,13 +1,13 @@
-//! `tessera gateway`: the verifying reverse proxy of `tessera_verifier::gateway`.
+//! `tessera gateway`: the verifying reverse proxy of `tessera_gateway::proxy`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Args;
-use tessera_verifier::gateway::{self, GatewayConfig};
+use tessera_gateway::proxy::{self as gateway, GatewayConfig};
 use tessera_verifier::{Guard, Issuer, Verifier};
 
-use crate::{Failure, Outcome};
+use crate::{init_logging, runtime, Failure, Outcome};
 
 /// Arguments of `tessera gateway`.
 #[derive(Args)]
@@ -101,49 +101,13 @@ pub fn run(args: GatewayArgs) -> Outcome {
         if any_audience {
             tracing::warn!("no --audience: tokens for any audience are accepted");
         }
-        gateway::serve(args.listen, verifier, config, shutdown_signal()).await?;
+        gateway::serve(
+            args.listen,
+            verifier,
+            config,
+            tessera_listen::shutdown_signal(),
+        )
+        .await?;
         Ok(String::new())
     })
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))
-}
-
-/// Logs to stderr; `TESSERA_LOG` sets the filter (default `info`).
-pub(crate) fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

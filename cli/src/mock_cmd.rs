@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use crate::gateway_cmd::{init_logging, runtime, shutdown_signal};
-use crate::Outcome;
+use crate::{init_logging, runtime, Outcome};
 
 /// Arguments of `tessera mock-jwks`.
 #[derive(Args)]
@@ -22,7 +21,7 @@ pub struct MockArgs {
 pub fn run(args: MockArgs) -> Outcome {
     init_logging();
     runtime()?.block_on(async move {
-        tessera_verifier::mock::serve(args.listen, shutdown_signal()).await?;
+        tessera_gateway::mock::serve(args.listen, tessera_listen::shutdown_signal()).await?;
         Ok(String::new())
     })
 }

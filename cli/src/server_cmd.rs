@@ -4,22 +4,21 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use tessera_jose::{pem, Algorithm};
+use tessera_contract::SystemClock;
+use tessera_jose::Algorithm;
 use tessera_server::{
-    list_keys, redact, AppState, Clients, Clock, Config, Db, FileConfig, KeyManager, MasterKey,
-    MasterKeySource, RefreshTokens, Revocations, Users, DEFAULT_LISTEN,
+    Access, Admin, AppState, Config, FileConfig, MasterKeySource, DEFAULT_LISTEN,
 };
 
-use crate::{input, Failure, Outcome};
+use crate::{init_logging, input, runtime, Failure, Outcome};
 
 /// Flags shared by `serve` and the admin commands.
 #[derive(Args, Clone)]
 pub struct Common {
     /// Database URL: sqlite://FILE (created if absent) or postgres://...
-    #[arg(long = "db", env = "TESSERA_DATABASE_URL")]
+    #[arg(long = "db", env = "TESSERA_DATABASE_URL", hide_env_values = true)]
     pub db: Option<String>,
     /// TOML configuration file (flags > env > file > defaults).
     #[arg(long, env = "TESSERA_CONFIG")]
@@ -136,13 +135,6 @@ pub enum KeyCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))
-}
-
 /// Builds the configuration: defaults, then the file, then env and flags.
 fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure> {
     let file = match &common.config {
@@ -169,29 +161,17 @@ fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure
     if let Some(db) = &common.db {
         config.database_url.clone_from(db);
     }
+    if let Ok(alg) = std::env::var("TESSERA_ALG") {
+        // As `serve` would read it; admin commands use it only before any server ran.
+        config.alg = alg
+            .parse()
+            .map_err(|e| Failure(format!("TESSERA_ALG: {e}")))?;
+    }
     Ok(config)
 }
 
-/// The master key for `db`: never a new one for a database whose keys are sealed already.
-async fn master_key(db: &Db, config: &Config) -> Result<(MasterKey, MasterKeySource), Failure> {
-    let env = std::env::var("TESSERA_MASTER_KEY").ok();
-    Ok(MasterKey::for_database(db, env.as_deref(), &config.master_key_file).await?)
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+fn master_env() -> Option<String> {
+    std::env::var("TESSERA_MASTER_KEY").ok()
 }
 
 /// `tessera serve`.
@@ -226,7 +206,7 @@ pub fn serve(args: ServeArgs) -> Outcome {
         }
     }
     tracing::info!(
-        db = %redact(&config.database_url),
+        db = %config.redacted_database_url(),
         issuer = %config.issuer,
         audience = %config.audience,
         alg = %config.alg,
@@ -239,8 +219,12 @@ pub fn serve(args: ServeArgs) -> Outcome {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Failure(format!("cannot listen on {}: {e}", config.listen)))?;
-        let db = Db::connect(&config.database_url).await?;
-        let (master, source) = master_key(&db, &config).await?;
+        let (state, source) = AppState::open_with_master_key(
+            config,
+            master_env().as_deref(),
+            SystemClock::shared(),
+        )
+        .await?;
         match &source {
             MasterKeySource::Environment => tracing::info!("master key from TESSERA_MASTER_KEY"),
             MasterKeySource::File(path) => tracing::info!(%path, "master key from file"),
@@ -248,7 +232,6 @@ pub fn serve(args: ServeArgs) -> Outcome {
                 tracing::warn!(%path, "created a new master key file (mode 0600); back it up: the signing keys cannot be decrypted without it")
             }
         }
-        let state = AppState::open_with_db(config, db, master, Clock::system()).await?;
         if demo {
             state.create_demo_users().await?;
         }
@@ -256,6 +239,35 @@ pub fn serve(args: ServeArgs) -> Outcome {
         Ok::<_, Failure>(())
     })?;
     Ok(String::new())
+}
+
+/// The administration of the database `common` names.
+async fn admin(common: &Common, access: Access) -> Result<Admin, Failure> {
+    let config = config(common, None)?;
+    Ok(Admin::open(config, master_env(), access, SystemClock::shared()).await?)
+}
+
+fn read_password(name: &str, from_stdin: bool) -> Result<String, Failure> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut text)
+            .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let no_prompt = |e: std::io::Error| {
+        Failure(format!(
+            "cannot prompt for the password ({e}); without a terminal, pipe it in with \
+             --password-stdin"
+        ))
+    };
+    let first = rpassword::prompt_password(format!("Password for {name}: ")).map_err(no_prompt)?;
+    let again = rpassword::prompt_password("Again: ").map_err(no_prompt)?;
+    if first != again {
+        return Err(Failure("the passwords differ".into()));
+    }
+    Ok(first)
 }
 
 pub fn user(cmd: UserCommand) -> Outcome {
@@ -267,34 +279,15 @@ pub fn user(cmd: UserCommand) -> Outcome {
                 password_stdin,
                 common,
             } => {
-                let password = if password_stdin {
-                    let mut text = String::new();
-                    std::io::stdin()
-                        .take(4096)
-                        .read_to_string(&mut text)
-                        .map_err(|e| Failure(format!("cannot read the password: {e}")))?;
-                    text.trim_end_matches(['\r', '\n']).to_owned()
-                } else {
-                    let no_prompt = |e: std::io::Error| {
-                        Failure(format!(
-                            "cannot prompt for the password ({e}); without a terminal, pipe it \
-                             in with --password-stdin"
-                        ))
-                    };
-                    let first = rpassword::prompt_password(format!("Password for {name}: "))
-                        .map_err(no_prompt)?;
-                    let again = rpassword::prompt_password("Again: ").map_err(no_prompt)?;
-                    if first != again {
-                        return Err(Failure("the passwords differ".into()));
-                    }
-                    first
-                };
-                let users = users(&common).await?;
-                users.add(&name, &password, &role).await?;
+                let password = read_password(&name, password_stdin)?;
+                admin(&common, Access::Create)
+                    .await?
+                    .add_user(&name, &password, &role)
+                    .await?;
                 Ok(format!("user {name} added with role {role}"))
             }
             UserCommand::List { common } => {
-                let list = users(&common).await?.list().await?;
+                let list = admin(&common, Access::Existing).await?.list_users().await?;
                 let mut out = format!("{:<24} {:<12} {:<8}\n", "NAME", "ROLE", "STATE");
                 for u in list {
                     let state = if u.disabled { "disabled" } else { "active" };
@@ -303,16 +296,9 @@ pub fn user(cmd: UserCommand) -> Outcome {
                 Ok(out)
             }
             UserCommand::Disable { name, common } => {
-                let (db, config) = db(&common).await?;
-                Users::new(db.clone(), Clock::system())
-                    .disable(&name)
-                    .await?;
-                // Its sessions end too: refresh tokens stop, and subscribed resource
-                // servers refuse its access tokens.
-                let clock = Clock::system();
-                let revocations = Revocations::new(db.clone(), clock.clone());
-                let sessions = RefreshTokens::new(db, clock, Arc::new(config), revocations)
-                    .revoke_user(&name)
+                let sessions = admin(&common, Access::Existing)
+                    .await?
+                    .disable_user(&name)
                     .await?;
                 Ok(format!(
                     "user {name} disabled; {sessions} session(s) revoked"
@@ -322,26 +308,15 @@ pub fn user(cmd: UserCommand) -> Outcome {
     })
 }
 
-async fn db(common: &Common) -> Result<(Db, Config), Failure> {
-    let config = config(common, None)?;
-    let db = Db::connect(&config.database_url).await?;
-    Ok((db, config))
-}
-
-async fn users(common: &Common) -> Result<Users, Failure> {
-    let (db, _) = db(common).await?;
-    Ok(Users::new(db, Clock::system()))
-}
-
 pub fn client(cmd: ClientCommand) -> Outcome {
     runtime()?.block_on(async move {
         match cmd {
             ClientCommand::Add { id, scope, common } => {
-                let (db, _) = db(&common).await?;
                 // Printed before the client is committed: a secret that cannot be shown
                 // (a full disk) leaves no client behind.
-                Clients::new(db, Clock::system())
-                    .add_confirmed(&id, &scope, |secret| {
+                admin(&common, Access::Create)
+                    .await?
+                    .add_client(&id, &scope, |secret| {
                         let text = serde_json::to_string_pretty(&serde_json::json!({
                             "client_id": id,
                             "client_secret": secret,
@@ -356,40 +331,11 @@ pub fn client(cmd: ClientCommand) -> Outcome {
     })
 }
 
-/// The key manager for admin commands. The signing algorithm is the one of the key that
-/// signs now (so `key rotate` keeps what `serve --alg` chose), else the configured one.
-async fn key_manager(common: &Common) -> Result<KeyManager, Failure> {
-    let (db, mut config) = db(common).await?;
-    let mut active: Vec<Algorithm> = list_keys(&db)
-        .await?
-        .into_iter()
-        .filter(|k| k.state == tessera_server::KeyState::Active)
-        .map(|k| k.alg)
-        .collect();
-    active.dedup();
-    if let [alg] = active.as_slice() {
-        config.alg = *alg;
-    } else if let Ok(alg) = std::env::var("TESSERA_ALG") {
-        // As `serve` would read it.
-        config.alg = alg
-            .parse()
-            .map_err(|e| Failure(format!("TESSERA_ALG: {e}")))?;
-    }
-    let (master, _) = master_key(&db, &config).await?;
-    Ok(KeyManager::new(
-        db,
-        Arc::new(master),
-        Clock::system(),
-        Arc::new(config),
-    ))
-}
-
 pub fn key(cmd: KeyCommand) -> Outcome {
     runtime()?.block_on(async move {
         match cmd {
             KeyCommand::List { common } => {
-                let (db, _) = db(&common).await?;
-                let keys = list_keys(&db).await?;
+                let keys = admin(&common, Access::Existing).await?.list_keys().await?;
                 let mut out = format!(
                     "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20}\n",
                     "KID", "ALG", "STATE", "SOURCE", "CREATED", "EXPIRES"
@@ -408,8 +354,11 @@ pub fn key(cmd: KeyCommand) -> Outcome {
                 Ok(out)
             }
             KeyCommand::Rotate { now, common } => {
-                let manager = key_manager(&common).await?;
-                let kid = manager.rotate(now).await?;
+                let changes = admin(&common, Access::Create)
+                    .await?
+                    .rotate_key(now)
+                    .await?;
+                let kid = changes.new_kid.unwrap_or_default();
                 Ok(if now {
                     format!("key {kid} created and signing now")
                 } else {
@@ -422,17 +371,25 @@ pub fn key(cmd: KeyCommand) -> Outcome {
                 now,
                 common,
             } => {
-                let jwk = pem::parse_key(&input::read(Some(&file))?)?;
-                let manager = key_manager(&common).await?;
-                let kid = manager.import(jwk, alg, now).await?;
-                Ok(format!("key {kid} imported"))
+                let bytes = input::read(Some(&file))?;
+                let changes = admin(&common, Access::Create)
+                    .await?
+                    .import_key(&bytes, alg, now)
+                    .await?;
+                Ok(format!(
+                    "key {} imported",
+                    changes.new_kid.unwrap_or_default()
+                ))
             }
             KeyCommand::Revoke { kid, common } => {
-                let manager = key_manager(&common).await?;
-                match manager.revoke(&kid).await? {
-                    Some(next) => Ok(format!("key {kid} revoked; key {next} signs now")),
-                    None => Ok(format!("key {kid} revoked")),
-                }
+                let changes = admin(&common, Access::Existing)
+                    .await?
+                    .revoke_key(&kid)
+                    .await?;
+                Ok(match changes.now_signing.first() {
+                    Some(next) => format!("key {kid} revoked; key {next} signs now"),
+                    None => format!("key {kid} revoked"),
+                })
             }
         }
     })

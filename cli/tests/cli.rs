@@ -360,7 +360,7 @@ fn bad_inputs_give_one_line_and_non_zero_exit() {
                 "http://auth.example.com/jwks.json",
                 "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA",
             ],
-            "refusing plain http",
+            "plain http is allowed for loopback hosts only",
         ),
         (
             vec!["jwk", "generate", "--alg", "RS256", "--size", "1024"],

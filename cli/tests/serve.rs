@@ -239,8 +239,11 @@ fn seed_calls_work_and_admin_changes_reach_the_running_server() {
 fn key_import_from_ssh_keygen_pem() {
     let dir = work_dir("import");
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rsa-key");
-    // Create the database first.
-    assert!(admin(&dir, &["key", "list"]).status.success());
+    // Reading a database that does not exist is an error, not an empty new database.
+    let out = admin(&dir, &["key", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!dir.join("tessera.db").exists());
     let out = admin(&dir, &["key", "import", key.to_str().unwrap()]);
     assert!(
         out.status.success(),

@@ -14,9 +14,9 @@ use base64::Engine;
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use tessera_contract::SharedClock;
 
 /// OWASP's argon2id setting of 12 MiB, 3 passes, 1 lane: memory-hard, and light enough
 /// that concurrent logins stay within the server's memory budget.
@@ -241,12 +241,12 @@ fn verify_with_memory(password: &str, phc: &str, memory: &mut Vec<Block>) -> boo
 #[derive(Clone)]
 pub struct Users {
     db: Db,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl Users {
     /// User storage on `db`.
-    pub fn new(db: Db, clock: Clock) -> Users {
+    pub fn new(db: Db, clock: SharedClock) -> Users {
         Users { db, clock }
     }
 
@@ -291,7 +291,7 @@ impl Users {
         .bind(name)
         .bind(hash)
         .bind(role)
-        .bind(self.clock.now())
+        .bind(self.clock.unix_secs())
         .execute(self.db.pool())
         .await;
         match result {
@@ -380,7 +380,7 @@ pub struct Client {
 #[derive(Clone)]
 pub struct Clients {
     db: Db,
-    clock: Clock,
+    clock: SharedClock,
     /// Recently read clients (with their secret hash), so client-credentials issuance does
     /// not wait on the database every time. Entries live a few seconds: disabling a client
     /// or adding one takes effect within that time.
@@ -403,17 +403,12 @@ fn secret_hash(secret: &str) -> String {
 
 impl Clients {
     /// Client storage on `db`.
-    pub fn new(db: Db, clock: Clock) -> Clients {
+    pub fn new(db: Db, clock: SharedClock) -> Clients {
         Clients {
             db,
             clock,
             cache: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
-    }
-
-    /// Registers a client and returns its secret (shown only this once).
-    pub async fn add(&self, client_id: &str, scope: &str) -> Result<String> {
-        self.add_confirmed(client_id, scope, |_| Ok(())).await
     }
 
     /// Registers a client, handing its secret to `deliver` (which shows it, say) before
@@ -443,7 +438,7 @@ impl Clients {
         .bind(client_id)
         .bind(secret_hash(&secret))
         .bind(&scope)
-        .bind(self.clock.now())
+        .bind(self.clock.unix_secs())
         .execute(&mut *tx)
         .await;
         match result {
@@ -480,7 +475,7 @@ impl Clients {
         if client_id.contains('\0') {
             return Ok(None);
         }
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         if let Ok(cache) = self.cache.lock() {
             if let Some((read_at, client, hash)) = cache.get(client_id) {
                 if now >= *read_at && now - read_at < CLIENT_CACHE_SECONDS {

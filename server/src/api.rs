@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 
-use aws_lc_rs::digest;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -12,6 +11,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
+use tessera_contract::{bearer_token, claims, fingerprint};
 use tessera_jose::{Jwt, UnverifiedJwt, Validation};
 
 use crate::accounts::random_token;
@@ -135,7 +135,7 @@ pub async fn login(
     if user_name.len() > 256 || password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    let now = state.clock.now();
+    let now = state.clock.unix_secs();
     // Attempts in flight count too, so that many parallel guesses cannot all pass the
     // check before any failure is recorded.
     let attempt = match state.limiter.begin(&user_name, &address, now) {
@@ -166,9 +166,10 @@ pub async fn login(
     let session_id = random_token(16)?;
     let (cookie, fingerprint_hash) = if state.config.fingerprint_cookie {
         let value = random_token(32)?;
-        let hash = hex(digest::digest(&digest::SHA256, value.as_bytes()).as_ref());
-        let cookie = format!("__Host-Fgp={value}; Path=/; Secure; HttpOnly; SameSite=Strict");
-        (Some(cookie), Some(hash))
+        (
+            Some(fingerprint::set_cookie(&value)),
+            Some(fingerprint::hash(&value)),
+        )
     } else {
         (None, None)
     };
@@ -212,11 +213,11 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = bearer(&headers).ok_or(ApiError::InvalidToken)?;
+    let token = bearer_token(&headers).map_err(|_| ApiError::InvalidToken)?;
     let jwt = verify_own(&state, token).ok_or(ApiError::InvalidToken)?;
     let session = jwt
         .claims()
-        .get("sessionId")
+        .get(claims::SESSION_ID)
         .and_then(|v| v.as_str())
         .ok_or(ApiError::InvalidToken)?
         .to_owned();
@@ -226,23 +227,10 @@ pub async fn logout(
     if state.config.fingerprint_cookie {
         response.headers_mut().insert(
             header::SET_COOKIE,
-            HeaderValue::from_static(
-                "__Host-Fgp=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
-            ),
+            HeaderValue::from_static(fingerprint::CLEAR_COOKIE),
         );
     }
     Ok(response)
-}
-
-/// The token of an `Authorization: Bearer` header (or the seed's bare form).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        Some(_) => return None,
-        None => value,
-    };
-    (!token.is_empty()).then_some(token)
 }
 
 /// Verifies a token this server issued (signature by a published key, issuer, time).
@@ -251,13 +239,9 @@ pub fn verify_own(state: &AppState, token: &str) -> Option<Jwt> {
         .issuer(state.config.issuer.clone())
         .audience(state.config.audience.clone())
         .leeway(state.config.leeway)
-        .at_time(state.clock.now());
+        .at_time(state.clock.unix_secs());
     let published = state.keys.published();
     UnverifiedJwt::parse(token)
         .and_then(|t| t.verify(&published.verifier, &validation))
         .ok()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

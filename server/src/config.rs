@@ -93,6 +93,11 @@ impl Config {
         }
     }
 
+    /// The database URL with any password replaced, for logs and messages.
+    pub fn redacted_database_url(&self) -> String {
+        crate::db::redact(&self.database_url)
+    }
+
     /// Checks the values make sense together.
     pub fn validate(&self) -> Result<()> {
         if self.alg.is_symmetric() {

@@ -103,8 +103,20 @@ CREATE UNIQUE INDEX revocations_value ON revocations (kind, value);"
 }
 
 impl Db {
-    /// Connects (creating a SQLite file if absent) and applies pending migrations.
+    /// Connects (creating a SQLite file if absent, owner-only) and applies pending
+    /// migrations.
     pub async fn connect(url: &str) -> Result<Db> {
+        Db::connect_with(url, true).await
+    }
+
+    /// Connects to a database that must exist already: a SQLite file that is absent is an
+    /// error, not a new empty database (read-only admin commands run from the wrong
+    /// directory must say so, not answer "nothing here").
+    pub async fn connect_existing(url: &str) -> Result<Db> {
+        Db::connect_with(url, false).await
+    }
+
+    async fn connect_with(url: &str, create: bool) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -116,8 +128,23 @@ impl Db {
                 redact(url)
             )));
         };
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_path(url) {
+                if create {
+                    create_private_file(path)?;
+                } else if !path.exists() {
+                    return Err(Error::Config(format!(
+                        "database {} does not exist (start `tessera serve` once, or pass --db or \
+                         --config to name the server's database)",
+                        path.display()
+                    )));
+                }
+            }
+        }
         let url = match backend {
-            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            Backend::Sqlite if !url.contains('?') => {
+                format!("{url}?mode={}", if create { "rwc" } else { "rw" })
+            }
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)
@@ -217,7 +244,7 @@ impl Db {
             }
             sqlx::query("INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
-                .bind(crate::clock::system_now())
+                .bind(tessera_jose::unix_now())
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -228,6 +255,36 @@ impl Db {
     /// True if the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+}
+
+/// The file of a `sqlite://FILE` or `sqlite:FILE` URL (none for in-memory databases).
+fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(':')).then(|| std::path::Path::new(path))
+}
+
+/// Creates an empty database file readable by its owner only, if absent. SQLite gives the
+/// `-wal` and `-shm` files it creates beside it the same permissions, so password hashes
+/// and sealed keys are never readable by other local users.
+fn create_private_file(path: &std::path::Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "cannot create database {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -267,7 +324,7 @@ pub(crate) fn opt_i64(row: &AnyRow, column: &str) -> Result<Option<i64>> {
 }
 
 /// A URL with any password removed, for messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -281,6 +338,20 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://t.db"),
+            Some(std::path::Path::new("t.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:/tmp/t.db?mode=rw"),
+            Some(std::path::Path::new("/tmp/t.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
 
     #[test]
     fn passwords_are_redacted() {

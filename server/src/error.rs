@@ -46,8 +46,6 @@ pub enum ApiError {
     InvalidToken,
     /// 429 with `Retry-After`.
     TooManyAttempts(u64),
-    /// 413 body too large.
-    TooLarge,
     /// 415 unsupported media type.
     UnsupportedMediaType(&'static str),
     /// An RFC 6749 section 5.2 error for the OAuth endpoints.
@@ -145,10 +143,6 @@ impl IntoResponse for ApiError {
             ApiError::TooManyAttempts(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 json!({ "message": "too many failed attempts; try again later" }),
-            ),
-            ApiError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "message": "request body too large" }),
             ),
             ApiError::UnsupportedMediaType(expected) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -3,13 +3,14 @@
 //! key rotation, and a revocation feed for resource servers.
 //!
 //! [`app`] builds the router from an [`AppState`], so tests drive it with
-//! `tower::ServiceExt::oneshot` and no socket; [`serve`] is what `tessera serve` runs.
+//! `tower::ServiceExt::oneshot` and no socket; [`serve`] is what `tessera serve` runs;
+//! [`Admin`] is what `tessera user|client|key` do.
 
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod admin;
 mod api;
-mod clock;
 mod config;
 mod db;
 mod error;
@@ -20,7 +21,6 @@ mod ops;
 mod ratelimit;
 mod revocations;
 mod seal;
-mod tls;
 mod tokens;
 mod wellknown;
 
@@ -33,62 +33,69 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use accounts::{hash_password, random_token, Client, Clients, PasswordChecker, User, Users};
-pub use clock::Clock;
+pub use accounts::User;
+pub use admin::{Access, Admin};
 pub use config::{Config, FileConfig, DEFAULT_DATABASE, DEFAULT_LISTEN};
-pub use db::{redact, Backend, Db};
-pub use error::{ApiError, Error, Result};
-pub use keys::{list_keys, Changes, KeyInfo, KeyManager, KeyState, Published};
-pub use metrics::Metrics;
-pub use ratelimit::FailureLimiter;
-pub use revocations::{Revocation, Revocations, KIND_JTI, KIND_SESSION};
+pub use db::Db;
+pub use error::{Error, Result};
+pub use keys::{Changes, KeyInfo, KeyManager, KeyState, Published};
 pub use seal::{MasterKey, MasterKeySource};
-pub use tokens::{RefreshRefusal, RefreshTokens, Subject, TokenIssuer};
+
+use accounts::{Clients, PasswordChecker, Users};
+use metrics::Metrics;
+use ratelimit::FailureLimiter;
+use revocations::Revocations;
+use tessera_contract::revocation as wire;
+use tessera_contract::SharedClock;
+use tokens::{RefreshTokens, TokenIssuer};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub db: Db,
-    /// Time.
-    pub clock: Clock,
-    /// Keys and the published JWKS.
-    pub keys: Arc<KeyManager>,
-    /// Users.
-    pub users: Users,
-    /// OAuth clients.
-    pub clients: Clients,
-    /// Password checking.
-    pub passwords: PasswordChecker,
-    /// Access-token signing.
-    pub issuer: TokenIssuer,
-    /// Refresh tokens.
-    pub refresh: RefreshTokens,
-    /// Revocations and their feed.
-    pub revocations: Revocations,
-    /// Failed-login limiting.
-    pub limiter: Arc<FailureLimiter>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
+    config: Arc<Config>,
+    db: Db,
+    clock: SharedClock,
+    keys: Arc<KeyManager>,
+    users: Users,
+    clients: Clients,
+    passwords: PasswordChecker,
+    issuer: TokenIssuer,
+    refresh: RefreshTokens,
+    revocations: Revocations,
+    limiter: Arc<FailureLimiter>,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// Opens the database, loads the master key, and brings the keys up to date (creating
-    /// the first signing key on a new database). Does not start background tasks.
-    pub async fn open(config: Config, master: MasterKey, clock: Clock) -> Result<AppState> {
+    /// Opens the database, checks the master key against it ([`MasterKey::check`]), and
+    /// brings the keys up to date (creating the first signing key on a new database). Does
+    /// not start background tasks.
+    pub async fn open(config: Config, master: MasterKey, clock: SharedClock) -> Result<AppState> {
         let db = Db::connect(&config.database_url).await?;
         AppState::open_with_db(config, db, master, clock).await
     }
 
-    /// [`AppState::open`] on a database already connected. The master key is checked
-    /// against the database first ([`MasterKey::check`]).
-    pub async fn open_with_db(
+    /// [`AppState::open`] with the master key found for the database: `master_env`
+    /// (`TESSERA_MASTER_KEY`), else the key file, created only for a database with nothing
+    /// sealed yet ([`MasterKey::for_database`]). Says where the key came from.
+    pub async fn open_with_master_key(
+        config: Config,
+        master_env: Option<&str>,
+        clock: SharedClock,
+    ) -> Result<(AppState, MasterKeySource)> {
+        config.validate()?;
+        let db = Db::connect(&config.database_url).await?;
+        let (master, source) =
+            MasterKey::for_database(&db, master_env, &config.master_key_file).await?;
+        let state = AppState::open_with_db(config, db, master, clock).await?;
+        Ok((state, source))
+    }
+
+    async fn open_with_db(
         config: Config,
         db: Db,
         master: MasterKey,
-        clock: Clock,
+        clock: SharedClock,
     ) -> Result<AppState> {
         config.validate()?;
         let config = Arc::new(config);
@@ -99,8 +106,9 @@ impl AppState {
             master,
             clock.clone(),
             config.clone(),
+            vec![config.alg],
         ));
-        keys.record_periods().await?;
+        keys.record_policy().await?;
         let changes = keys.maintain().await?;
         for change in changes.done {
             tracing::info!("{change}");
@@ -129,6 +137,37 @@ impl AppState {
             db,
             clock,
         })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The database (for inspection; changes go through [`AppState::admin`]).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The keys and what is published.
+    pub fn keys(&self) -> &KeyManager {
+        &self.keys
+    }
+
+    /// Administration of this server's database, sharing its keys.
+    pub fn admin(&self) -> Admin {
+        Admin::with_db(
+            self.db.clone(),
+            self.config.clone(),
+            self.clock.clone(),
+            None,
+            Some(self.keys.clone()),
+        )
     }
 
     /// Creates the seed's demo users if absent.
@@ -199,8 +238,11 @@ pub fn app(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(wellknown::discovery),
         )
-        .route("/revocations", get(ops::revocations))
-        .route("/revocations/stream", get(ops::revocation_stream))
+        .route(&format!("/{}", wire::LIST_PATH), get(ops::revocations))
+        .route(
+            &format!("/{}", wire::STREAM_PATH),
+            get(ops::revocation_stream),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -225,34 +267,15 @@ pub async fn serve(state: AppState) -> Result<()> {
 pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> Result<()> {
     let listen = state.config.listen;
     let tls = match (&state.config.tls_cert, &state.config.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+        (Some(cert), Some(key)) => {
+            Some(tessera_listen::tls::load(cert, key).map_err(|e| Error::Config(e.to_string()))?)
+        }
         _ => None,
     };
     state.spawn_background();
     tracing::info!(%listen, https = tls.is_some(), "listening");
-    tessera_verifier::serve::serve_router(listener, tls, app(state), shutdown_signal()).await;
+    tessera_listen::serve_router(listener, tls, app(state), tessera_listen::shutdown_signal())
+        .await;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -10,12 +10,12 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tessera_contract::RevocationKind;
 
 use crate::accounts::Client;
 use crate::api::{media_type, verify_own};
 use crate::error::{ApiError, OAuthError};
 use crate::metrics::bump;
-use crate::revocations::KIND_JTI;
 use crate::tokens::{RefreshRefusal, Subject};
 use crate::AppState;
 
@@ -248,7 +248,10 @@ pub async fn revoke(
     if let Some(jwt) = verify_own(&state, token) {
         if let (Some(jti), Some(exp)) = (jwt.claims().jti(), jwt.claims().exp()) {
             let until = exp.saturating_add(i64::try_from(state.config.leeway).unwrap_or(60));
-            state.revocations.add(KIND_JTI, jti, until).await?;
+            state
+                .revocations
+                .add(RevocationKind::Jti, jti, until)
+                .await?;
         }
     }
     Ok(token_response(json!({})))
@@ -264,7 +267,7 @@ pub async fn introspect(
     let token = authenticated_token(&state, &headers, &form).await?;
     if let Some(jwt) = verify_own(&state, token) {
         let claims = jwt.claims();
-        let session = claims.get("sessionId").and_then(Value::as_str);
+        let session = RevocationKind::Session.value_in(claims);
         if !state.revocations.is_revoked(claims.jti(), session).await? {
             let mut body = Value::Object(claims.members().clone());
             body["active"] = Value::Bool(true);

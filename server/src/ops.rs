@@ -11,6 +11,7 @@ use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tessera_contract::revocation::{self as wire, RevocationPage};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::ApiError;
@@ -41,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state
         .metrics
-        .render(&state.keys.published(), state.clock.now());
+        .render(&state.keys.published(), state.clock.unix_secs());
     (
         [(
             header::CONTENT_TYPE,
@@ -106,9 +107,13 @@ pub async fn revocations(
         ));
     };
     let since = since.unwrap_or(0).max(0);
-    let items = state.revocations.since(since, 1000).await?;
-    let cursor = items.last().map_or(since, |r| r.id);
-    Ok(Json(json!({ "revocations": items, "cursor": cursor })).into_response())
+    let revocations = state.revocations.since(since, 1000).await?;
+    let cursor = revocations.last().map_or(since, |r| r.id);
+    Ok(Json(RevocationPage {
+        revocations,
+        cursor,
+    })
+    .into_response())
 }
 
 /// Most backlog events one stream sends before it ends (the client then resumes).
@@ -174,7 +179,7 @@ pub async fn revocation_stream(
                 let data = serde_json::to_string(&r).unwrap_or_default();
                 Ok(Event::default()
                     .id(r.id.to_string())
-                    .event("revocation")
+                    .event(wire::EVENT)
                     .data(data))
             }))
         });

@@ -5,49 +5,31 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
+use tessera_contract::{Revocation, RevocationKind};
 use tokio::sync::broadcast;
 
-use crate::clock::Clock;
 use crate::db::{Backend, Db, REVOCATION_LOCK};
 use crate::error::Result;
-
-/// A revoked access token (`jti`).
-pub const KIND_JTI: &str = "jti";
-/// A revoked session (`sessionId`): every token of the session.
-pub const KIND_SESSION: &str = "session";
-
-/// One revocation as published.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Revocation {
-    /// Cursor: increases with every revocation.
-    pub id: i64,
-    /// `jti` or `session`.
-    pub kind: String,
-    /// The revoked token id or session id.
-    pub value: String,
-    /// When the revocation stops mattering (every affected token has expired).
-    pub expires_at: i64,
-}
+use tessera_contract::SharedClock;
 
 /// Revocation storage and its live feed.
 #[derive(Clone)]
 pub struct Revocations {
     db: Db,
-    clock: Clock,
+    clock: SharedClock,
     feed: broadcast::Sender<Revocation>,
 }
 
 impl Revocations {
     /// Storage on `db`, with a feed that [`Revocations::run_poller`] fills.
-    pub fn new(db: Db, clock: Clock) -> Revocations {
+    pub fn new(db: Db, clock: SharedClock) -> Revocations {
         let (feed, _) = broadcast::channel(1024);
         Revocations { db, clock, feed }
     }
 
     /// Records a revocation (idempotent).
-    pub async fn add(&self, kind: &str, value: &str, expires_at: i64) -> Result<()> {
+    pub async fn add(&self, kind: RevocationKind, value: &str, expires_at: i64) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
         self.add_in(&mut tx, kind, value, expires_at).await?;
         tx.commit().await?;
@@ -61,7 +43,7 @@ impl Revocations {
     pub(crate) async fn add_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        kind: &str,
+        kind: RevocationKind,
         value: &str,
         expires_at: i64,
     ) -> Result<()> {
@@ -72,10 +54,10 @@ impl Revocations {
                 .await?;
         }
         sqlx::query("INSERT INTO revocations (kind, value, expires_at, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING")
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(value)
             .bind(expires_at)
-            .bind(self.clock.now())
+            .bind(self.clock.unix_secs())
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -85,20 +67,25 @@ impl Revocations {
     pub async fn since(&self, cursor: i64, limit: i64) -> Result<Vec<Revocation>> {
         let rows = sqlx::query("SELECT id, kind, value, expires_at FROM revocations WHERE id > $1 AND expires_at > $2 ORDER BY id LIMIT $3")
             .bind(cursor)
-            .bind(self.clock.now())
+            .bind(self.clock.unix_secs())
             .bind(limit)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Revocation {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    value: r.try_get("value")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get("kind")?;
+            let Some(kind) = RevocationKind::from_wire(&kind) else {
+                // Written by a newer version: not ours to publish.
+                continue;
+            };
+            out.push(Revocation {
+                id: r.try_get("id")?,
+                kind,
+                value: r.try_get("value")?,
+                expires_at: r.try_get("expires_at")?,
+            });
+        }
+        Ok(out)
     }
 
     /// The highest cursor so far (0 if none).
@@ -111,9 +98,11 @@ impl Revocations {
 
     /// True if a token with this `jti` or `sessionId` is revoked.
     pub async fn is_revoked(&self, jti: Option<&str>, session: Option<&str>) -> Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM revocations WHERE expires_at > $1 AND ((kind = 'jti' AND value = $2) OR (kind = 'session' AND value = $3))")
-            .bind(self.clock.now())
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM revocations WHERE expires_at > $1 AND ((kind = $2 AND value = $3) OR (kind = $4 AND value = $5))")
+            .bind(self.clock.unix_secs())
+            .bind(RevocationKind::Jti.as_str())
             .bind(jti.unwrap_or(""))
+            .bind(RevocationKind::Session.as_str())
             .bind(session.unwrap_or(""))
             .fetch_one(self.db.pool())
             .await?;
@@ -146,7 +135,7 @@ impl Revocations {
                 Err(e) => tracing::warn!(error = %e, "revocation poll failed"),
             }
             if rounds.is_multiple_of(2400) {
-                let horizon = self.clock.now() - 86_400;
+                let horizon = self.clock.unix_secs() - 86_400;
                 if let Err(e) = sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
                     .bind(horizon)
                     .execute(self.db.pool())

@@ -7,16 +7,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
+use tessera_contract::{claims, RevocationKind};
 
 use crate::accounts::random_token;
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{opt_i64, Db};
 use crate::error::{Error, Result};
 use crate::keys::{keep_seconds, KeyManager};
-use crate::revocations::{Revocations, KIND_SESSION};
+use crate::revocations::Revocations;
+use tessera_contract::SharedClock;
 
 /// Claims of an access token (RFC 9068 shape, plus the seed's `role` and `sessionId`).
+/// The names beyond the registered claims are the contract's ([`claims`]); serde needs
+/// them as literals, and a test holds the two together.
 #[derive(Debug, Serialize)]
 struct AccessClaims<'a> {
     iss: &'a str,
@@ -75,12 +78,12 @@ pub struct Issued {
 pub struct TokenIssuer {
     config: Arc<Config>,
     keys: Arc<KeyManager>,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl TokenIssuer {
     /// An issuer over the key manager.
-    pub fn new(config: Arc<Config>, keys: Arc<KeyManager>, clock: Clock) -> TokenIssuer {
+    pub fn new(config: Arc<Config>, keys: Arc<KeyManager>, clock: SharedClock) -> TokenIssuer {
         TokenIssuer {
             config,
             keys,
@@ -94,7 +97,7 @@ impl TokenIssuer {
         let Some(signer) = published.signer.as_ref() else {
             return Ok(None);
         };
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let ttl = i64::try_from(self.config.token_ttl).unwrap_or(1200);
         let jti = random_token(16)?;
         let claims = match subject {
@@ -132,7 +135,7 @@ impl TokenIssuer {
                 fgp: None,
             },
         };
-        let token = signer.sign_jwt_with_typ(Some("at+jwt"), &claims)?;
+        let token = signer.sign_jwt_with_typ(Some(claims::ACCESS_TOKEN_TYP), &claims)?;
         Ok(Some(Issued {
             token,
             expires_in: self.config.token_ttl,
@@ -147,8 +150,6 @@ pub struct Redeemed {
     pub refresh_token: String,
     /// User name.
     pub subject: String,
-    /// The user's role when the family started.
-    pub role: String,
     /// The session the family belongs to.
     pub session_id: String,
     /// The login's token fingerprint (`fgp`), if it had one.
@@ -172,7 +173,7 @@ pub enum RefreshRefusal {
 #[derive(Clone)]
 pub struct RefreshTokens {
     db: Db,
-    clock: Clock,
+    clock: SharedClock,
     config: Arc<Config>,
     revocations: Revocations,
 }
@@ -196,7 +197,7 @@ impl RefreshTokens {
     /// Storage on `db`.
     pub fn new(
         db: Db,
-        clock: Clock,
+        clock: SharedClock,
         config: Arc<Config>,
         revocations: Revocations,
     ) -> RefreshTokens {
@@ -243,7 +244,7 @@ impl RefreshTokens {
         fingerprint_hash: Option<&str>,
     ) -> Result<String> {
         let token = random_token(32)?;
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let ttl = i64::try_from(self.config.refresh_ttl).unwrap_or(86_400);
         sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(token_hash(&token))
@@ -264,7 +265,7 @@ impl RefreshTokens {
     /// spent token revokes the whole family and the session.
     pub async fn redeem(&self, token: &str) -> Result<Result<Redeemed, RefreshRefusal>> {
         let hash = token_hash(token);
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let mut tx = self.db.pool().begin().await?;
         // One statement, so two concurrent uses cannot both succeed.
         let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1")
@@ -310,7 +311,6 @@ impl RefreshTokens {
             return Ok(Ok(Redeemed {
                 refresh_token,
                 subject,
-                role,
                 session_id,
                 fingerprint_hash,
             }));
@@ -330,12 +330,12 @@ impl RefreshTokens {
     /// Revokes every refresh token of a session and publishes the session revocation, so
     /// its access tokens are refused by subscribed resource servers (one transaction).
     pub async fn revoke_session(&self, session_id: &str) -> Result<()> {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         // Until the session's last access token has expired, on any replica's settings.
         let until = now.saturating_add(keep_seconds(&self.db, &self.config).await?);
         let mut tx = self.db.pool().begin().await?;
         self.revocations
-            .add_in(&mut tx, KIND_SESSION, session_id, until)
+            .add_in(&mut tx, RevocationKind::Session, session_id, until)
             .await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -350,7 +350,7 @@ impl RefreshTokens {
     pub async fn revoke_user(&self, subject: &str) -> Result<usize> {
         let rows = sqlx::query("SELECT DISTINCT session_id FROM refresh_tokens WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2")
             .bind(subject)
-            .bind(self.clock.now())
+            .bind(self.clock.unix_secs())
             .fetch_all(self.db.pool())
             .await?;
         let sessions: Vec<String> = rows
@@ -367,7 +367,7 @@ impl RefreshTokens {
     pub async fn lookup(&self, token: &str) -> Result<Option<(String, String, i64)>> {
         let row = sqlx::query("SELECT subject, session_id, expires_at FROM refresh_tokens t WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = t.session_id AND r.revoked_at IS NOT NULL)")
             .bind(token_hash(token))
-            .bind(self.clock.now())
+            .bind(self.clock.unix_secs())
             .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| {
@@ -379,5 +379,38 @@ impl RefreshTokens {
         })
         .transpose()
         .map_err(|e: sqlx::Error| Error::Db(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_names_are_the_contracts() {
+        let claims = AccessClaims {
+            iss: "i",
+            sub: "s",
+            aud: "a",
+            exp: 2,
+            iat: 1,
+            nbf: 1,
+            jti: "j".into(),
+            role: Some("r"),
+            session_id: Some("sid"),
+            client_id: Some("c"),
+            scope: Some("x y"),
+            fgp: Some("f"),
+        };
+        let value = serde_json::to_value(&claims).unwrap();
+        for (name, expected) in [
+            (claims::ROLE, "r"),
+            (claims::SESSION_ID, "sid"),
+            (claims::CLIENT_ID, "c"),
+            (claims::SCOPE, "x y"),
+            (claims::FINGERPRINT, "f"),
+        ] {
+            assert_eq!(value[name], expected, "{name}");
+        }
     }
 }

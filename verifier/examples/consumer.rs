@@ -3,6 +3,8 @@
 //!
 //! Environment:
 //! - `PORT` (default 3000);
+//! - `HOST`: the address to listen on (default `127.0.0.1`, loopback only; `0.0.0.0` or
+//!   `::` to accept connections from other machines);
 //! - `JWKS_SERVER`: the JWKS URL (required; `https`, or `http` on loopback);
 //! - `ISSUER`: when set, tokens must carry exactly this `iss`;
 //! - `AUDIENCE`: when set, a token's `aud` must contain it;
@@ -18,7 +20,7 @@
 //! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/api/v1/protected
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -94,15 +96,20 @@ async fn run() -> Result<(), String> {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"message": "not found"}))) });
 
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let host: IpAddr = match env("HOST") {
+        Some(h) => h
+            .parse()
+            .map_err(|_| format!("HOST is not an IP address: {h}"))?,
+        None => IpAddr::from([127, 0, 0, 1]),
+    };
+    let addr = SocketAddr::new(host, port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "consumer listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    // The same listener as the auth server's: slow and silent clients are cut off.
+    tessera_listen::serve_router(listener, None, app, tessera_listen::shutdown_signal()).await;
+    Ok(())
 }
 
 async fn protected(VerifiedToken(jwt): VerifiedToken) -> Response {
@@ -111,20 +118,4 @@ async fn protected(VerifiedToken(jwt): VerifiedToken) -> Response {
     let body =
         format!(r#"{{"message":"Protected resource accessed successfully","user":{claims}}}"#);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// Ctrl-C, or SIGTERM (what `docker stop` and process managers send).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -3,17 +3,15 @@
 
 use std::sync::Arc;
 
+use tessera_contract::{AuthorizationError, RevocationKind};
+
 /// Why a token was not accepted, or why the verifier could not be set up.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The request carried no token.
-    #[error("no bearer token in the request")]
-    MissingToken,
-
-    /// The `Authorization` header could not be read as a bearer token.
-    #[error("unreadable Authorization header: {0}")]
-    BadAuthorizationHeader(&'static str),
+    /// No token could be read from the request's `Authorization` header.
+    #[error("{0}")]
+    Authorization(AuthorizationError),
 
     /// The token failed parsing, signature verification or claims validation.
     #[error(transparent)]
@@ -36,8 +34,8 @@ pub enum Error {
     /// The token's `jti` or session was revoked.
     #[error("token revoked: {kind} `{value}`")]
     Revoked {
-        /// `jti` or `session`.
-        kind: &'static str,
+        /// What was revoked: the token or its session.
+        kind: RevocationKind,
         /// The revoked identifier.
         value: String,
     },
@@ -59,8 +57,7 @@ impl Error {
     pub fn is_token_error(&self) -> bool {
         matches!(
             self,
-            Error::MissingToken
-                | Error::BadAuthorizationHeader(_)
+            Error::Authorization(_)
                 | Error::Token(_)
                 | Error::UnknownIssuer(_)
                 | Error::Revoked { .. }

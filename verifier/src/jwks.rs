@@ -19,9 +19,9 @@ use serde::Deserialize;
 use tessera_jose::KeySet;
 use url::Url;
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, FetchError};
 use crate::fetch;
+use tessera_contract::{Clock, SystemClock};
 
 /// How a [`RemoteJwks`] fetches and caches. The defaults follow the specification.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@
 //!   the auth server's revocation stream.
 //! - [`AuthLayer`] (tower) and the [`VerifiedClaims`] / [`VerifiedToken`] extractors
 //!   (axum), with role/scope guards ([`Guard`]) and RFC 6750 refusals ([`Rejection`]).
-//! - [`gateway`]: a verifying reverse proxy and `auth_request` endpoint; [`mock`]: a
-//!   local JWKS server that mints tokens, for tests.
+//!
+//! The verifying reverse proxy and the mock issuer built on it are in `tessera-gateway`.
 //!
 //! ```no_run
 //! # async fn run(token: &str) -> Result<(), tessera_verifier::Error> {
@@ -30,24 +30,20 @@
 
 #![forbid(unsafe_code)]
 
-mod clock;
 mod error;
 mod fetch;
-pub mod gateway;
 mod jwks;
 mod middleware;
-pub mod mock;
 mod revocation;
-pub mod serve;
 mod verifier;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FetchError};
-pub use fetch::{check_url, describe as describe_fetch_error, MAX_BODY};
+pub use fetch::{describe as describe_fetch_error, fetch_document, MAX_BODY};
 pub use jwks::{JwksOptions, RemoteJwks};
 pub use middleware::{
-    authenticate, bearer_token, Auth, AuthLayer, AuthPolicy, Guard, Rejection, ResponseFuture,
-    VerifiedClaims, VerifiedToken, FINGERPRINT_COOKIE,
+    authenticate, Auth, AuthLayer, AuthPolicy, Guard, Rejection, ResponseFuture, VerifiedClaims,
+    VerifiedToken,
 };
-pub use revocation::{Revocation, RevocationKind, Revocations, Subscription};
+pub use revocation::{Revocations, Subscription};
+pub use tessera_contract::{Clock, ManualClock, RevocationKind, SystemClock};
 pub use verifier::{Issuer, Verifier, VerifierBuilder};

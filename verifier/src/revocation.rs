@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL};
-use serde::Deserialize;
-use serde_json::Value;
+use tessera_contract::revocation::{self as wire, Revocation, RevocationKind, RevocationPage};
+use tessera_contract::Clock;
 use tessera_jose::Claims;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::clock::Clock;
 use crate::error::{Error, FetchError};
 use crate::fetch;
 
@@ -23,45 +22,6 @@ const MAX_LINE: usize = 64 * 1024;
 const MAX_BACKLOG_PAGES: usize = 100;
 /// With no byte (not even a comment) for this long, the stream is reconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// What a revocation names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RevocationKind {
-    /// A token, by its `jti` claim.
-    Jti,
-    /// A login session, by the `sessionId` claim of every token it issued.
-    Session,
-}
-
-impl RevocationKind {
-    /// The name used on the wire (`jti` or `session`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevocationKind::Jti => "jti",
-            RevocationKind::Session => "session",
-        }
-    }
-}
-
-/// One entry of the revocation feed.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Revocation {
-    /// The feed cursor of this entry.
-    #[serde(default)]
-    pub id: Option<Value>,
-    /// `jti` or `session`.
-    pub kind: String,
-    /// The revoked `jti` or session id.
-    pub value: String,
-    /// Seconds since the epoch after which the entry no longer matters.
-    pub expires_at: i64,
-}
-
-#[derive(Deserialize)]
-struct Backlog {
-    revocations: Vec<Revocation>,
-    cursor: Value,
-}
 
 #[derive(Debug, Default)]
 struct Entries {
@@ -125,20 +85,14 @@ impl Revocations {
         if self.is_empty() {
             return Ok(());
         }
-        if let Some(jti) = claims.jti() {
-            if self.is_revoked(RevocationKind::Jti, jti) {
-                return Err(Error::Revoked {
-                    kind: "jti",
-                    value: jti.to_owned(),
-                });
-            }
-        }
-        if let Some(Value::String(sid)) = claims.get("sessionId") {
-            if self.is_revoked(RevocationKind::Session, sid) {
-                return Err(Error::Revoked {
-                    kind: "session",
-                    value: sid.clone(),
-                });
+        for kind in [RevocationKind::Jti, RevocationKind::Session] {
+            if let Some(value) = kind.value_in(claims) {
+                if self.is_revoked(kind, value) {
+                    return Err(Error::Revoked {
+                        kind,
+                        value: value.to_owned(),
+                    });
+                }
             }
         }
         Ok(())
@@ -173,17 +127,18 @@ impl Revocations {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cursor);
     }
 
-    fn apply(&self, r: &Revocation) {
-        let kind = match r.kind.as_str() {
-            "jti" => RevocationKind::Jti,
-            "session" => RevocationKind::Session,
-            other => {
-                tracing::warn!(kind = other, "revocation of an unknown kind ignored");
-                return;
-            }
-        };
-        tracing::info!(kind = kind.as_str(), value = %r.value, expires_at = r.expires_at, "revocation received");
-        self.revoke(kind, r.value.clone(), r.expires_at);
+    fn apply(&self, r: Revocation) {
+        tracing::info!(kind = r.kind.as_str(), value = %r.value, expires_at = r.expires_at, "revocation received");
+        self.revoke(r.kind, r.value, r.expires_at);
+    }
+
+    /// Applies one entry of the feed; an entry this version cannot read (a kind from a
+    /// newer server) is skipped, not fatal for the page or the stream.
+    fn apply_json(&self, entry: serde_json::Value) {
+        match serde_json::from_value::<Revocation>(entry) {
+            Ok(r) => self.apply(r),
+            Err(e) => tracing::warn!(error = %e, "unreadable revocation entry ignored"),
+        }
     }
 
     /// Follows the feed of the auth server at `server_url` (its base URL: `https`, or `http`
@@ -191,8 +146,8 @@ impl Revocations {
     /// is read on every (re)connection, then the stream, resumed with `Last-Event-ID`.
     pub fn subscribe(&self, server_url: &str) -> Result<Subscription, Error> {
         let base = fetch::parse_url(server_url).map_err(|e| Error::Config(e.to_string()))?;
-        let list = endpoint(&base, "revocations");
-        let stream = endpoint(&base, "revocations/stream");
+        let list = endpoint(&base, wire::LIST_PATH);
+        let stream = endpoint(&base, wire::STREAM_PATH);
         let client = fetch::client(None).map_err(|e| Error::Config(e.to_string()))?;
         let backlog_client = fetch::client(Some(Duration::from_secs(5)))
             .map_err(|e| Error::Config(e.to_string()))?;
@@ -236,16 +191,17 @@ impl Revocations {
                     status: response.status.as_u16(),
                 });
             }
-            let backlog: Backlog =
+            let page: RevocationPage =
                 serde_json::from_slice(&response.body).map_err(|e| FetchError::Invalid {
                     url: url.to_string(),
                     reason: e.to_string(),
                 })?;
-            for r in &backlog.revocations {
-                self.apply(r);
+            let empty = page.revocations.is_empty();
+            for entry in page.revocations {
+                self.apply_json(entry);
             }
-            let after = cursor_text(&backlog.cursor);
-            let done = backlog.revocations.is_empty() || before.as_deref() == Some(after.as_str());
+            let after = page.cursor.to_string();
+            let done = empty || before.as_deref() == Some(after.as_str());
             self.set_cursor(after);
             if done {
                 break;
@@ -292,8 +248,8 @@ impl Revocations {
                 .map_err(|e| failed(fetch::describe(&e)))?;
             let Some(chunk) = chunk else { return Ok(()) };
             for event in parser.feed(&chunk).map_err(|e| failed(e.into()))? {
-                match serde_json::from_str::<Revocation>(&event.data) {
-                    Ok(r) => self.apply(&r),
+                match serde_json::from_str(&event.data) {
+                    Ok(entry) => self.apply_json(entry),
                     Err(e) => tracing::warn!(error = %e, "unreadable revocation event ignored"),
                 }
                 if let Some(id) = event.id {
@@ -311,13 +267,6 @@ fn endpoint(base: &Url, path: &str) -> Url {
     url.set_query(None);
     url.set_fragment(None);
     url
-}
-
-fn cursor_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// The background task following a revocation feed; dropping it stops the task.
@@ -412,7 +361,7 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use tessera_contract::ManualClock;
 
     #[test]
     fn sse_events_with_ids_comments_and_line_endings() {

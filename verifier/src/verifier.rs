@@ -6,10 +6,10 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use tessera_jose::{dangerous, Algorithm, Jwt, KeySet, Limits, UnverifiedJwt, Validation};
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::jwks::{JwksOptions, RemoteJwks};
 use crate::revocation::{Revocations, Subscription};
+use tessera_contract::{Clock, SystemClock};
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]

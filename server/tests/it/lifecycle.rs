@@ -1,19 +1,18 @@
 //! Key lifecycle invariants with a controllable clock, replicas sharing a database, and the
 //! private keys sealed at rest.
 
-use std::sync::Arc;
-
 use serde_json::json;
+use tessera_contract::ManualClock;
 use tessera_jose::{KeySet, UnverifiedJwt, Validation};
-use tessera_server::{AppState, Clock, KeyManager, KeyState, Subject};
+use tessera_server::{Access, Admin, AppState, KeyState};
 
-use crate::{config, databases, get, master, send, state_with, T0};
+use crate::{add_client, advance, config, databases, get, master, post_form, send, state_with, T0};
 
 const DAY: i64 = 86_400;
 
 fn states(state: &AppState) -> Vec<(String, KeyState)> {
     state
-        .keys
+        .keys()
         .published()
         .keys
         .iter()
@@ -23,7 +22,7 @@ fn states(state: &AppState) -> Vec<(String, KeyState)> {
 
 fn active_kid(state: &AppState) -> String {
     state
-        .keys
+        .keys()
         .published()
         .signer
         .as_ref()
@@ -41,16 +40,24 @@ async fn published_kids(state: &AppState) -> Vec<String> {
         .collect()
 }
 
-fn issue(state: &AppState) -> String {
-    state
-        .issuer
-        .issue(Subject::Client {
-            client_id: "c",
-            scope: "",
-        })
-        .unwrap()
-        .unwrap()
-        .token
+/// A client-credentials token from the token endpoint.
+async fn issue(state: &AppState) -> String {
+    static CLIENTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let id = format!(
+        "c{}",
+        CLIENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let secret = add_client(state, &id, "").await;
+    let reply = send(
+        state,
+        post_form(
+            "/oauth/token",
+            &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+        ),
+    )
+    .await
+    .json();
+    reply["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn verifies_now(state: &AppState, token: &str) -> bool {
@@ -62,7 +69,7 @@ async fn verifies_now(state: &AppState, token: &str) -> bool {
             &keys,
             &Validation::new()
                 .audience("tessera")
-                .at_time(state.clock.now()),
+                .at_time(state.clock().unix_secs()),
         )
         .is_ok()
 }
@@ -70,20 +77,20 @@ async fn verifies_now(state: &AppState, token: &str) -> bool {
 #[tokio::test]
 async fn scheduled_rotation_prepublishes_then_retires_then_expires() {
     for url in databases().await {
-        let clock = Clock::manual(T0);
+        let clock = ManualClock::at(T0);
         let state = state_with(config(&url), clock.clone()).await;
         let first = active_kid(&state);
         assert_eq!(states(&state), vec![(first.clone(), KeyState::Active)]);
-        let old_token = issue(&state);
+        let old_token = issue(&state).await;
 
         // Just before the pre-publication window: nothing happens.
-        clock.advance(30 * DAY - 3600 - 1);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 30 * DAY - 3600 - 1);
+        state.keys().maintain().await.unwrap();
         assert_eq!(states(&state).len(), 1, "{url}");
 
         // In the window: a successor is published but does not sign.
-        clock.advance(1);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 1);
+        state.keys().maintain().await.unwrap();
         let now = states(&state);
         assert_eq!(now.len(), 2);
         let next = now.iter().find(|(k, _)| *k != first).unwrap().0.clone();
@@ -96,16 +103,16 @@ async fn scheduled_rotation_prepublishes_then_retires_then_expires() {
         );
 
         // Not a second early.
-        clock.advance(3599);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 3599);
+        state.keys().maintain().await.unwrap();
         assert_eq!(active_kid(&state), first);
 
         // After a full pre-publication period it signs; the old key is retired but published.
-        clock.advance(1);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 1);
+        state.keys().maintain().await.unwrap();
         assert_eq!(active_kid(&state), next);
         assert!(states(&state).contains(&(first.clone(), KeyState::Retired)));
-        let info = state.keys.list().await.unwrap();
+        let info = state.admin().list_keys().await.unwrap();
         let successor = info.iter().find(|k| k.kid == next).unwrap();
         assert!(
             successor.activated_at.unwrap() - successor.created_at >= 3600,
@@ -113,45 +120,57 @@ async fn scheduled_rotation_prepublishes_then_retires_then_expires() {
         );
 
         // A token the old key signed, still within its lifetime, keeps verifying.
-        clock.advance(10 * 60);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 10 * 60);
+        state.keys().maintain().await.unwrap();
         assert!(published_kids(&state).await.contains(&first));
 
         // The old key goes once its last token expired (20 min + 60 s leeway after retiring).
-        clock.advance(10 * 60 + 60);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 10 * 60 + 60);
+        state.keys().maintain().await.unwrap();
         assert!(!published_kids(&state).await.contains(&first));
-        let gone = state.keys.list().await.unwrap();
+        let gone = state.admin().list_keys().await.unwrap();
         assert_eq!(
             gone.iter().find(|k| k.kid == first).unwrap().state,
             KeyState::Expired
         );
         assert!(!verifies_now(&state, &old_token).await);
-        assert!(verifies_now(&state, &issue(&state)).await);
+        assert!(verifies_now(&state, &issue(&state).await).await);
     }
 }
 
 #[tokio::test]
 async fn manual_rotation_waits_and_rotate_now_does_not() {
     for url in databases().await {
-        let clock = Clock::manual(T0);
+        let clock = ManualClock::at(T0);
         let state = state_with(config(&url), clock.clone()).await;
         let first = active_kid(&state);
-        let pending = state.keys.rotate(false).await.unwrap();
+        let pending = state
+            .admin()
+            .rotate_key(false)
+            .await
+            .unwrap()
+            .new_kid
+            .unwrap();
         assert_eq!(active_kid(&state), first);
         assert!(published_kids(&state).await.contains(&pending));
-        clock.advance(3600);
-        state.keys.maintain().await.unwrap();
+        advance(&clock, 3600);
+        state.keys().maintain().await.unwrap();
         assert_eq!(active_kid(&state), pending);
 
-        let token = issue(&state);
-        let urgent = state.keys.rotate(true).await.unwrap();
+        let token = issue(&state).await;
+        let urgent = state
+            .admin()
+            .rotate_key(true)
+            .await
+            .unwrap()
+            .new_kid
+            .unwrap();
         assert_eq!(active_kid(&state), urgent);
         // The previous key is retired, still published, so its tokens verify.
         assert!(verifies_now(&state, &token).await);
         let actives = state
-            .keys
-            .list()
+            .admin()
+            .list_keys()
             .await
             .unwrap()
             .into_iter()
@@ -164,10 +183,10 @@ async fn manual_rotation_waits_and_rotate_now_does_not() {
 #[tokio::test]
 async fn revoking_the_active_key_removes_it_at_once_and_signing_goes_on() {
     for url in databases().await {
-        let state = state_with(config(&url), Clock::manual(T0)).await;
+        let state = state_with(config(&url), ManualClock::at(T0)).await;
         let first = active_kid(&state);
-        let token = issue(&state);
-        let replacement = state.keys.revoke(&first).await.unwrap().unwrap();
+        let token = issue(&state).await;
+        let replacement = state.admin().revoke_key(&first).await.unwrap().now_signing[0].clone();
         assert_eq!(active_kid(&state), replacement);
         assert_eq!(published_kids(&state).await, vec![replacement.clone()]);
         assert!(
@@ -175,21 +194,27 @@ async fn revoking_the_active_key_removes_it_at_once_and_signing_goes_on() {
             "tokens of a revoked key die with it"
         );
         assert!(
-            state.keys.revoke(&first).await.is_err(),
+            state.admin().revoke_key(&first).await.is_err(),
             "revoking twice is an error"
         );
-        assert!(state.keys.revoke("no-such-kid").await.is_err());
+        assert!(state.admin().revoke_key("no-such-kid").await.is_err());
     }
 }
 
 #[tokio::test]
 async fn the_database_refuses_a_second_active_key() {
     for url in databases().await {
-        let state = state_with(config(&url), Clock::manual(T0)).await;
-        let pending = state.keys.rotate(false).await.unwrap();
+        let state = state_with(config(&url), ManualClock::at(T0)).await;
+        let pending = state
+            .admin()
+            .rotate_key(false)
+            .await
+            .unwrap()
+            .new_kid
+            .unwrap();
         let result = sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1")
             .bind(&pending)
-            .execute(state.db.pool())
+            .execute(state.db().pool())
             .await;
         assert!(result.is_err(), "{url}: unique index must hold");
     }
@@ -198,7 +223,7 @@ async fn the_database_refuses_a_second_active_key() {
 #[tokio::test]
 async fn replicas_share_one_jwks_and_rotate_once() {
     for url in databases().await {
-        let clock = Clock::manual(T0);
+        let clock = ManualClock::at(T0);
         let a = state_with(config(&url), clock.clone()).await;
         let b = state_with(config(&url), clock.clone()).await;
         assert_eq!(
@@ -215,44 +240,59 @@ async fn replicas_share_one_jwks_and_rotate_once() {
         );
 
         // Both replicas run the schedule at the same moment: one successor, not two.
-        clock.advance(30 * DAY);
-        let (ra, rb) = tokio::join!(a.keys.maintain(), b.keys.maintain());
+        advance(&clock, 30 * DAY);
+        let (ra, rb) = tokio::join!(a.keys().maintain(), b.keys().maintain());
         // One of them may have lost a lock race on SQLite; it simply retries next tick.
         assert!(ra.is_ok() || rb.is_ok(), "{ra:?} {rb:?}");
-        a.keys.maintain().await.unwrap();
-        b.keys.maintain().await.unwrap();
-        let keys = a.keys.list().await.unwrap();
+        a.keys().maintain().await.unwrap();
+        b.keys().maintain().await.unwrap();
+        let keys = a.admin().list_keys().await.unwrap();
         assert_eq!(keys.len(), 2, "{url}: exactly one rotation: {keys:?}");
 
         // A revocation made through one replica is seen by the other.
-        let token = issue(&a);
-        let jti = UnverifiedJwt::parse(&token)
+        a.create_demo_users().await.unwrap();
+        let login = send(
+            &a,
+            crate::post_json(
+                "/api/v1/auth",
+                r#"{"userName":"Jane","password":"pass123"}"#,
+            ),
+        )
+        .await
+        .json();
+        let token = login["jwt"].as_str().unwrap();
+        let session = UnverifiedJwt::parse(token)
             .unwrap()
             .verify(
-                &a.keys.published().verifier,
-                &Validation::new().audience("tessera").at_time(clock.now()),
+                &a.keys().published().verifier,
+                &Validation::new()
+                    .audience("tessera")
+                    .at_time(tessera_contract::Clock::unix_secs(&clock)),
             )
             .unwrap()
             .claims()
-            .jti()
+            .get("sessionId")
+            .unwrap()
+            .as_str()
             .unwrap()
             .to_owned();
-        a.revocations
-            .add("jti", &jti, clock.now() + 1200)
-            .await
+        let logout = axum::http::Request::post("/api/v1/logout")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
             .unwrap();
-        assert!(b.revocations.is_revoked(Some(&jti), None).await.unwrap());
+        assert_eq!(send(&a, logout).await.status, 200);
+        assert_eq!(crate::revoked_values(&b).await, vec![session.clone()]);
         let list = send(&b, get("/revocations")).await.json();
-        assert_eq!(list["revocations"][0]["value"], json!(jti));
+        assert_eq!(list["revocations"][0]["value"], json!(session));
     }
 }
 
 #[tokio::test]
 async fn a_restart_serves_the_same_jwks_and_keeps_signing_with_the_same_key() {
     for url in databases().await {
-        let clock = Clock::manual(T0);
+        let clock = ManualClock::at(T0);
         let first = state_with(config(&url), clock.clone()).await;
-        first.keys.rotate(false).await.unwrap();
+        first.admin().rotate_key(false).await.unwrap();
         let before = send(&first, get("/.well-known/jwks.json")).await.body;
         let signer = active_kid(&first);
         drop(first);
@@ -268,11 +308,11 @@ async fn a_restart_serves_the_same_jwks_and_keeps_signing_with_the_same_key() {
 #[tokio::test]
 async fn private_keys_are_sealed_at_rest_and_need_the_master_key() {
     for url in databases().await {
-        let state = state_with(config(&url), Clock::manual(T0)).await;
-        state.keys.rotate(true).await.unwrap();
+        let state = state_with(config(&url), ManualClock::at(T0)).await;
+        state.admin().rotate_key(true).await.unwrap();
         let rows =
             sqlx::query("SELECT private_sealed FROM signing_keys WHERE private_sealed IS NOT NULL")
-                .fetch_all(state.db.pool())
+                .fetch_all(state.db().pool())
                 .await
                 .unwrap();
         assert_eq!(rows.len(), 2);
@@ -293,24 +333,27 @@ async fn private_keys_are_sealed_at_rest_and_need_the_master_key() {
                 }
             }
         }
-        // Another master key cannot load the signing key.
-        let wrong = tessera_server::MasterKey::from_bytes(&[1u8; 32]).unwrap();
-        let manager = KeyManager::new(
-            state.db.clone(),
-            Arc::new(wrong),
-            Clock::manual(T0),
-            Arc::new(config(&url)),
+        // Another master key cannot load (or add) a signing key.
+        let wrong = Admin::open(
+            config(&url),
+            Some("01".repeat(32)),
+            Access::Existing,
+            ManualClock::at(T0).shared(),
+        )
+        .await
+        .unwrap();
+        let err = wrong.rotate_key(true).await.unwrap_err();
+        assert!(
+            err.to_string().contains("not the one this database"),
+            "{err}"
         );
-        let err = manager.reload().await.unwrap_err();
-        assert!(err.to_string().contains("wrong master key"), "{err}");
-        let _ = master();
     }
 }
 
 #[tokio::test]
 async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
     for url in databases().await {
-        let clock = Clock::manual(T0);
+        let clock = ManualClock::at(T0);
         let es = state_with(config(&url), clock.clone()).await;
         let old = active_kid(&es);
         let mut eddsa = config(&url);
@@ -318,7 +361,7 @@ async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
         let ed = state_with(eddsa, clock.clone()).await;
         let new = active_kid(&ed);
         assert_ne!(old, new);
-        let keys = ed.keys.list().await.unwrap();
+        let keys = ed.admin().list_keys().await.unwrap();
         assert_eq!(
             keys.iter().find(|k| k.kid == old).unwrap().state,
             KeyState::Retired
@@ -331,7 +374,11 @@ async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
         assert!(published_kids(&ed).await.contains(&old));
 
         let rsa = tessera_jose::Jwk::generate(tessera_jose::Algorithm::RS256, None).unwrap();
-        let err = ed.keys.import(rsa, None, false).await.unwrap_err();
+        let err = ed
+            .admin()
+            .import_key(rsa.to_json().as_bytes(), None, false)
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains("the server signs with EdDSA"),
             "{err}"
@@ -342,11 +389,11 @@ async fn changing_the_algorithm_retires_the_old_keys_and_import_must_match() {
 #[tokio::test]
 async fn a_wrong_or_missing_master_key_is_refused_before_it_seals_anything() {
     for url in databases().await {
-        let state = state_with(config(&url), Clock::manual(T0)).await;
-        let keys_before = tessera_server::list_keys(&state.db).await.unwrap().len();
+        let state = state_with(config(&url), ManualClock::at(T0)).await;
+        let keys_before = state.admin().list_keys().await.unwrap().len();
         let wrong = tessera_server::MasterKey::from_bytes(&[1u8; 32]).unwrap();
         // The server refuses to start with another master key...
-        let err = AppState::open(config(&url), wrong, Clock::manual(T0))
+        let err = AppState::open(config(&url), wrong, ManualClock::at(T0).shared())
             .await
             .err()
             .unwrap();
@@ -355,23 +402,20 @@ async fn a_wrong_or_missing_master_key_is_refused_before_it_seals_anything() {
             "{err}"
         );
         // ...and nothing was added under it.
-        assert_eq!(
-            tessera_server::list_keys(&state.db).await.unwrap().len(),
-            keys_before
-        );
+        assert_eq!(state.admin().list_keys().await.unwrap().len(), keys_before);
         // An admin command run where the key file is not (and no env key) does not
         // create a new one for a database that has sealed keys.
         let dir = std::env::temp_dir().join(format!("tessera-mk-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join(format!("absent-{}.key", keys_before));
         let _ = std::fs::remove_file(&file);
-        let err = tessera_server::MasterKey::for_database(&state.db, None, &file)
+        let err = tessera_server::MasterKey::for_database(state.db(), None, &file)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no master key"), "{err}");
         assert!(!file.exists());
         // The right key passes.
-        master().check(&state.db).await.unwrap();
+        master().check(state.db()).await.unwrap();
     }
 }
 
@@ -411,20 +455,24 @@ async fn admin_commands_keep_keys_published_as_long_as_the_server_needs() {
         // The server runs with tokens valid for an hour.
         let mut server_config = config(&url);
         server_config.token_ttl = 3600;
-        let state = state_with(server_config, Clock::manual(T0)).await;
+        let state = state_with(server_config, ManualClock::at(T0)).await;
         let old = active_kid(&state);
         // A second replica starts with the default 20-minute tokens: it must not shorten
         // what the first one recorded.
-        let _replica = state_with(config(&url), Clock::manual(T0)).await;
+        let _replica = state_with(config(&url), ManualClock::at(T0)).await;
         // An admin command with default settings (20-minute tokens) rotates now.
-        let admin = KeyManager::new(
-            state.db.clone(),
-            Arc::new(master()),
-            Clock::manual(T0),
-            Arc::new(config(&url)),
-        );
-        admin.rotate(true).await.unwrap();
-        let old_info = tessera_server::list_keys(&state.db)
+        let admin = Admin::open(
+            config(&url),
+            Some("2a".repeat(32)),
+            Access::Existing,
+            ManualClock::at(T0).shared(),
+        )
+        .await
+        .unwrap();
+        admin.rotate_key(true).await.unwrap();
+        let old_info = state
+            .admin()
+            .list_keys()
             .await
             .unwrap()
             .into_iter()

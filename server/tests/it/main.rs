@@ -12,7 +12,8 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use tessera_server::{app, AppState, Clock, Config, MasterKey};
+use tessera_contract::ManualClock;
+use tessera_server::{app, AppState, Config, MasterKey};
 use tower::ServiceExt;
 
 /// The fixed start of the manual clock in tests.
@@ -64,8 +65,40 @@ pub fn master() -> MasterKey {
     MasterKey::from_bytes(&[42u8; 32]).unwrap()
 }
 
-pub async fn state_with(config: Config, clock: Clock) -> AppState {
-    AppState::open(config, master(), clock).await.unwrap()
+pub async fn state_with(config: Config, clock: ManualClock) -> AppState {
+    AppState::open(config, master(), clock.shared())
+        .await
+        .unwrap()
+}
+
+/// Moves a test clock by a signed number of seconds (forward only).
+pub fn advance(clock: &ManualClock, secs: i64) {
+    clock.advance_secs(u64::try_from(secs).unwrap());
+}
+
+/// Registers a client through the admin functions and returns its secret.
+pub async fn add_client(state: &AppState, id: &str, scope: &str) -> String {
+    let mut shown = String::new();
+    state
+        .admin()
+        .add_client(id, scope, |secret| {
+            shown = secret.to_owned();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    shown
+}
+
+/// The values on the revocation list (`GET /revocations`), as resource servers see it.
+pub async fn revoked_values(state: &AppState) -> Vec<String> {
+    let list = send(state, get("/revocations?since=0")).await.json();
+    list["revocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// A response, read whole.

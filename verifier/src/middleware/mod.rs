@@ -13,6 +13,6 @@ mod service;
 pub use extract::{VerifiedClaims, VerifiedToken};
 pub use future::ResponseFuture;
 pub use layer::AuthLayer;
-pub use policy::{AuthPolicy, Guard, FINGERPRINT_COOKIE};
+pub use policy::{AuthPolicy, Guard};
 pub use rejection::Rejection;
-pub use service::{authenticate, bearer_token, Auth};
+pub use service::{authenticate, Auth};

@@ -1,16 +1,12 @@
 //! [`AuthPolicy`]: what a verified token must also satisfy, and [`Guard`], the usual
 //! one: roles, scopes and the fingerprint cookie.
 
-use aws_lc_rs::{constant_time, digest};
-use http::header::{HeaderMap, COOKIE};
+use http::header::HeaderMap;
 use serde_json::Value;
+use tessera_contract::{claims, fingerprint};
 use tessera_jose::Jwt;
 
 use super::rejection::Rejection;
-
-/// The cookie carrying the token fingerprint (`__Host-` so that only a secure, host-only,
-/// path `/` cookie can set it).
-pub const FINGERPRINT_COOKIE: &str = "__Host-Fgp";
 
 /// Decides whether a request whose token verified may proceed.
 pub trait AuthPolicy: Clone + Send + Sync + 'static {
@@ -64,16 +60,17 @@ impl Guard {
     }
 
     fn check_fingerprint(&self, jwt: &Jwt, headers: &HeaderMap) -> Result<(), &'static str> {
-        let claim = match jwt.claims().get("fgp") {
+        let claim = match jwt.claims().get(claims::FINGERPRINT) {
             Some(Value::String(s)) => s,
             Some(_) => return Err("claim `fgp` is not a string"),
             None => return Err("token has no `fgp` claim"),
         };
-        let cookie = cookie(headers, FINGERPRINT_COOKIE).ok_or("no fingerprint cookie")?;
-        let hash = digest::digest(&digest::SHA256, cookie.as_bytes());
-        let expected = hex(hash.as_ref());
-        constant_time::verify_slices_are_equal(expected.as_bytes(), claim.as_bytes())
-            .map_err(|_| "fingerprint cookie does not match the token")
+        let cookie = fingerprint::cookie_value(headers).ok_or("no fingerprint cookie")?;
+        if fingerprint::matches(cookie, claim) {
+            Ok(())
+        } else {
+            Err("fingerprint cookie does not match the token")
+        }
     }
 }
 
@@ -89,7 +86,7 @@ impl AuthPolicy for Guard {
             }
         }
         if !self.roles.is_empty() {
-            let role = match jwt.claims().get("role") {
+            let role = match jwt.claims().get(claims::ROLE) {
                 Some(Value::String(r)) => Some(r.as_str()),
                 _ => None,
             };
@@ -101,7 +98,7 @@ impl AuthPolicy for Guard {
             }
         }
         if !self.scopes.is_empty() {
-            let granted: Vec<&str> = match jwt.claims().get("scope") {
+            let granted: Vec<&str> = match jwt.claims().get(claims::SCOPE) {
                 Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).collect(),
                 _ => Vec::new(),
             };
@@ -117,57 +114,5 @@ impl AuthPolicy for Guard {
             }
         }
         Ok(())
-    }
-}
-
-/// The value of the first cookie with this name in the `Cookie` headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    #[test]
-    fn cookie_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.append(
-            COOKIE,
-            HeaderValue::from_static("a=1; __Host-Fgp=abc ; b=2"),
-        );
-        assert_eq!(cookie(&h, FINGERPRINT_COOKIE), Some("abc"));
-        assert_eq!(cookie(&h, "c"), None);
-        let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("x=1"));
-        h.append(COOKIE, HeaderValue::from_static("__Host-Fgp=\"q\""));
-        assert_eq!(cookie(&h, FINGERPRINT_COOKIE), Some("q"));
-    }
-
-    #[test]
-    fn hex_of_sha256() {
-        let d = digest::digest(&digest::SHA256, b"abc");
-        assert_eq!(
-            hex(d.as_ref()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

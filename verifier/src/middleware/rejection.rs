@@ -34,7 +34,9 @@ impl Rejection {
     /// The refusal for a verification error.
     pub fn from_error(e: &Error) -> Rejection {
         match e {
-            Error::MissingToken => Rejection::MissingToken,
+            Error::Authorization(tessera_contract::AuthorizationError::Missing) => {
+                Rejection::MissingToken
+            }
             Error::Revoked { .. } => Rejection::InvalidToken {
                 description: "the access token has been revoked",
             },
@@ -127,7 +129,7 @@ mod tests {
             "Bearer realm=\"tessera\""
         );
         let bad = Rejection::from_error(&Error::Revoked {
-            kind: "jti",
+            kind: tessera_contract::RevocationKind::Jti,
             value: "x".into(),
         });
         assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use http::header::{HeaderMap, AUTHORIZATION};
+use http::header::HeaderMap;
 use http::Request;
 use tessera_jose::Jwt;
 use tower::Service;
@@ -73,30 +73,6 @@ where
     }
 }
 
-/// Reads the token from `Authorization: Bearer <token>`, or from the seed's bare
-/// `Authorization: <token>`.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(Error::MissingToken)?;
-    if values.next().is_some() {
-        return Err(Error::BadAuthorizationHeader("sent more than once"));
-    }
-    let text = value
-        .to_str()
-        .map_err(|_| Error::BadAuthorizationHeader("not visible ASCII"))?
-        .trim();
-    let token = match text.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        Some(_) => return Err(Error::BadAuthorizationHeader("not a Bearer credential")),
-        None if text.eq_ignore_ascii_case("bearer") => "",
-        None => text,
-    };
-    if token.is_empty() {
-        return Err(Error::BadAuthorizationHeader("empty bearer token"));
-    }
-    Ok(token)
-}
-
 /// Verifies the request's token and applies `policy`: what [`Auth`] does before calling
 /// the inner service, for handlers and gateways that need it directly.
 pub async fn authenticate<P: AuthPolicy>(
@@ -104,9 +80,9 @@ pub async fn authenticate<P: AuthPolicy>(
     policy: &P,
     headers: &HeaderMap,
 ) -> Result<Arc<Jwt>, Rejection> {
-    let token = bearer_token(headers).map_err(|e| {
+    let token = tessera_contract::bearer_token(headers).map_err(|e| {
         tracing::info!(reason = %e, "request without a usable token");
-        Rejection::from_error(&e)
+        Rejection::from_error(&Error::Authorization(e))
     })?;
     // The verifier logs its refusals with their reasons.
     let jwt = verifier
@@ -115,40 +91,4 @@ pub async fn authenticate<P: AuthPolicy>(
         .map_err(|e| Rejection::from_error(&e))?;
     policy.authorize(&jwt, headers)?;
     Ok(Arc::new(jwt))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn with(values: &[&'static str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(AUTHORIZATION, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn bearer_and_bare_tokens() {
-        assert_eq!(bearer_token(&with(&["Bearer a.b.c"])).unwrap(), "a.b.c");
-        assert_eq!(bearer_token(&with(&["bearer   a.b.c "])).unwrap(), "a.b.c");
-        assert_eq!(bearer_token(&with(&["a.b.c"])).unwrap(), "a.b.c");
-        assert!(matches!(bearer_token(&with(&[])), Err(Error::MissingToken)));
-        for bad in [
-            &["Basic dXNlcjpwdw=="][..],
-            &["Bearer"],
-            &["Bearer "],
-            &["a.b.c", "d.e.f"],
-        ] {
-            assert!(
-                matches!(
-                    bearer_token(&with(bad)),
-                    Err(Error::BadAuthorizationHeader(_))
-                ),
-                "{bad:?}"
-            );
-        }
-    }
 }

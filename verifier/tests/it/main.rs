@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod gateway;
 mod jwks;
 mod logging;
 mod middleware;
-mod mock;
 mod revocation;
 mod rotation;
 mod support;

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 use tessera_jose::Algorithm;
-use tessera_verifier::{Clock, Error, Issuer, Verifier};
+use tessera_verifier::{Clock, Error, Issuer, RevocationKind, Verifier};
 use tokio::sync::watch;
 
 use crate::support::{eventually, jwks_of, JwksServer, Key};
@@ -155,7 +155,10 @@ async fn revocations_are_pushed_within_a_second_and_resume_after_reconnects() {
     let early = key.token(json!({"jti": "early"}));
     assert!(matches!(
         verifier.verify(&early).await,
-        Err(Error::Revoked { kind: "jti", .. })
+        Err(Error::Revoked {
+            kind: RevocationKind::Jti,
+            ..
+        })
     ));
 
     // A logout: the session is revoked on the server; the consumer refuses within 1 s.
@@ -175,7 +178,7 @@ async fn revocations_are_pushed_within_a_second_and_resume_after_reconnects() {
     loop {
         match verifier.verify(&token).await {
             Err(Error::Revoked {
-                kind: "session",
+                kind: RevocationKind::Session,
                 value,
             }) => {
                 assert_eq!(value, "session-1");

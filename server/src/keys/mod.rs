@@ -11,6 +11,8 @@
 //! - every lifecycle change runs in a transaction that first takes the maintenance lock row,
 //!   so replicas on one PostgreSQL database never rotate twice.
 
+mod plan;
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -21,9 +23,9 @@ use base64::Engine;
 use bytes::Bytes;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tessera_contract::SharedClock;
 use tessera_jose::{thumbprint, Algorithm, Jwk, JwkSet, KeySet, SigningKey};
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{opt_i64, put_setting, setting, Db};
 use crate::error::{Error, Result};
@@ -127,19 +129,27 @@ pub struct Published {
     fingerprint: String,
 }
 
-/// What a maintenance pass did, for the log.
+/// What a lifecycle change did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changes {
-    /// Messages, one per change.
+    /// One line per change, for the log and the admin commands.
     pub done: Vec<String>,
+    /// The kid of the key the change created or imported, if any.
+    pub new_kid: Option<String>,
+    /// The keys that started signing.
+    pub now_signing: Vec<String>,
 }
 
-/// Owns the key lifecycle and the published JWKS.
+/// Owns the key lifecycle and the published JWKS: reads the keys under the maintenance
+/// lock, asks the pure planner (`keys/plan.rs`) what to change, applies it in the same transaction, and
+/// republishes.
 pub struct KeyManager {
     db: Db,
     master: Arc<MasterKey>,
-    clock: Clock,
+    clock: SharedClock,
     config: Arc<Config>,
+    /// The algorithms that each keep one active key, the first the access tokens' one.
+    algorithms: Vec<Algorithm>,
     published: ArcSwap<Published>,
 }
 
@@ -147,12 +157,21 @@ const SELECT_KEYS: &str = "SELECT kid, alg, state, source, created_at, activate_
 
 impl KeyManager {
     /// A manager with nothing published yet; call [`KeyManager::maintain`] before serving.
-    pub fn new(db: Db, master: Arc<MasterKey>, clock: Clock, config: Arc<Config>) -> KeyManager {
+    /// `algorithms` are those that each keep an active key, the first the one that signs
+    /// access tokens.
+    pub(crate) fn new(
+        db: Db,
+        master: Arc<MasterKey>,
+        clock: SharedClock,
+        config: Arc<Config>,
+        algorithms: Vec<Algorithm>,
+    ) -> KeyManager {
         KeyManager {
             db,
             master,
             clock,
             config,
+            algorithms,
             published: ArcSwap::from_pointee(empty_published()),
         }
     }
@@ -162,241 +181,181 @@ impl KeyManager {
         self.published.load_full()
     }
 
-    /// Every key, newest first.
-    pub async fn list(&self) -> Result<Vec<KeyInfo>> {
-        list_keys(&self.db).await
+    /// The algorithm access tokens are signed with.
+    pub(crate) fn signing_algorithm(&self) -> Algorithm {
+        self.algorithms.first().copied().unwrap_or(self.config.alg)
     }
 
-    /// Applies the lifecycle rules (bootstrap, scheduled successor, promotion, expiry) and
-    /// reloads what is published.
+    /// Applies the scheduled lifecycle rules (a first key, promotions, rotations due,
+    /// expiries; the rules are in `keys/plan.rs`) and reloads what is published.
     pub async fn maintain(&self) -> Result<Changes> {
-        let alg = self.config.alg;
-        // Key generation is slow (RSA): do it before taking the lock, only if it will be needed.
-        let needed = self.needs_new_key(alg).await?;
-        let fresh = if needed {
-            Some(Jwk::generate(alg, None)?)
-        } else {
-            None
-        };
-        let mut changes = Changes::default();
-        let mut tx = self.lock().await?;
-        let now = self.clock.now();
-        let periods = self.periods(&mut *tx).await?;
-        let keys = load_live(&mut tx).await?;
+        self.run(&plan::Request::Maintain, None).await
+    }
 
-        // Expire retired keys whose last token can no longer be valid.
-        for key in keys
-            .iter()
-            .filter(|k| k.state == KeyState::Retired && k.expires_at.is_some_and(|t| t <= now))
-        {
-            sqlx::query("UPDATE signing_keys SET state = 'expired', private_sealed = NULL WHERE kid = $1 AND state = 'retired'")
-                .bind(&key.kid)
-                .execute(&mut *tx)
-                .await?;
-            changes
-                .done
-                .push(format!("key {} expired and destroyed", key.kid));
-        }
+    /// Publishes a new key of the signing algorithm: it signs after the pre-publication
+    /// period, or at once with `immediately` (verifiers then fetch it on the unknown kid).
+    pub(crate) async fn rotate(&self, immediately: bool) -> Result<Changes> {
+        let alg = self.signing_algorithm();
+        let jwk = Jwk::generate(alg, None)?;
+        let request = plan::Request::Add { alg, immediately };
+        self.run(&request, Some(New::Generated(jwk))).await
+    }
 
-        // Keys of an algorithm the server no longer signs with (its `alg` was changed) are
-        // retired like any replaced key: published until their last token has expired.
-        let keep_until = now + periods.keep;
-        for key in keys
-            .iter()
-            .filter(|k| k.alg != alg && matches!(k.state, KeyState::Active | KeyState::Pending))
-        {
-            sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state IN ('active', 'pending')")
-                .bind(now)
-                .bind(keep_until)
-                .bind(&key.kid)
-                .execute(&mut *tx)
-                .await?;
-            changes.done.push(format!(
-                "key {} ({}) retired: the server now signs with {alg}",
-                key.kid, key.alg
+    /// Imports a private key as a new key of the signing algorithm.
+    pub(crate) async fn import(
+        &self,
+        mut jwk: Jwk,
+        alg: Option<Algorithm>,
+        immediately: bool,
+    ) -> Result<Changes> {
+        if !jwk.is_private() || jwk.is_symmetric() {
+            return Err(Error::Invalid(
+                "import needs an asymmetric private key (RSA, EC or Ed25519)".into(),
             ));
         }
+        let signing = self.signing_algorithm();
+        let alg = alg.or(jwk.alg()).unwrap_or_else(|| jwk.default_algorithm());
+        if alg != signing && alg.family() != signing.family() {
+            return Err(Error::Invalid(format!(
+                "the server signs with {signing}; this is a key for {alg}, which cannot sign {signing}"
+            )));
+        }
+        if alg != signing {
+            return Err(Error::Invalid(format!(
+                "the server signs with {signing}; this key would be for {alg} (pass --alg {signing} if the key allows it)"
+            )));
+        }
+        jwk.set_alg(alg)?;
+        // Prove the key signs before storing it.
+        SigningKey::from_jwk(&jwk, None)?;
+        let request = plan::Request::Add { alg, immediately };
+        self.run(&request, Some(New::Imported(jwk))).await
+    }
 
-        for each in [alg] {
-            let active = keys
-                .iter()
-                .find(|k| k.alg == each && k.state == KeyState::Active);
-            let mut pending: Vec<&KeyInfo> = keys
-                .iter()
-                .filter(|k| k.alg == each && k.state == KeyState::Pending)
-                .collect();
-            pending.sort_by_key(|k| (k.activate_after, k.created_at));
-            let ready = pending.iter().find(|k| k.activate_after <= now);
-            match (active, ready) {
-                (_, Some(next)) => {
-                    self.promote_kid(&mut tx, active, &next.kid, now, periods)
-                        .await?;
-                    changes
-                        .done
-                        .push(format!("key {} now signs {each}", next.kid));
-                }
-                (None, None) if each == alg => {
-                    // No key can sign: the first start, or the active key was revoked. A
-                    // pending key is used early if there is one; otherwise a new key signs
-                    // at once, and verifiers fetch it on the unknown kid.
-                    if let Some(next) = pending.first() {
-                        self.promote_kid(&mut tx, None, &next.kid, now, periods)
-                            .await?;
-                        changes.done.push(format!(
-                            "no signing key for {each}: pending key {} activated early",
-                            next.kid
-                        ));
-                    } else if let Some(jwk) = &fresh {
-                        let kid = self.insert(&mut tx, jwk, "generated", now, now).await?;
-                        self.promote_kid(&mut tx, None, &kid, now, periods).await?;
-                        changes.done.push(format!(
-                            "no signing key for {each}: created {kid} and activated it"
-                        ));
-                    }
-                }
-                (Some(current), None) if each == alg && pending.is_empty() => {
-                    let due = current.activated_at.unwrap_or(current.created_at)
-                        + secs(self.config.rotation_interval);
-                    if now >= due - periods.prepublish {
-                        if let Some(jwk) = &fresh {
-                            let activate_after = due.max(now + periods.prepublish);
-                            let kid = self
-                                .insert(&mut tx, jwk, "generated", now, activate_after)
-                                .await?;
-                            changes.done.push(format!(
-                                "scheduled rotation: key {kid} published, signs from {activate_after}"
-                            ));
-                        }
-                    }
-                }
-                _ => {}
+    /// Removes a key from the JWKS at once and destroys its private material. If it was
+    /// signing, a published pending key takes over, or else a new key signs at once, in
+    /// the same transaction: no moment exists (even after a crash) with no signer.
+    pub(crate) async fn revoke(&self, kid: &str) -> Result<Changes> {
+        self.run(
+            &plan::Request::Revoke {
+                kid: kid.to_owned(),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Plans `request` and applies the plan under the maintenance lock. A new key the plan
+    /// needs is generated before the lock is taken (RSA generation is slow), from a first
+    /// plan on the keys read without the lock; the plan that counts is made again under it.
+    async fn run(&self, request: &plan::Request, supplied: Option<New>) -> Result<Changes> {
+        let mut fresh = supplied;
+        if fresh.is_none() {
+            let keys = list_keys(&self.db).await?;
+            let policy = self.policy(self.db.pool()).await?;
+            let draft =
+                plan::plan(&keys, self.clock.unix_secs(), &policy, request).map_err(refused)?;
+            if draft.is_empty() {
+                // Nothing is due: no lock (a write on SQLite) on every scheduled pass.
+                self.reload().await?;
+                return Ok(Changes::default());
             }
+            fresh = self.generate_for(&draft)?;
+        }
+        let mut tx = self.lock().await?;
+        let now = self.clock.unix_secs();
+        let policy = self.policy(&mut *tx).await?;
+        let keys = load_all(&mut tx).await?;
+        let actions = plan::plan(&keys, now, &policy, request).map_err(refused)?;
+        if fresh.is_none() {
+            // The keys changed between the two plans (another replica): rare, and the
+            // lock is held for one generation only.
+            fresh = self.generate_for(&actions)?;
+        }
+        let mut changes = Changes::default();
+        for action in &actions {
+            self.apply(&mut tx, action, now, fresh.as_ref(), &mut changes)
+                .await?;
+            changes.done.push(match (action, &changes.new_kid) {
+                (plan::Action::Insert { .. }, Some(kid)) => format!("{action}: key {kid}"),
+                _ => action.to_string(),
+            });
         }
         tx.commit().await?;
         self.reload().await?;
         Ok(changes)
     }
 
-    /// Publishes a new key: it signs after the pre-publication period, or at once with `now`
-    /// (verifiers then fetch it on the unknown kid).
-    pub async fn rotate(&self, immediately: bool) -> Result<String> {
-        let jwk = Jwk::generate(self.config.alg, None)?;
-        self.add(jwk, "generated", immediately).await
+    /// A new key of the algorithm the plan inserts, if it inserts one.
+    fn generate_for(&self, actions: &[plan::Action]) -> Result<Option<New>> {
+        for action in actions {
+            if let plan::Action::Insert { alg, .. } = action {
+                return Ok(Some(New::Generated(Jwk::generate(*alg, None)?)));
+            }
+        }
+        Ok(None)
     }
 
-    /// Imports a private key (any form `tessera_jose::pem::parse_key` reads) as a new key.
-    pub async fn import(
+    async fn apply(
         &self,
-        mut jwk: Jwk,
-        alg: Option<Algorithm>,
-        immediately: bool,
-    ) -> Result<String> {
-        if !jwk.is_private() || jwk.is_symmetric() {
-            return Err(Error::Invalid(
-                "import needs an asymmetric private key (RSA, EC or Ed25519)".into(),
-            ));
+        tx: &mut Transaction<'static, Any>,
+        action: &plan::Action,
+        now: i64,
+        fresh: Option<&New>,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        match action {
+            plan::Action::Insert {
+                alg,
+                activate_after,
+            } => {
+                let new = fresh.ok_or_else(|| Error::Invalid("no new key to insert".into()))?;
+                if changes.new_kid.is_some() {
+                    return Err(Error::Invalid("a plan inserts one key at most".into()));
+                }
+                let kid = self
+                    .insert(tx, new.jwk(), *alg, new.source(), now, *activate_after)
+                    .await?;
+                changes.new_kid = Some(kid);
+            }
+            plan::Action::Retire { kid, expires_at } => {
+                sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state IN ('active', 'pending')")
+                    .bind(now)
+                    .bind(*expires_at)
+                    .bind(kid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            plan::Action::Activate { key, .. } => {
+                let kid = match key {
+                    plan::KeyRef::Kid(kid) => kid.clone(),
+                    plan::KeyRef::New(_) => changes
+                        .new_kid
+                        .clone()
+                        .ok_or_else(|| Error::Invalid("activating a key not inserted".into()))?,
+                };
+                sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2 AND state = 'pending'")
+                    .bind(now)
+                    .bind(&kid)
+                    .execute(&mut **tx)
+                    .await?;
+                changes.now_signing.push(kid);
+            }
+            plan::Action::Expire { kid } => {
+                sqlx::query("UPDATE signing_keys SET state = 'expired', private_sealed = NULL WHERE kid = $1 AND state = 'retired'")
+                    .bind(kid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            plan::Action::Revoke { kid } => {
+                sqlx::query("UPDATE signing_keys SET state = 'revoked', private_sealed = NULL, retired_at = $1, expires_at = $1 WHERE kid = $2")
+                    .bind(now)
+                    .bind(kid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
-        let alg = alg.or(jwk.alg()).unwrap_or_else(|| jwk.default_algorithm());
-        if alg != self.config.alg && alg.family() != self.config.alg.family() {
-            return Err(Error::Invalid(format!(
-                "the server signs with {}; this is a key for {alg}, which cannot sign {}",
-                self.config.alg, self.config.alg
-            )));
-        }
-        if alg != self.config.alg {
-            return Err(Error::Invalid(format!(
-                "the server signs with {}; this key would be for {alg} (pass --alg {} if the key allows it)",
-                self.config.alg, self.config.alg
-            )));
-        }
-        jwk.set_alg(alg)?;
-        // Prove the key signs before storing it.
-        SigningKey::from_jwk(&jwk, None)?;
-        self.add(jwk, "imported", immediately).await
-    }
-
-    async fn add(&self, mut jwk: Jwk, source: &str, immediately: bool) -> Result<String> {
-        jwk.set_use_signature();
-        let mut tx = self.lock().await?;
-        let now = self.clock.now();
-        let periods = self.periods(&mut *tx).await?;
-        let activate_after = if immediately {
-            now
-        } else {
-            now + periods.prepublish
-        };
-        let kid = self
-            .insert(&mut tx, &jwk, source, now, activate_after)
-            .await?;
-        if immediately {
-            let alg = jwk.alg().unwrap_or(self.config.alg);
-            let keys = load_live(&mut tx).await?;
-            let active = keys
-                .iter()
-                .find(|k| k.alg == alg && k.state == KeyState::Active);
-            self.promote_kid(&mut tx, active, &kid, now, periods)
-                .await?;
-        }
-        tx.commit().await?;
-        self.reload().await?;
-        Ok(kid)
-    }
-
-    /// Removes a key from the JWKS at once and destroys its private material. If it was
-    /// signing, a new key is created and signs immediately, in the same transaction, so no
-    /// moment exists (even after a crash) with the revoked key gone and no signer.
-    pub async fn revoke(&self, kid: &str) -> Result<Option<String>> {
-        let info = self.key_info(self.db.pool(), kid).await?;
-        // RSA generation is slow: make the successor before taking the lock if it will
-        // probably be needed.
-        let mut fresh = if info.state == KeyState::Active && info.alg == self.config.alg {
-            Some(Jwk::generate(self.config.alg, None)?)
-        } else {
-            None
-        };
-        let mut tx = self.lock().await?;
-        let now = self.clock.now();
-        let periods = self.periods(&mut *tx).await?;
-        let info = self.key_info(&mut *tx, kid).await?;
-        if matches!(info.state, KeyState::Revoked | KeyState::Expired) {
-            return Err(Error::Invalid(format!(
-                "key {kid} is already {}",
-                info.state.as_str()
-            )));
-        }
-        sqlx::query("UPDATE signing_keys SET state = 'revoked', private_sealed = NULL, retired_at = $1, expires_at = $2 WHERE kid = $3")
-            .bind(now)
-            .bind(now)
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
-        let replacement = if info.state == KeyState::Active && info.alg == self.config.alg {
-            // Signing must go on; the successor has not been pre-published.
-            let jwk = match fresh.take() {
-                Some(jwk) => jwk,
-                None => Jwk::generate(self.config.alg, None)?,
-            };
-            let next = self.insert(&mut tx, &jwk, "generated", now, now).await?;
-            self.promote_kid(&mut tx, None, &next, now, periods).await?;
-            Some(next)
-        } else {
-            None
-        };
-        tx.commit().await?;
-        self.reload().await?;
-        Ok(replacement)
-    }
-
-    async fn key_info<'e, E>(&self, executor: E, kid: &str) -> Result<KeyInfo>
-    where
-        E: sqlx::Executor<'e, Database = Any>,
-    {
-        let row = sqlx::query(&format!("{SELECT_KEYS} WHERE kid = $1"))
-            .bind(kid)
-            .fetch_optional(executor)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no key with kid {kid}")))?;
-        KeyInfo::from_row(&row)
+        Ok(())
     }
 
     /// Rereads the published keys; rebuilds the JWKS and signer only if something changed.
@@ -420,12 +379,13 @@ impl KeyManager {
             return Ok(());
         }
         let current = self.published.load_full();
+        let signing_alg = self.signing_algorithm();
         let mut public = Vec::with_capacity(rows.len());
         let mut signer = None;
         for (row, info) in rows.iter().zip(&infos) {
             let text: String = row.try_get("public_jwk")?;
             public.push(Jwk::from_json(&text)?);
-            if info.state == KeyState::Active && info.alg == self.config.alg {
+            if info.state == KeyState::Active && info.alg == signing_alg {
                 let reuse = current
                     .signer
                     .as_ref()
@@ -466,42 +426,39 @@ impl KeyManager {
         Ok(())
     }
 
-    async fn needs_new_key(&self, alg: Algorithm) -> Result<bool> {
-        let now = self.clock.now();
-        let rows = sqlx::query(&format!(
-            "{SELECT_KEYS} WHERE alg = $1 AND state IN ('pending', 'active')"
-        ))
-        .bind(alg.as_str())
-        .fetch_all(self.db.pool())
-        .await?;
-        let keys: Vec<KeyInfo> = rows.iter().map(KeyInfo::from_row).collect::<Result<_>>()?;
-        let active = keys.iter().find(|k| k.state == KeyState::Active);
-        let pending = keys.iter().any(|k| k.state == KeyState::Pending);
-        Ok(match active {
-            None => !pending,
-            Some(current) => {
-                let due = current.activated_at.unwrap_or(current.created_at)
-                    + secs(self.config.rotation_interval);
-                !pending && now >= due - self.periods(self.db.pool()).await?.prepublish
-            }
-        })
-    }
-
-    /// Records this server's lifecycle periods in the database, so that admin commands
+    /// Records this server's lifecycle settings in the database, so that admin commands
     /// run elsewhere (with their own, possibly default, configuration) keep keys published
-    /// and pre-published at least as long as the server needs.
+    /// and pre-published at least as long as the server needs, and rotate the algorithms
+    /// the server signs with.
     ///
-    /// Replicas may run with different settings: the longest of them is kept (the safe
+    /// Replicas may run with different periods: the longest of them is kept (the safe
     /// direction: keys published longer), so one started with shorter periods does not
     /// override another's longer ones.
-    pub async fn record_periods(&self) -> Result<()> {
+    pub(crate) async fn record_policy(&self) -> Result<()> {
         let periods = self.periods(self.db.pool()).await?;
         put_setting(
             self.db.pool(),
             PERIODS_SETTING,
             &format!("keep={};prepublish={}", periods.keep, periods.prepublish),
         )
-        .await
+        .await?;
+        let algorithms: Vec<&str> = self.algorithms.iter().map(|a| a.as_str()).collect();
+        put_setting(self.db.pool(), ALGORITHMS_SETTING, &algorithms.join(",")).await
+    }
+
+    /// The lifecycle policy now: this process's algorithms and rotation interval, and the
+    /// longer of its periods and the recorded ones.
+    async fn policy<'e, E>(&self, executor: E) -> Result<plan::Policy>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let periods = self.periods(executor).await?;
+        Ok(plan::Policy {
+            algorithms: self.algorithms.clone(),
+            rotation_interval: secs(self.config.rotation_interval),
+            keep: periods.keep,
+            prepublish: periods.prepublish,
+        })
     }
 
     /// The periods to apply: the longer of this process's and the recorded ones.
@@ -518,7 +475,7 @@ impl KeyManager {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE maintenance_lock SET holder = $1, taken_at = $2 WHERE id = 1")
             .bind(format!("pid {}", std::process::id()))
-            .bind(self.clock.now())
+            .bind(self.clock.unix_secs())
             .execute(&mut *tx)
             .await?;
         Ok(tx)
@@ -528,14 +485,15 @@ impl KeyManager {
         &self,
         tx: &mut Transaction<'static, Any>,
         jwk: &Jwk,
+        alg: Algorithm,
         source: &str,
         now: i64,
         activate_after: i64,
     ) -> Result<String> {
-        let alg = jwk.alg().unwrap_or(self.config.alg);
         let kid = thumbprint(jwk);
         let mut private = jwk.clone();
         private.set_kid(kid.clone());
+        private.set_alg(alg)?;
         private.set_use_signature();
         let sealed = self.master.seal(&kid, private.to_json().as_bytes())?;
         let public = private.to_public().to_json();
@@ -558,48 +516,67 @@ impl KeyManager {
             .await?;
         Ok(kid)
     }
+}
 
-    async fn promote_kid(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        active: Option<&KeyInfo>,
-        kid: &str,
-        now: i64,
-        periods: Periods,
-    ) -> Result<()> {
-        if let Some(old) = active {
-            // Retire first: the unique index allows one active key per algorithm.
-            let keep_until = now + periods.keep;
-            sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state = 'active'")
-                .bind(now)
-                .bind(keep_until)
-                .bind(&old.kid)
-                .execute(&mut **tx)
-                .await?;
+/// The key a plan inserts, made by the caller.
+enum New {
+    /// Generated for a rotation or a first key.
+    Generated(Jwk),
+    /// Imported by an operator.
+    Imported(Jwk),
+}
+
+impl New {
+    fn jwk(&self) -> &Jwk {
+        match self {
+            New::Generated(jwk) | New::Imported(jwk) => jwk,
         }
-        sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2 AND state = 'pending'")
-            .bind(now)
-            .bind(kid)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    }
+
+    fn source(&self) -> &'static str {
+        match self {
+            New::Generated(_) => "generated",
+            New::Imported(_) => "imported",
+        }
     }
 }
 
+fn refused(refusal: plan::Refusal) -> Error {
+    match refusal {
+        plan::Refusal::UnknownKid(kid) => Error::NotFound(format!("no key with kid {kid}")),
+        plan::Refusal::AlreadyGone { kid, state } => {
+            Error::Invalid(format!("key {kid} is already {}", state.as_str()))
+        }
+    }
+}
+
+/// The algorithms the server recorded that it signs with, if it did.
+pub(crate) async fn recorded_algorithms(db: &Db) -> Result<Option<Vec<Algorithm>>> {
+    let Some(text) = setting(db.pool(), ALGORITHMS_SETTING).await? else {
+        return Ok(None);
+    };
+    let algorithms = text
+        .split(',')
+        .map(|name| {
+            name.parse::<Algorithm>()
+                .map_err(|e| Error::Invalid(format!("recorded signing algorithm: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((!algorithms.is_empty()).then_some(algorithms))
+}
+
 /// Every key in the database, newest first (needs no master key), for `tessera key list`.
-pub async fn list_keys(db: &Db) -> Result<Vec<KeyInfo>> {
+pub(crate) async fn list_keys(db: &Db) -> Result<Vec<KeyInfo>> {
     let rows = sqlx::query(&format!("{SELECT_KEYS} ORDER BY created_at DESC, kid"))
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(KeyInfo::from_row).collect()
 }
 
-async fn load_live(tx: &mut Transaction<'static, Any>) -> Result<Vec<KeyInfo>> {
-    let rows = sqlx::query(&format!(
-        "{SELECT_KEYS} WHERE state IN ('pending', 'active', 'retired') ORDER BY created_at, kid"
-    ))
-    .fetch_all(&mut **tx)
-    .await?;
+async fn load_all(tx: &mut Transaction<'static, Any>) -> Result<Vec<KeyInfo>> {
+    let rows = sqlx::query(&format!("{SELECT_KEYS} ORDER BY created_at, kid"))
+        .fetch_all(&mut **tx)
+        .await?;
     rows.iter().map(KeyInfo::from_row).collect()
 }
 
@@ -629,6 +606,8 @@ where
 
 /// The `settings` row with the server's lifecycle periods.
 const PERIODS_SETTING: &str = "key_lifecycle";
+/// The `settings` row with the algorithms the server signs with.
+const ALGORITHMS_SETTING: &str = "signing_algorithms";
 
 /// How long keys stay published after they stop signing, and before they start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

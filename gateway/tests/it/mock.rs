@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tessera_verifier::mock::MockIssuer;
+use tessera_gateway::mock::MockIssuer;
 use tessera_verifier::{Issuer, Verifier};
 
 async fn start() -> String {

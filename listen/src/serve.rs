@@ -1,6 +1,5 @@
 //! Serving a router over plain TCP or TLS: what `axum::serve` does, plus limits on slow
-//! clients (hyper's own defaults hold a silent connection for ever). The auth server and the
-//! gateway both serve through it.
+//! clients (hyper's own defaults hold a silent connection for ever).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tessera_jose::{unix_now, Algorithm, Jwk, JwkSet, SigningKey};
 
-use crate::error::Error;
+use crate::Error;
 
 /// Default token lifetime, as the auth server's (20 minutes).
 const LIFETIME: i64 = 20 * 60;
@@ -133,10 +133,8 @@ pub async fn serve(
         jwks = %format!("http://{bound}/.well-known/jwks.json"),
         "mock JWKS server listening; POST /token mints tokens"
     );
-    axum::serve(listener, issuer.router())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Config(e.to_string()))
+    tessera_listen::serve_router(listener, None, issuer.router(), shutdown).await;
+    Ok(())
 }
 
 async fn jwks(State(issuer): State<Arc<MockIssuer>>) -> Response {

@@ -30,9 +30,9 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use tessera_jose::Jwt;
 
-use crate::error::Error;
-use crate::middleware::{authenticate, Guard};
-use crate::verifier::Verifier;
+use tessera_verifier::{authenticate, Guard, Verifier};
+
+use crate::Error;
 
 /// Prefix of the headers the gateway owns.
 pub const CLAIM_HEADER_PREFIX: &str = "x-tessera-";
@@ -127,7 +127,7 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     tracing::info!(%addr, %upstream, "gateway listening");
-    crate::serve::serve_router(listener, None, app, shutdown).await;
+    tessera_listen::serve_router(listener, None, app, shutdown).await;
     Ok(())
 }
 
@@ -345,7 +345,7 @@ mod tests {
     fn upstream_must_be_plain_http() {
         let verifier = Arc::new(
             Verifier::builder()
-                .issuer(crate::Issuer::jwks("https://a.example/jwks"))
+                .issuer(tessera_verifier::Issuer::jwks("https://a.example/jwks"))
                 .build()
                 .unwrap(),
         );

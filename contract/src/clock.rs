@@ -1,5 +1,5 @@
-//! An injectable clock, so cache lifetimes, cooldowns and token expiry can be tested in
-//! simulated time without sleeping.
+//! Time, injectable so that key lifecycles, cache lifetimes, cooldowns and token expiry can
+//! be tested in simulated time without sleeping. The server and the verifier share it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,9 +25,19 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// A clock shared by every part of a process.
+pub type SharedClock = Arc<dyn Clock>;
+
 /// The operating system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
+
+impl SystemClock {
+    /// The system clock, shared.
+    pub fn shared() -> SharedClock {
+        Arc::new(SystemClock)
+    }
+}
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
@@ -39,16 +49,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to: starts at the system time of its creation.
+/// A clock that moves only when told to. Clones share the same time.
 ///
 /// ```
 /// use std::time::Duration;
-/// use tessera_verifier::{Clock, ManualClock};
+/// use tessera_contract::{Clock, ManualClock};
 ///
-/// let clock = ManualClock::new();
-/// let before = clock.now();
+/// let clock = ManualClock::at(1_800_000_000);
 /// clock.advance(Duration::from_secs(3600));
-/// assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_secs(3600));
+/// assert_eq!(clock.unix_secs(), 1_800_003_600);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ManualClock {
@@ -72,10 +81,28 @@ impl ManualClock {
         }
     }
 
+    /// A clock frozen at `unix_secs` seconds since the epoch (negative values: the epoch).
+    pub fn at(unix_secs: i64) -> ManualClock {
+        let secs = u64::try_from(unix_secs).unwrap_or(0);
+        ManualClock {
+            millis: Arc::new(AtomicU64::new(secs.saturating_mul(1000))),
+        }
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         let add = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
         self.millis.fetch_add(add, Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward by whole seconds.
+    pub fn advance_secs(&self, secs: u64) {
+        self.advance(Duration::from_secs(secs));
+    }
+
+    /// This clock, shared (the handle stays able to move it).
+    pub fn shared(&self) -> SharedClock {
+        Arc::new(self.clone())
     }
 }
 
@@ -99,5 +126,14 @@ mod tests {
         assert_eq!(clock.unix_secs(), a + 90);
         assert!(!clock.is_system());
         assert!(SystemClock.is_system());
+    }
+
+    #[test]
+    fn shared_handles_move_together() {
+        let clock = ManualClock::at(1000);
+        let shared = clock.shared();
+        clock.advance_secs(5);
+        assert_eq!(shared.unix_secs(), 1005);
+        assert_eq!(ManualClock::at(-5).unix_secs(), 0);
     }
 }

@@ -12,11 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use tessera_gateway::proxy::{self as gateway, GatewayConfig};
 use tessera_jose::Algorithm;
-use tessera_verifier::gateway::{self, GatewayConfig};
 use tessera_verifier::{Guard, Issuer, Verifier};
 
-use crate::support::{jwks_of, JwksServer, Key};
+use crate::support::{JwksServer, Key};
 
 async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -86,14 +86,12 @@ async fn start_gateway_with(
     let app = gateway::router(verifier, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    tokio::spawn(tessera_listen::serve_router(
+        listener,
+        None,
+        app,
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -105,8 +103,8 @@ struct Setup {
 }
 
 async fn setup(guard: Guard) -> Setup {
-    let key = Key::new(Algorithm::EdDSA, "k");
-    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
     let verifier = Arc::new(
         Verifier::builder()
             .issuer(
@@ -286,8 +284,8 @@ async fn verify_endpoint_for_auth_request() {
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502() {
-    let key = Key::new(Algorithm::ES256, "k");
-    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
     let verifier = plain_verifier(&jwks);
     // A port nobody listens on.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -307,8 +305,8 @@ async fn an_unreachable_upstream_is_a_502() {
 
 #[tokio::test]
 async fn an_upstream_that_never_answers_is_a_504() {
-    let key = Key::new(Algorithm::ES256, "k");
-    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
     let verifier = plain_verifier(&jwks);
     // Accepts connections and reads, but never writes a response.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -356,8 +354,8 @@ async fn response_bodies_are_streamed_not_buffered() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let key = Key::new(Algorithm::ES256, "k");
-    let jwks = JwksServer::start(jwks_of(&[&key])).await;
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
     let verifier = plain_verifier(&jwks);
     let gw = start_gateway(verifier, format!("http://{upstream}"), Guard::new()).await;
 

@@ -1,0 +1,101 @@
+//! Reading the access token from a request's `Authorization` header: one parser for the
+//! server's own endpoints and every resource-server form.
+
+use http::header::{HeaderMap, AUTHORIZATION};
+
+/// Why no token could be read from `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizationError {
+    /// The request has no `Authorization` header.
+    #[error("no bearer token in the request")]
+    Missing,
+    /// More than one `Authorization` header: which one counts would be a guess.
+    #[error("unreadable Authorization header: sent more than once")]
+    Repeated,
+    /// The header holds bytes other than visible ASCII.
+    #[error("unreadable Authorization header: not visible ASCII")]
+    NotAscii,
+    /// Another scheme than `Bearer` (e.g. `Basic`).
+    #[error("unreadable Authorization header: not a Bearer credential")]
+    OtherScheme,
+    /// `Bearer` with nothing after it.
+    #[error("unreadable Authorization header: empty bearer token")]
+    Empty,
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme in any letter case), or of the
+/// seed's bare `Authorization: <token>`. Exactly one `Authorization` header is accepted.
+///
+/// ```
+/// use http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+/// assert_eq!(tessera_contract::bearer_token(&headers), Ok("a.b.c"));
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthorizationError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthorizationError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthorizationError::Repeated);
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| AuthorizationError::NotAscii)?
+        .trim();
+    let token = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Err(AuthorizationError::OtherScheme),
+        None if text.eq_ignore_ascii_case("bearer") => "",
+        None => text,
+    };
+    if token.is_empty() {
+        return Err(AuthorizationError::Empty);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_and_bare_tokens() {
+        assert_eq!(bearer_token(&with(&["Bearer a.b.c"])), Ok("a.b.c"));
+        assert_eq!(bearer_token(&with(&["bearer   a.b.c "])), Ok("a.b.c"));
+        assert_eq!(bearer_token(&with(&["a.b.c"])), Ok("a.b.c"));
+        assert_eq!(bearer_token(&with(&[])), Err(AuthorizationError::Missing));
+        assert_eq!(
+            bearer_token(&with(&["Basic dXNlcjpwdw=="])),
+            Err(AuthorizationError::OtherScheme)
+        );
+        assert_eq!(
+            bearer_token(&with(&["Bearer"])),
+            Err(AuthorizationError::Empty)
+        );
+        assert_eq!(
+            bearer_token(&with(&["Bearer "])),
+            Err(AuthorizationError::Empty)
+        );
+        // Two headers: refused, not "the first one".
+        assert_eq!(
+            bearer_token(&with(&["a.b.c", "d.e.f"])),
+            Err(AuthorizationError::Repeated)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
+        assert_eq!(bearer_token(&h), Err(AuthorizationError::NotAscii));
+    }
+}
