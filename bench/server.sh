@@ -5,8 +5,8 @@
 # Usage: bash bench/server.sh   (needs wrk: apt-get install wrk). DURATION=10 by default.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-# shellcheck source=tests/lib.sh
-. "$ROOT/tests/lib.sh"
+# shellcheck source=interop/lib.sh
+. "$ROOT/interop/lib.sh"
 DURATION="${DURATION:-10}"
 command -v wrk >/dev/null || { echo "bench/server.sh: wrk is required (apt-get install wrk)" >&2; exit 2; }
 cd "$ROOT"

@@ -77,9 +77,11 @@ impl PasswordChecker {
         let (jobs, receiver) = tokio::sync::mpsc::channel::<Job>(1024);
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
         // A hash of a random password, checked when the user does not exist so that an
-        // unknown user and a wrong password take the same time. Made by the first worker
-        // as it starts.
-        let dummy: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+        // unknown user and a wrong password take the same time. Made before any request
+        // (so the first unknown user is not the one login that takes twice as long), and
+        // proven to verify: a dummy that failed to parse would answer at once and tell
+        // unknown users apart.
+        let dummy = Arc::new(dummy_hash()?);
         for n in 0..cores {
             let receiver = receiver.clone();
             let dummy = dummy.clone();
@@ -87,14 +89,6 @@ impl PasswordChecker {
                 .name(format!("tessera-argon2-{n}"))
                 .spawn(move || {
                     let mut memory: Vec<Block> = Vec::new();
-                    if n == 0 {
-                        // Made before any request, so the first unknown user is not the
-                        // one login that takes twice as long.
-                        dummy.get_or_init(|| {
-                            let secret = random_token(16).unwrap_or_default();
-                            hash_with_memory(&secret, &mut memory).unwrap_or_default()
-                        });
-                    }
                     loop {
                         let job = match receiver.lock() {
                             Ok(mut rx) => rx.blocking_recv(),
@@ -114,12 +108,7 @@ impl PasswordChecker {
                                 let ok = match phc {
                                     Some(phc) => verify_with_memory(&password, &phc, &mut memory),
                                     None => {
-                                        let dummy = dummy.get_or_init(|| {
-                                            let secret = random_token(16).unwrap_or_default();
-                                            hash_with_memory(&secret, &mut memory)
-                                                .unwrap_or_default()
-                                        });
-                                        let _ = verify_with_memory(&password, dummy, &mut memory);
+                                        let _ = verify_with_memory(&password, &dummy, &mut memory);
                                         false
                                     }
                                 };
@@ -172,6 +161,21 @@ impl PasswordChecker {
             .await
             .map_err(|_| Error::Invalid("password workers stopped".into()))
     }
+}
+
+/// The hash checked for unknown users: of a random password, and verified once, so that
+/// checking it costs the full argon2id work.
+fn dummy_hash() -> Result<String> {
+    let secret = random_token(16)?;
+    let mut memory = Vec::new();
+    let phc = hash_with_memory(&secret, &mut memory)
+        .ok_or_else(|| Error::Invalid("cannot make the dummy password hash".into()))?;
+    if !verify_with_memory(&secret, &phc, &mut memory) {
+        return Err(Error::Invalid(
+            "the dummy password hash does not verify".into(),
+        ));
+    }
+    Ok(phc)
 }
 
 /// Hashes into a PHC string with the OWASP parameters, using the caller's memory buffer.
@@ -545,6 +549,19 @@ mod tests {
         assert!(phc.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{phc}");
         let mut memory = Vec::new();
         assert!(verify_with_memory("correct horse", &phc, &mut memory));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_a_full_check() {
+        // Unknown users are checked against it: it must be a real argon2id hash with the
+        // same parameters as every stored one, or their answer would come sooner.
+        let phc = dummy_hash().unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{phc}");
+        assert_ne!(
+            dummy_hash().unwrap(),
+            phc,
+            "a new random password each time"
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Errors: one enum for the crate, turned into stable, generic HTTP bodies (details go to the
 //! log, never to the client).
+//!
+//! A variant that wraps another error shows it in its own message and does not also return
+//! it from `source()`, so no report prints a cause twice.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,10 +14,10 @@ use serde_json::json;
 pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     /// The JOSE core refused something.
-    #[error("jose: {0}")]
-    Jose(#[from] tessera_jose::Error),
+    #[error("{0}")]
+    Jose(tessera_jose::Error),
     /// Configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -29,7 +32,25 @@ pub enum Error {
     NotFound(String),
     /// An I/O error (key file, listener).
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Db(e)
+    }
+}
+
+impl From<tessera_jose::Error> for Error {
+    fn from(e: tessera_jose::Error) -> Self {
+        Error::Jose(e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
 }
 
 /// Result alias for the crate.
@@ -56,11 +77,47 @@ pub enum ApiError {
     Internal(Error),
 }
 
-/// RFC 6749 error codes.
+/// An RFC 6749 section 5.2 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthCode {
+    /// `invalid_request` (400).
+    InvalidRequest,
+    /// `invalid_client` (401).
+    InvalidClient,
+    /// `invalid_grant` (400).
+    InvalidGrant,
+    /// `invalid_scope` (400).
+    InvalidScope,
+    /// `unsupported_grant_type` (400).
+    UnsupportedGrantType,
+}
+
+impl OAuthCode {
+    /// The code as RFC 6749 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthCode::InvalidRequest => "invalid_request",
+            OAuthCode::InvalidClient => "invalid_client",
+            OAuthCode::InvalidGrant => "invalid_grant",
+            OAuthCode::InvalidScope => "invalid_scope",
+            OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+
+    /// The HTTP status: 401 for a failed client authentication, 400 for the rest.
+    pub fn status(self) -> StatusCode {
+        match self {
+            OAuthCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An RFC 6749 section 5.2 error.
 #[derive(Debug)]
 pub struct OAuthError {
     /// The `error` code.
-    pub code: &'static str,
+    pub code: OAuthCode,
     /// The `error_description`.
     pub description: String,
     /// Whether to add `WWW-Authenticate: Basic` (client authentication by HTTP Basic failed).
@@ -68,45 +125,40 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// `invalid_request` (400).
-    pub fn invalid_request(description: impl Into<String>) -> ApiError {
+    fn api(code: OAuthCode, description: impl Into<String>) -> ApiError {
         ApiError::OAuth(OAuthError {
-            code: "invalid_request",
+            code,
             description: description.into(),
             basic_challenge: false,
         })
     }
+
+    /// `invalid_request` (400).
+    pub fn invalid_request(description: impl Into<String>) -> ApiError {
+        OAuthError::api(OAuthCode::InvalidRequest, description)
+    }
     /// `invalid_client` (401).
     pub fn invalid_client(basic: bool) -> ApiError {
         ApiError::OAuth(OAuthError {
-            code: "invalid_client",
+            code: OAuthCode::InvalidClient,
             description: "client authentication failed".into(),
             basic_challenge: basic,
         })
     }
     /// `invalid_grant` (400).
     pub fn invalid_grant(description: impl Into<String>) -> ApiError {
-        ApiError::OAuth(OAuthError {
-            code: "invalid_grant",
-            description: description.into(),
-            basic_challenge: false,
-        })
+        OAuthError::api(OAuthCode::InvalidGrant, description)
     }
     /// `invalid_scope` (400).
     pub fn invalid_scope(description: impl Into<String>) -> ApiError {
-        ApiError::OAuth(OAuthError {
-            code: "invalid_scope",
-            description: description.into(),
-            basic_challenge: false,
-        })
+        OAuthError::api(OAuthCode::InvalidScope, description)
     }
     /// `unsupported_grant_type` (400).
     pub fn unsupported_grant_type() -> ApiError {
-        ApiError::OAuth(OAuthError {
-            code: "unsupported_grant_type",
-            description: "grant_type must be client_credentials or refresh_token".into(),
-            basic_challenge: false,
-        })
+        OAuthError::api(
+            OAuthCode::UnsupportedGrantType,
+            "grant_type must be client_credentials or refresh_token",
+        )
     }
 }
 
@@ -148,17 +200,10 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 json!({ "message": format!("expected {expected}") }),
             ),
-            ApiError::OAuth(e) => {
-                let status = if e.code == "invalid_client" {
-                    StatusCode::UNAUTHORIZED
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                (
-                    status,
-                    json!({ "error": e.code, "error_description": e.description }),
-                )
-            }
+            ApiError::OAuth(e) => (
+                e.code.status(),
+                json!({ "error": e.code.as_str(), "error_description": e.description }),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "message": "temporarily unavailable" }),

@@ -22,13 +22,12 @@ pub enum Error {
     UnknownIssuer(String),
 
     /// The issuer's key set could not be obtained and no usable cached copy exists.
-    #[error("keys of issuer {issuer} are unavailable: {source}")]
+    #[error("keys of issuer {issuer} are unavailable: {cause}")]
     KeysUnavailable {
         /// The issuer (or JWKS URL) whose keys are missing.
         issuer: String,
         /// Why the last fetch failed.
-        #[source]
-        source: FetchError,
+        cause: FetchError,
     },
 
     /// The token's `jti` or session was revoked.

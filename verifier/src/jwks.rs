@@ -235,7 +235,7 @@ impl RemoteJwks {
             }
             (Err(e), _) => Err(Error::KeysUnavailable {
                 issuer: self.describe(),
-                source: e,
+                cause: e,
             }),
         }
     }
@@ -326,7 +326,7 @@ impl RemoteJwks {
             .map(|c| c.keys.clone())
             .ok_or_else(|| Error::KeysUnavailable {
                 issuer: self.describe(),
-                source: FetchError::NotFetched,
+                cause: FetchError::NotFetched,
             })
     }
 

@@ -1,7 +1,7 @@
 //! Tokens and keys made by other libraries: PyJWT (with `cryptography`) and Node's `jose`.
 //!
-//! The fixtures under `tests/data/interop/` were written by `tests/interop/gen_pyjwt.py` and
-//! `tests/interop/gen_jose.mjs` (rerun them to refresh; `tests/interop/run.sh` does the same
+//! The fixtures under `tests/data/interop/` were written by `interop/gen_pyjwt.py` and
+//! `interop/gen_jose.mjs` (rerun them to refresh; `interop/run.sh` does the same
 //! live, with fresh keys, and also checks the other direction). Each holds, per algorithm,
 //! the public JWK (for HS* the `oct` JWK), the SPKI PEM for the asymmetric algorithms, a
 //! token, and the exact claims that were signed; `jwks.json` is the set of the asymmetric

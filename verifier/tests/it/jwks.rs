@@ -361,7 +361,7 @@ async fn stale_if_error_is_bounded() {
         matches!(
             e,
             Error::KeysUnavailable {
-                source: FetchError::Status { status: 503, .. },
+                cause: FetchError::Status { status: 503, .. },
                 ..
             }
         ),
@@ -380,7 +380,7 @@ async fn responses_over_one_mib_are_refused() {
             matches!(
                 e,
                 Error::KeysUnavailable {
-                    source: FetchError::TooLarge {
+                    cause: FetchError::TooLarge {
                         limit: 1_048_576,
                         ..
                     },

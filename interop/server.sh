@@ -3,15 +3,15 @@
 # PyJWT's PyJWKClient, Node jose's createRemoteJWKSet, and the seed's Node consumer
 # (jsonwebtoken + jwks-rsa, algorithms: ['RS256']). For RS256, ES256 and EdDSA servers,
 # each token is fetched with the seed's curl call (password login) and by client
-# credentials. Run tests/interop/run.sh first (it installs PyJWT and the npm packages).
+# credentials. Run interop/run.sh first (it installs PyJWT and the npm packages).
 # Ends with `N passed, M failed`.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-# shellcheck source=tests/lib.sh
-. "$ROOT/tests/lib.sh"
+ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=interop/lib.sh
+. "$ROOT/interop/lib.sh"
 PY="$HERE/.venv/bin/python"
-[ -x "$PY" ] && [ -d "$HERE/node_modules/jwks-rsa" ] || { echo "server.sh: run tests/interop/run.sh first" >&2; exit 2; }
+[ -x "$PY" ] && [ -d "$HERE/node_modules/jwks-rsa" ] || { echo "server.sh: run interop/run.sh first" >&2; exit 2; }
 cd "$ROOT"
 cargo build --locked -p tessera --quiet
 TESSERA="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tessera"

@@ -4,13 +4,13 @@
 #     accepted, with `Authorization: Bearer <token>` and with the seed's bare header;
 #   - `tessera serve` with RS256, ES256 and EdDSA keys;
 # and the attack classes of SPEC section 7 against it: each refused with a 401, never a 5xx.
-# Run tests/interop/run.sh first (it installs the npm packages). Ends with `N passed, M failed`.
+# Run interop/run.sh first (it installs the npm packages). Ends with `N passed, M failed`.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
-# shellcheck source=tests/lib.sh
-. "$ROOT/tests/lib.sh"
-[ -d "$HERE/node_modules/node-jose" ] || { echo "consumer.sh: run tests/interop/run.sh first" >&2; exit 2; }
+ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=interop/lib.sh
+. "$ROOT/interop/lib.sh"
+[ -d "$HERE/node_modules/node-jose" ] || { echo "consumer.sh: run interop/run.sh first" >&2; exit 2; }
 cd "$ROOT"
 cargo build --locked -p tessera --quiet
 cargo build --locked -p tessera-verifier --example consumer --quiet

@@ -11,14 +11,14 @@
 #   (c) as a control, PyJWT and jose verify each other's tokens, so that a failure in (a)
 #       or (b) can be pinned on one side.
 #
-# Installs what it needs locally: a venv at tests/interop/.venv (PyJWT[crypto], from
-# requirements.txt) and tests/interop/node_modules (`npm ci`). Needs python3 with pip,
+# Installs what it needs locally: a venv at interop/.venv (PyJWT[crypto], from
+# requirements.txt) and interop/node_modules (`npm ci`). Needs python3 with pip,
 # node 20+ with npm, and cargo. Prints one line per check and ends with
 # `N passed, M failed`; exits 1 if any check failed. KEEP=1 keeps the work directory.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
 cd "$ROOT"
 
 say() { printf '==> %s\n' "$*"; }
@@ -33,7 +33,7 @@ for tool in python3 node npm cargo; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 
-say "python: PyJWT into tests/interop/.venv"
+say "python: PyJWT into interop/.venv"
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
 if ! "$PY" -c 'import sys' 2>/dev/null; then
@@ -43,7 +43,7 @@ fi
 "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
 "$PY" -c 'import jwt, cryptography; print("    PyJWT", jwt.__version__, "/ cryptography", cryptography.__version__)'
 
-say "node: jose into tests/interop/node_modules"
+say "node: jose into interop/node_modules"
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 node -e 'const p=require(process.argv[1]); console.log("    jose", p.version, "/ node", process.version)' \
   "$HERE/node_modules/jose/package.json"

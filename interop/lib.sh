@@ -1,4 +1,4 @@
-# Shell helpers shared by tests/interop/*.sh and bench/*.sh (source it).
+# Shell helpers shared by interop/*.sh and bench/*.sh (source it).
 
 # A port below the ephemeral range (32768+), free right now: a listener there cannot collide
 # with the local port of an outgoing connection.

@@ -42,7 +42,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const split = args.includes('--split');
 const positional = args.filter((a) => !a.startsWith('--'));
-const outdir = resolve(positional[0] ?? join(here, '../../jose/tests/data/interop/node-jose'));
+const outdir = resolve(positional[0] ?? join(here, '../jose/tests/data/interop/node-jose'));
 const joseVersion = JSON.parse(
   readFileSync(join(here, 'node_modules/jose/package.json'), 'utf8'),
 ).version;
