@@ -50,6 +50,11 @@ pub struct GatewayArgs {
     /// the key set is unchanged (expiry and revocation are checked every time). 0 = off.
     #[arg(long, value_name = "N", default_value_t = 0)]
     token_cache: usize,
+    /// Open client connections at most (default: below the descriptor limit, which is
+    /// raised to its hard limit at start). At the limit the oldest idle connection is
+    /// closed to make room.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 /// `tessera gateway`.
@@ -101,11 +106,16 @@ pub fn run(args: GatewayArgs) -> Outcome {
         if any_audience {
             tracing::warn!("no --audience: tokens for any audience are accepted");
         }
+        let mut limits = tessera_listen::Limits::for_this_process();
+        if let Some(n) = args.max_connections {
+            limits.max_connections = n as usize;
+        }
         gateway::serve(
             args.listen,
             verifier,
             config,
-            tessera_listen::shutdown_signal(),
+            limits,
+            tessera_listen::Shutdown::on_signal(),
         )
         .await?;
         Ok(String::new())

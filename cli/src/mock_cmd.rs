@@ -21,7 +21,7 @@ pub struct MockArgs {
 pub fn run(args: MockArgs) -> Outcome {
     init_logging();
     runtime()?.block_on(async move {
-        tessera_gateway::mock::serve(args.listen, tessera_listen::shutdown_signal()).await?;
+        tessera_gateway::mock::serve(args.listen, tessera_listen::Shutdown::on_signal()).await?;
         Ok(String::new())
     })
 }

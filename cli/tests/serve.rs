@@ -69,6 +69,11 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        Server::ready(child, port)
+    }
+
+    /// Waits until the server started as `child` answers `/readyz`.
+    fn ready(child: Child, port: u16) -> Server {
         let server = Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -614,4 +619,51 @@ fn two_replicas_on_postgres_share_keys_and_revocations() {
         );
     }
     assert!(seen.contains("event: revocation"));
+}
+
+#[test]
+fn a_flood_of_half_sent_connections_does_not_starve_the_server() {
+    // The finding: 300 sockets sending one byte of the HTTP/2 preface under a limit of 256
+    // descriptors took every descriptor ("Too many open files") and /healthz timed out.
+    let dir = work_dir("flood");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$@\"")
+        .arg("under-a-descriptor-limit")
+        .arg(bin())
+        .args(["serve", "--listen", &listen])
+        .current_dir(&dir)
+        .env_remove("TESSERA_DATABASE_URL")
+        .env_remove("TESSERA_MASTER_KEY")
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server::ready(child, port);
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"P");
+            flood.push(s);
+        }
+    }
+    let started = Instant::now();
+    let (status, _, body) = server.request("GET", "/healthz", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(flood);
+    let _ = server.child.kill();
+    let mut stderr = String::new();
+    if let Some(mut e) = server.child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let _ = server.child.wait();
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
 }

@@ -105,12 +105,8 @@ impl MockIssuer {
 }
 
 /// Listens on `addr` and serves a fresh [`MockIssuer`] (issuer `http://ADDR`, with a
-/// wildcard address such as `0.0.0.0` named as loopback) until
-/// `shutdown` completes.
-pub async fn serve(
-    addr: SocketAddr,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
+/// wildcard address such as `0.0.0.0` named as loopback) until `shutdown` fires.
+pub async fn serve(addr: SocketAddr, shutdown: tessera_listen::Shutdown) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -133,7 +129,14 @@ pub async fn serve(
         jwks = %format!("http://{bound}/.well-known/jwks.json"),
         "mock JWKS server listening; POST /token mints tokens"
     );
-    tessera_listen::serve_router(listener, None, issuer.router(), shutdown).await;
+    tessera_listen::serve_router(
+        listener,
+        None,
+        issuer.router(),
+        tessera_listen::Limits::for_this_process(),
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use tessera_jose::Jwt;
 
+use tessera_listen::{Limits, Shutdown};
 use tessera_verifier::{authenticate, Guard, Verifier};
 
 use crate::Error;
@@ -114,12 +115,13 @@ pub fn upstream_base(upstream: &str) -> Result<String, Error> {
     ))
 }
 
-/// Listens on `addr` and runs the gateway until `shutdown` completes.
+/// Listens on `addr` and runs the gateway within `limits` until `shutdown` fires.
 pub async fn serve(
     addr: SocketAddr,
     verifier: Arc<Verifier>,
     config: GatewayConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: Limits,
+    shutdown: Shutdown,
 ) -> Result<(), Error> {
     let upstream = config.upstream.clone();
     let app = router(verifier, config)?;
@@ -127,7 +129,7 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     tracing::info!(%addr, %upstream, "gateway listening");
-    tessera_listen::serve_router(listener, None, app, shutdown).await;
+    tessera_listen::serve_router(listener, None, app, limits, shutdown).await;
     Ok(())
 }
 

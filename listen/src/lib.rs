@@ -7,7 +7,7 @@
 mod serve;
 pub mod tls;
 
-pub use serve::serve_router;
+pub use serve::{default_max_connections, serve_router, Limits, Shutdown, ShutdownTrigger};
 
 /// Why a listener could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,12 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for serving HTTPS directly.
     pub tls_key: Option<PathBuf>,
+    /// Open client connections at most (`None`: below the process's descriptor limit,
+    /// raised to its hard limit at start).
+    pub max_connections: Option<usize>,
+    /// Revocation event streams open at once at most (each holds a connection for as long
+    /// as its resource server runs).
+    pub max_event_streams: usize,
 }
 
 /// Default listen address.
@@ -90,6 +96,8 @@ impl Config {
             failure_window: 300,
             tls_cert: None,
             tls_key: None,
+            max_connections: None,
+            max_event_streams: 256,
         }
     }
 
@@ -149,6 +157,11 @@ impl Config {
                 "rotation_interval must be longer than prepublish".into(),
             ));
         }
+        if self.max_connections == Some(0) || self.max_event_streams == 0 {
+            return Err(Error::Config(
+                "max_connections and max_event_streams must be at least 1".into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config("tls_cert and tls_key go together".into()));
         }
@@ -201,6 +214,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// See [`Config::tls_key`].
     pub tls_key: Option<PathBuf>,
+    /// See [`Config::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`Config::max_event_streams`].
+    pub max_event_streams: Option<usize>,
 }
 
 impl FileConfig {
@@ -229,6 +246,12 @@ impl FileConfig {
             max_failures_per_address => max_failures_per_address,
             failure_window => failure_window,
         );
+        if self.max_connections.is_some() {
+            config.max_connections = self.max_connections;
+        }
+        if let Some(n) = self.max_event_streams {
+            config.max_event_streams = n;
+        }
         if let Some(alg) = &self.alg {
             config.alg = alg
                 .parse()

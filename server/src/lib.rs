@@ -47,6 +47,7 @@ use ratelimit::FailureLimiter;
 use revocations::Revocations;
 use tessera_contract::revocation as wire;
 use tessera_contract::SharedClock;
+use tessera_listen::{Limits, Shutdown, ShutdownTrigger};
 use tokens::{RefreshTokens, TokenIssuer};
 
 /// Everything a request handler needs; cheap to clone.
@@ -64,6 +65,11 @@ pub struct AppState {
     revocations: Revocations,
     limiter: Arc<FailureLimiter>,
     metrics: Arc<Metrics>,
+    /// Fired when the server stops: ends the event streams so that the drain is quick.
+    shutdown: Shutdown,
+    stop: ShutdownTrigger,
+    /// One permit per open revocation event stream.
+    event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -114,7 +120,11 @@ impl AppState {
             tracing::info!("{change}");
         }
         let revocations = Revocations::new(db.clone(), clock.clone());
+        let (stop, shutdown) = Shutdown::new();
         Ok(AppState {
+            shutdown,
+            stop,
+            event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
             users: Users::new(db.clone(), clock.clone()),
             clients: Clients::new(db.clone(), clock.clone()),
             passwords: PasswordChecker::new()?,
@@ -152,6 +162,12 @@ impl AppState {
     /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// Stops a server running on this state (as SIGTERM does): it stops accepting, ends its
+    /// event streams, and lets open requests finish.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        self.stop.clone()
     }
 
     /// The keys and what is published.
@@ -273,9 +289,18 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> Res
         _ => None,
     };
     state.spawn_background();
-    tracing::info!(%listen, https = tls.is_some(), "listening");
-    tessera_listen::serve_router(listener, tls, app(state), tessera_listen::shutdown_signal())
-        .await;
+    let mut limits = Limits::for_this_process();
+    if let Some(n) = state.config.max_connections {
+        limits.max_connections = n;
+    }
+    tracing::info!(%listen, https = tls.is_some(), max_connections = limits.max_connections, "listening");
+    let stop = state.stop.clone();
+    tokio::spawn(async move {
+        tessera_listen::shutdown_signal().await;
+        stop.fire();
+    });
+    let shutdown = state.shutdown.clone();
+    tessera_listen::serve_router(listener, tls, app(state), limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

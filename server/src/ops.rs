@@ -148,8 +148,18 @@ pub async fn revocation_stream(
         }
     }
     .max(0);
+    // Each stream holds a connection for as long as its resource server runs: bounded, so
+    // that streams cannot take every connection the listener allows.
+    let Ok(permit) = state.event_streams.clone().try_acquire_owned() else {
+        tracing::warn!(
+            max = state.config.max_event_streams,
+            "revocation stream refused: too many open"
+        );
+        return Err(ApiError::Unavailable);
+    };
     // Subscribe before reading the backlog so nothing falls in between; duplicates are
     // dropped by cursor below.
+    let shutdown = state.shutdown.clone();
     let live = BroadcastStream::new(state.revocations.subscribe());
     let backlog = state.revocations.since(since, BACKLOG_PAGE).await?;
     // A full page may not be all: end the stream after it, and the client's reconnect
@@ -182,6 +192,14 @@ pub async fn revocation_stream(
                     .event(wire::EVENT)
                     .data(data))
             }))
+        })
+        // At shutdown the stream ends (its resource server reconnects to another replica or
+        // after the restart, resuming from its last id), so the drain does not wait for it.
+        .take_until(async move { shutdown.fired().await })
+        // The stream's permit is released with the stream.
+        .map(move |event| {
+            let _held = &permit;
+            event
         });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

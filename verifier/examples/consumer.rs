@@ -13,6 +13,8 @@
 //! - `TOKEN_CACHE`: how many verified tokens to remember (default 1024; `0` turns the cache
 //!   off). A token sent again skips its signature check while the key set is unchanged;
 //!   expiry and revocation are still checked on every request;
+//! - `MAX_CONNECTIONS`: open connections at most (default: below the descriptor limit,
+//!   which is raised to its hard limit at start); idle ones are closed to make room;
 //! - `RUST_LOG`: log filter (default `info`).
 //!
 //! ```sh
@@ -108,7 +110,20 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, "consumer listening");
     // The same listener as the auth server's: slow and silent clients are cut off.
-    tessera_listen::serve_router(listener, None, app, tessera_listen::shutdown_signal()).await;
+    let mut limits = tessera_listen::Limits::for_this_process();
+    if let Some(n) = env("MAX_CONNECTIONS") {
+        limits.max_connections = n
+            .parse()
+            .map_err(|_| format!("MAX_CONNECTIONS is not a number: {n}"))?;
+    }
+    tessera_listen::serve_router(
+        listener,
+        None,
+        app,
+        limits,
+        tessera_listen::Shutdown::on_signal(),
+    )
+    .await;
     Ok(())
 }
 

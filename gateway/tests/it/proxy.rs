@@ -90,7 +90,8 @@ async fn start_gateway_with(
         listener,
         None,
         app,
-        std::future::pending(),
+        tessera_listen::Limits::default(),
+        tessera_listen::Shutdown::never(),
     ));
     addr
 }

@@ -769,3 +769,39 @@ async fn revocation_stream_resumes_after_the_last_event_id() {
         assert!(text.contains(&format!("id: {}", ids[2])));
     }
 }
+
+#[tokio::test]
+async fn shutdown_ends_event_streams_instead_of_waiting_for_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = databases().await.remove(0);
+    let state = state_with(config(&url), ManualClock::at(T0)).await;
+    let stop = state.shutdown_trigger();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(tessera_server::serve_on(listener, state));
+    // A resource server following the feed, as recommended.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /revocations/stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    let started = std::time::Instant::now();
+    stop.fire();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("the drain waited for the event stream")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // The stream was ended, not cut: the client sees its end.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        stream.read_to_end(&mut rest),
+    )
+    .await
+    .expect("the stream ended");
+}
