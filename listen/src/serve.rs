@@ -205,7 +205,7 @@ pub async fn serve_router(
             },
             () = shutdown.fired() => break,
         };
-        if open.len() >= limits.max_connections && !open.close_oldest_idle() {
+        if open.len() >= limits.max_connections && !open.make_room(limits.max_connections).await {
             // Every connection is busy: this one cannot be served without passing the cap.
             if refused_logged.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
                 tracing::warn!(
@@ -284,6 +284,35 @@ impl Open {
     fn remove(&self, id: u64) {
         self.lock().remove(&id);
         self.changed.notify_waiters();
+    }
+
+    /// Closes idle connections, oldest first, until fewer than `max` are open; false if
+    /// that cannot be done within a second (every connection is busy). Connections asked to
+    /// close still count until they have gone, so a flood cannot outrun them.
+    async fn make_room(&self, max: usize) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() < max {
+                return true;
+            }
+            if self.closing() < self.len() + 1 - max && !self.close_oldest_idle() {
+                return false;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.len() < max;
+            }
+        }
+    }
+
+    /// How many connections have been asked to close and have not gone yet.
+    fn closing(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|h| h.closing.load(Ordering::Acquire))
+            .count()
     }
 
     /// Asks the oldest connection with nothing under way to close; false if there is none.
