@@ -272,7 +272,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Some(());
                 }
-                let mut seen: crate::encoding::Seen<&[u8]> = crate::encoding::Seen::default();
+                let mut seen: crate::json::Seen<&[u8]> = crate::json::Seen::default();
                 loop {
                     self.ws();
                     let name = self.string()?;
@@ -531,7 +531,7 @@ mod tests {
     /// Whatever the fast path accepts, the general path accepts with the same claims.
     fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         if let Some(fast) = scan(bytes, 16) {
-            prop_assert!(!crate::encoding::json_deeper_than(bytes, 16));
+            prop_assert!(!crate::json::deeper_than(bytes, 16));
             let general = crate::jwt::Claims::from_text(String::from_utf8(bytes.to_vec()).unwrap());
             prop_assert!(
                 general.is_ok(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Family};
-use crate::encoding::{b64_decode, b64_encode};
+use crate::b64;
 use crate::error::{Error, KeyError};
 
 /// Secret bytes, wiped from memory on drop.
@@ -477,29 +477,29 @@ impl Jwk {
         raw.key_ops.clone_from(&self.key_ops);
         match &self.params {
             KeyParams::Rsa { n, e, private } => {
-                raw.n = Some(b64_encode(n));
-                raw.e = Some(b64_encode(e));
+                raw.n = Some(b64::encode(n));
+                raw.e = Some(b64::encode(e));
                 if let Some(p) = private {
-                    raw.d = Some(b64_encode(&p.d));
-                    raw.p = Some(b64_encode(&p.p));
-                    raw.q = Some(b64_encode(&p.q));
-                    raw.dp = Some(b64_encode(&p.dp));
-                    raw.dq = Some(b64_encode(&p.dq));
-                    raw.qi = Some(b64_encode(&p.qi));
+                    raw.d = Some(b64::encode(&p.d));
+                    raw.p = Some(b64::encode(&p.p));
+                    raw.q = Some(b64::encode(&p.q));
+                    raw.dp = Some(b64::encode(&p.dp));
+                    raw.dq = Some(b64::encode(&p.dq));
+                    raw.qi = Some(b64::encode(&p.qi));
                 }
             }
             KeyParams::Ec { crv, x, y, d } => {
                 raw.crv = Some(crv.as_str().to_owned());
-                raw.x = Some(b64_encode(x));
-                raw.y = Some(b64_encode(y));
-                raw.d = d.as_ref().map(|d| b64_encode(d));
+                raw.x = Some(b64::encode(x));
+                raw.y = Some(b64::encode(y));
+                raw.d = d.as_ref().map(|d| b64::encode(d));
             }
             KeyParams::Okp { x, d } => {
                 raw.crv = Some("Ed25519".to_owned());
-                raw.x = Some(b64_encode(x));
-                raw.d = d.as_ref().map(|d| b64_encode(d));
+                raw.x = Some(b64::encode(x));
+                raw.d = d.as_ref().map(|d| b64::encode(d));
             }
-            KeyParams::Oct { k } => raw.k = Some(b64_encode(k)),
+            KeyParams::Oct { k } => raw.k = Some(b64::encode(k)),
         }
         raw
     }
@@ -655,7 +655,7 @@ fn member(value: &Option<String>, name: &str, kty: &str) -> Result<Vec<u8>, KeyE
     let text = value
         .as_deref()
         .ok_or_else(|| KeyError::InvalidJwk(format!("{kty} key is missing `{name}`")))?;
-    b64_decode(text).ok_or_else(|| {
+    b64::decode(text).ok_or_else(|| {
         KeyError::InvalidJwk(format!(
             "member `{name}` is not canonical unpadded base64url"
         ))
@@ -871,7 +871,7 @@ mod tests {
         let jwk = Jwk::generate(Algorithm::HS256, None).unwrap();
         let shown = format!("{jwk:?}");
         let k = match &jwk.params {
-            KeyParams::Oct { k } => b64_encode(k),
+            KeyParams::Oct { k } => b64::encode(k),
             _ => unreachable!(),
         };
         assert!(!shown.contains(&k));

@@ -135,7 +135,7 @@ impl JwkSet {
     /// that cannot be parsed (a duplicate member, nesting deeper than a key needs, unknown
     /// parameters) is reported in [`JwkSet::skipped`].
     pub fn from_slice(bytes: &[u8]) -> Result<JwkSet, Error> {
-        if crate::encoding::json_depth(bytes) > MAX_SET_DEPTH {
+        if crate::json::depth(bytes) > MAX_SET_DEPTH {
             return Err(KeyError::InvalidJwk(format!(
                 "JWKS is nested deeper than {MAX_SET_DEPTH} levels"
             ))

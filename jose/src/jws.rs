@@ -8,11 +8,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::alg::{truncate, Algorithm};
-use crate::encoding::{
-    b64_decode, b64_decode_into, b64_decode_until_stop, json_deeper_than, json_type,
-    object_without_duplicates, scan_object, ObjectError,
-};
+use crate::b64;
 use crate::error::{Error, MalformedError, Part};
+use crate::json::{self, object_without_duplicates, scan_object, ObjectError};
 use crate::jwt::Claims;
 use crate::key::SigningKey;
 
@@ -126,7 +124,7 @@ impl Header {
         if let Some(header) = cached {
             return Ok(header);
         }
-        let bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
+        let bytes = b64::decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
         check_depth(&bytes, Part::Header, limits)?;
         let header = Header::from_bytes(bytes)?;
         let _ = LAST_HEADER.try_with(|last| {
@@ -189,7 +187,7 @@ fn optional_string(value: Option<&Value>, name: &'static str) -> Result<Option<S
 fn header_type(name: &'static str, value: &Value) -> Error {
     MalformedError::Header {
         name,
-        reason: format!("is {}, expected a string", json_type(value)),
+        reason: format!("is {}, expected a string", json::type_name(value)),
     }
     .into()
 }
@@ -202,9 +200,11 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
         Value::Array(names) if !names.is_empty() => names,
         Value::Array(_) => return Err(MalformedError::Crit("is an empty array".into()).into()),
         other => {
-            return Err(
-                MalformedError::Crit(format!("is {}, expected an array", json_type(other))).into(),
-            )
+            return Err(MalformedError::Crit(format!(
+                "is {}, expected an array",
+                json::type_name(other)
+            ))
+            .into())
         }
     };
     // Sets, not scans: a header may list thousands of names, and this runs before any
@@ -289,8 +289,8 @@ impl<'a> UnverifiedJwt<'a> {
         };
         let header = Header::from_b64(h64, limits)?;
         let mut payload = Vec::with_capacity(p64.len() * 3 / 4);
-        b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
-        let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
+        b64::decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
+        let signature = b64::decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
 
         let claims = Claims::from_payload(payload, limits.max_depth)?;
         Ok(UnverifiedJwt {
@@ -314,17 +314,17 @@ impl<'a> UnverifiedJwt<'a> {
 fn decode_tail(token: &str, h_len: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
     let rest = token.get(h_len + 1..)?;
     let mut payload = Vec::with_capacity(rest.len() * 3 / 4);
-    let p_len = b64_decode_until_stop(rest, &mut payload)?;
+    let p_len = b64::decode_until_stop(rest, &mut payload)?;
     let input_len = h_len + 1 + p_len;
     if token.as_bytes().get(input_len) != Some(&b'.') {
         return None;
     }
-    let signature = b64_decode(token.get(input_len + 1..)?)?;
+    let signature = b64::decode(token.get(input_len + 1..)?)?;
     Some((payload, signature, input_len))
 }
 
 fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {
-    if json_deeper_than(bytes, limits.max_depth) {
+    if json::deeper_than(bytes, limits.max_depth) {
         return Err(MalformedError::TooDeep {
             part,
             limit: limits.max_depth,

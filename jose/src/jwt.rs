@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::alg::{truncate, Algorithm};
-use crate::encoding::{object_without_duplicates, scan_object};
 use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
 use crate::fastjson::Spans;
+use crate::json::{object_without_duplicates, scan_object};
 use crate::jws::{Header, UnverifiedJwt};
 use crate::key::VerifyingKey;
 
@@ -85,7 +85,7 @@ impl Claims {
                 members: OnceLock::new(),
             });
         }
-        if crate::encoding::json_deeper_than(raw.as_bytes(), max_depth) {
+        if crate::json::deeper_than(raw.as_bytes(), max_depth) {
             return Err(MalformedError::TooDeep {
                 part: Part::Payload,
                 limit: max_depth,

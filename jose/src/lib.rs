@@ -32,10 +32,11 @@
 #![forbid(unsafe_code)]
 
 mod alg;
+mod b64;
 pub mod dangerous;
-mod encoding;
 mod error;
 mod fastjson;
+mod json;
 mod jwk;
 mod jwks;
 mod jws;
