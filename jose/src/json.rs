@@ -2,11 +2,14 @@
 //! readers that refuse duplicate members (which serde_json would silently resolve to the
 //! last one) and build values only for the members a caller asks for.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::Deserializer;
 use serde_json::{Map, Value};
+
+use crate::error::{Error, MalformedError, Part};
 
 /// The maximum nesting depth of a JSON document, found without parsing it, so that
 /// hostile documents are refused before anything expensive runs.
@@ -68,35 +71,67 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Why [`object_without_duplicates`] failed.
+/// Why [`object_without_duplicates`] or [`scan_object`] failed.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ObjectError {
+    /// A top-level member name appears twice: the name, as sent (not yet made safe to show).
     Duplicate(String),
+    /// Any other problem: what serde_json said.
     Json(String),
+}
+
+impl ObjectError {
+    /// The error for this failure in one part of a compact token.
+    pub(crate) fn in_part(self, part: Part) -> Error {
+        match self {
+            ObjectError::Duplicate(name) => MalformedError::DuplicateMember {
+                part,
+                name: crate::alg::truncate(&name),
+            },
+            ObjectError::Json(reason) => MalformedError::Json { part, reason },
+        }
+        .into()
+    }
 }
 
 /// Parses a JSON object, refusing duplicate members at the top level (serde_json would
 /// silently keep the last one, which lets two parsers disagree about a token).
 pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Result<Map<String, Value>, ObjectError> {
+    let duplicate = DuplicateSlot::default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let map = de.deserialize_map(StrictObject).map_err(object_error)?;
+    let map = de
+        .deserialize_map(StrictObject {
+            duplicate: &duplicate,
+        })
+        .map_err(|e| duplicate.classify(e))?;
     de.end().map_err(|e| ObjectError::Json(e.to_string()))?;
     Ok(map)
 }
 
-const DUPLICATE_PREFIX: &str = "duplicate member ";
+/// Where a visitor leaves the name of a duplicated member, for the caller that owns it.
+///
+/// A visitor can only stop serde_json with an error, and serde's errors carry nothing but
+/// text; reading the name back out of that text would break silently the day serde_json
+/// words or decorates its messages differently. (Returning `Ok` early is no way out either:
+/// serde_json then finds the rest of the object unread and reports that instead.) So the
+/// visitor records the name here and stops with an error whose text nobody reads; the
+/// caller checks the slot before treating the error as serde_json's own.
+#[derive(Default)]
+struct DuplicateSlot(Cell<Option<String>>);
 
-/// Tells a duplicate member (reported by our visitors through serde's custom error) from
-/// any other JSON error.
-fn object_error(e: serde_json::Error) -> ObjectError {
-    let msg = e.to_string();
-    match msg.strip_prefix(DUPLICATE_PREFIX) {
-        // serde_json appends the position; the name is what precedes it.
-        Some(rest) => ObjectError::Duplicate(
-            rest.rfind(" at line ")
-                .map_or(rest, |at| &rest[..at])
-                .to_owned(),
-        ),
-        None => ObjectError::Json(msg),
+impl DuplicateSlot {
+    /// Records `name` and returns the error that stops the reader.
+    fn refuse<E: de::Error>(&self, name: &str) -> E {
+        self.0.set(Some(name.to_owned()));
+        E::custom("duplicate member")
+    }
+
+    /// The reader's error, as a duplicate if a visitor recorded one, else as serde_json's.
+    fn classify(&self, e: serde_json::Error) -> ObjectError {
+        match self.0.take() {
+            Some(name) => ObjectError::Duplicate(name),
+            None => ObjectError::Json(e.to_string()),
+        }
     }
 }
 
@@ -129,20 +164,25 @@ pub(crate) fn scan_object<V: serde::de::DeserializeOwned>(
     wanted: &'static [&'static str],
     keep_names: bool,
 ) -> Result<Scanned<V>, ObjectError> {
+    let duplicate = DuplicateSlot::default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let scanner = Scanner {
         wanted,
         keep_names,
+        duplicate: &duplicate,
         kind: std::marker::PhantomData,
     };
-    let scanned = de.deserialize_map(scanner).map_err(object_error)?;
+    let scanned = de
+        .deserialize_map(scanner)
+        .map_err(|e| duplicate.classify(e))?;
     de.end().map_err(|e| ObjectError::Json(e.to_string()))?;
     Ok(scanned)
 }
 
-struct Scanner<V> {
+struct Scanner<'s, V> {
     wanted: &'static [&'static str],
     keep_names: bool,
+    duplicate: &'s DuplicateSlot,
     kind: std::marker::PhantomData<V>,
 }
 
@@ -171,7 +211,7 @@ impl<'de> serde::Deserialize<'de> for Name<'de> {
     }
 }
 
-impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
+impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<'_, V> {
     type Value = Scanned<V>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -183,8 +223,7 @@ impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
         let mut seen: Seen<std::borrow::Cow<'de, str>> = Seen::default();
         while let Some(Name(key)) = access.next_key::<Name<'de>>()? {
             if seen.contains(&key) {
-                let shown = crate::alg::truncate(&key);
-                return Err(de::Error::custom(format_args!("{DUPLICATE_PREFIX}{shown}")));
+                return Err(self.duplicate.refuse(&key));
             }
             match self.wanted.iter().position(|w| *w == key) {
                 Some(index) => kept.push((index, access.next_value::<V>()?)),
@@ -206,9 +245,11 @@ impl<'de, V: serde::de::DeserializeOwned> Visitor<'de> for Scanner<V> {
     }
 }
 
-struct StrictObject;
+struct StrictObject<'s> {
+    duplicate: &'s DuplicateSlot,
+}
 
-impl<'de> Visitor<'de> for StrictObject {
+impl<'de> Visitor<'de> for StrictObject<'_> {
     type Value = Map<String, Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,8 +260,7 @@ impl<'de> Visitor<'de> for StrictObject {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
-                let shown = crate::alg::truncate(&key);
-                return Err(de::Error::custom(format_args!("{DUPLICATE_PREFIX}{shown}")));
+                return Err(self.duplicate.refuse(&key));
             }
             let value: Value = access.next_value()?;
             map.insert(key, value);
@@ -297,5 +337,81 @@ mod tests {
             _ => unreachable!("duplicate member was accepted"),
         }
         assert!(object_without_duplicates(br#"{"a":1,"b":{"a":1}}"#).is_ok());
+    }
+
+    fn scan(bytes: &[u8]) -> Result<Scanned, ObjectError> {
+        scan_object(bytes, &["a", "b"], true)
+    }
+
+    /// The name comes from the visitor, not from serde_json's message: names that look like
+    /// the decoration serde_json adds to a message, or that needed unescaping, come out whole.
+    #[test]
+    fn the_duplicate_name_is_carried_out_whole() {
+        for (doc, name) in [
+            (&br#"{"a":1,"a":2}"#[..], "a"),
+            (br#"{"z":1,"b":[],"z":{}}"#, "z"),
+            (
+                br#"{"x at line 1 column 9":1,"x at line 1 column 9":2}"#,
+                "x at line 1 column 9",
+            ),
+            (
+                br#"{"duplicate member y":1,"duplicate member y":2}"#,
+                "duplicate member y",
+            ),
+            (br#"{"ab":1,"a\u0062":2}"#, "ab"),
+            (b"{\"l\\n\":1,\"l\\n\":2}", "l\n"),
+            (br#"{"":1,"":2}"#, ""),
+        ] {
+            let shown = String::from_utf8_lossy(doc);
+            assert_eq!(
+                object_without_duplicates(doc).map(|_| ()),
+                Err(ObjectError::Duplicate(name.into())),
+                "{shown}"
+            );
+            assert_eq!(
+                scan(doc).map(|_| ()),
+                Err(ObjectError::Duplicate(name.into())),
+                "{shown}"
+            );
+        }
+    }
+
+    /// Only a duplicate is reported as one: syntax errors are serde_json's, and a repeated
+    /// name in a nested object is not a top-level duplicate.
+    #[test]
+    fn other_errors_are_not_taken_for_duplicates() {
+        for doc in [
+            &br#"{"a":1,"b""#[..],
+            br#"{"a":1,"b":}"#,
+            br#"{"a":1} {"a":1}"#,
+            br#"["a","a"]"#,
+        ] {
+            let shown = String::from_utf8_lossy(doc);
+            assert!(
+                matches!(object_without_duplicates(doc), Err(ObjectError::Json(_))),
+                "{shown}"
+            );
+            assert!(matches!(scan(doc), Err(ObjectError::Json(_))), "{shown}");
+        }
+        assert!(object_without_duplicates(br#"{"a":{"b":1,"b":2}}"#).is_ok());
+        assert!(scan(br#"{"c":{"b":1,"b":2}}"#).is_ok());
+    }
+
+    /// Past 16 members the seen names move to a hash set; a duplicate is still named.
+    #[test]
+    fn duplicates_among_many_members_are_named() {
+        let mut doc = (0..40)
+            .map(|n| format!(r#""m{n}":{n}"#))
+            .collect::<Vec<_>>();
+        doc.push(r#""m33":0"#.into());
+        let doc = format!("{{{}}}", doc.join(","));
+        assert_eq!(
+            scan(doc.as_bytes()).map(|_| ()),
+            Err(ObjectError::Duplicate("m33".into()))
+        );
+        assert_eq!(
+            object_without_duplicates(doc.as_bytes()).map(|_| ()),
+            Err(ObjectError::Duplicate("m33".into()))
+        );
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::alg::{truncate, Algorithm};
 use crate::b64;
 use crate::error::{Error, MalformedError, Part};
-use crate::json::{self, object_without_duplicates, scan_object, ObjectError};
+use crate::json::{self, object_without_duplicates, scan_object};
 use crate::jwt::Claims;
 use crate::key::SigningKey;
 
@@ -143,8 +143,8 @@ impl Header {
         }
         // Member names are only needed to check `crit`, which valid tokens do not carry.
         let need_names = raw.windows(6).any(|w| w == b"\"crit\"");
-        let scanned = scan_object(&raw, HEADER_MEMBERS, need_names)
-            .map_err(|e| object_error(e, Part::Header))?;
+        let scanned =
+            scan_object(&raw, HEADER_MEMBERS, need_names).map_err(|e| e.in_part(Part::Header))?;
         let alg = match scanned.get(0) {
             Some(Value::String(name)) => name.parse::<Algorithm>()?,
             Some(other) => return Err(header_type("alg", other)),
@@ -164,7 +164,7 @@ impl Header {
         }
         // Built now (a header is parsed once per text and thread) so that a header whose
         // members serde_json cannot turn into values is refused, not shown as empty.
-        let members = object_without_duplicates(&raw).map_err(|e| object_error(e, Part::Header))?;
+        let members = object_without_duplicates(&raw).map_err(|e| e.in_part(Part::Header))?;
         Ok(Header(Arc::new(HeaderData {
             alg,
             kid,
@@ -332,14 +332,6 @@ fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {
         .into());
     }
     Ok(())
-}
-
-pub(crate) fn object_error(e: ObjectError, part: Part) -> Error {
-    match e {
-        ObjectError::Duplicate(name) => MalformedError::DuplicateMember { part, name },
-        ObjectError::Json(reason) => MalformedError::Json { part, reason },
-    }
-    .into()
 }
 
 #[derive(Serialize)]

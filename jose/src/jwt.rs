@@ -99,7 +99,7 @@ impl Claims {
     /// only syntax-checked here and parsed on first use of [`Claims::get`].
     pub(crate) fn from_text(raw: String) -> Result<Claims, Error> {
         let mut scanned = scan_object::<ClaimValue>(raw.as_bytes(), REGISTERED, false)
-            .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
+            .map_err(|e| e.in_part(Part::Payload))?;
         let aud = match scanned.take(2) {
             None => Audience::Absent,
             Some(ClaimValue::Str(s)) => Audience::One(Text::Owned(s)),
@@ -126,7 +126,7 @@ impl Claims {
         // values (a number out of f64 range, a lone surrogate escape). Build it now and
         // refuse the token if that fails, rather than serve an empty map later.
         let members = object_without_duplicates(claims.raw.as_bytes())
-            .map_err(|e| crate::jws::object_error(e, Part::Payload))?;
+            .map_err(|e| e.in_part(Part::Payload))?;
         let _ = claims.members.set(members);
         Ok(claims)
     }

@@ -666,6 +666,101 @@ fn duplicate_json_members_are_refused() {
     ));
 }
 
+/// The duplicate-member error of parsing `token`, on this thread and on a thread that has
+/// never parsed a header (so the cached-header path cannot apply there).
+fn duplicate_here_and_fresh(token: &str) -> [(Part, String); 2] {
+    let duplicate = |token: &str| match UnverifiedJwt::parse(token).map(|_| ()) {
+        Err(Error::Malformed(MalformedError::DuplicateMember { part, name })) => (part, name),
+        other => panic!("expected a duplicate member, got {other:?}"),
+    };
+    let here = duplicate(token);
+    let fresh = std::thread::scope(|s| s.spawn(|| duplicate(token)).join().unwrap());
+    [here, fresh]
+}
+
+/// A duplicate member is named, in the part it is in, whichever path the parser takes: the
+/// general path (a fresh thread), the cached-header path (this thread has just parsed the
+/// same header), and payloads that the fast claims reader gives up on at different points
+/// (a registered claim, an unregistered one, one past the names it tracks, an escaped name).
+#[test]
+fn duplicate_members_are_named_on_every_parse_path() {
+    let valid = sign_raw(rsa(), &rsa_header(), &claims().to_string());
+    let body = claims().to_string();
+    let body = &body[1..body.len() - 1];
+    let many: String = (0..20).map(|n| format!(r#","m{n}":{n}"#)).collect();
+    for (payload, name) in [
+        (format!(r#"{{{body},"exp":1}}"#), "exp"),
+        (format!(r#"{{"sub":"x",{body}}}"#), "sub"),
+        (format!(r#"{{{body},"role":"a","role":"b"}}"#), "role"),
+        (format!(r#"{{{body}{many},"m7":0}}"#), "m7"),
+        (format!(r#"{{{body},"x\u0041":1,"xA":2}}"#), "xA"),
+    ] {
+        let token = sign_raw(rsa(), &rsa_header(), &payload);
+        // Warm this thread's header cache with the same header text.
+        UnverifiedJwt::parse(&valid).unwrap();
+        for found in duplicate_here_and_fresh(&token) {
+            assert_eq!(found, (Part::Payload, name.to_owned()), "{payload}");
+        }
+    }
+    let kid = rsa().kid().unwrap();
+    for (header, name) in [
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","alg":"RS256"}}"#),
+            "alg",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","kid":"{kid}"}}"#),
+            "kid",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","x":1,"x":1}}"#),
+            "x",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}"{many},"m19":0}}"#),
+            "m19",
+        ),
+    ] {
+        let token = sign_raw(rsa(), &header, &claims().to_string());
+        UnverifiedJwt::parse(&valid).unwrap();
+        // Twice on this thread: a refused header is never remembered as parsed.
+        for _ in 0..2 {
+            for found in duplicate_here_and_fresh(&token) {
+                assert_eq!(found, (Part::Header, name.to_owned()), "{header}");
+            }
+        }
+    }
+}
+
+/// A single JWK with a member twice is refused naming it; in a set, such a key is skipped
+/// naming it, and the rest of the set stands.
+#[test]
+fn jwk_with_a_duplicate_member_is_refused_naming_it() {
+    let k = b64(&[7u8; 32]);
+    for name in ["k", "kty", "alg"] {
+        let text = format!(r#"{{"kty":"oct","k":"{k}","alg":"HS256","{name}":"HS256"}}"#);
+        match Jwk::from_json(&text) {
+            Err(Error::Key(KeyError::InvalidJwk(reason))) => {
+                assert!(
+                    reason.contains(&format!("duplicate field `{name}`")),
+                    "{reason}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let public = rsa().to_public().to_json();
+    let doc = format!(r#"{{"keys":[{{"kty":"oct","k":"{k}","x":1,"x":2}},{public}]}}"#);
+    let set = JwkSet::from_slice(doc.as_bytes()).unwrap();
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(set.skipped.len(), 1);
+    assert!(
+        set.skipped[0].reason.contains("duplicate member `x`"),
+        "{:?}",
+        set.skipped
+    );
+}
+
 #[test]
 fn wrong_number_of_parts_is_refused() {
     for token in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {
