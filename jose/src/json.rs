@@ -10,6 +10,7 @@ use serde::Deserializer;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, MalformedError, Part};
+use crate::shown::shown;
 
 /// The maximum nesting depth of a JSON document, found without parsing it, so that
 /// hostile documents are refused before anything expensive runs.
@@ -86,7 +87,7 @@ impl ObjectError {
         match self {
             ObjectError::Duplicate(name) => MalformedError::DuplicateMember {
                 part,
-                name: crate::alg::truncate(&name),
+                name: shown(&name).to_string(),
             },
             ObjectError::Json(reason) => MalformedError::Json { part, reason },
         }

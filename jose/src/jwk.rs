@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Family};
 use crate::b64;
 use crate::error::{Error, KeyError};
+use crate::shown::{escaped_message, shown};
 
 /// Secret bytes, wiped from memory on drop.
 pub(crate) type Secret = Zeroizing<Vec<u8>>;
@@ -155,8 +156,9 @@ impl Jwk {
 
     /// Parses one JWK from JSON text.
     pub fn from_json(text: &str) -> Result<Jwk, Error> {
-        let raw: RawJwk = serde_json::from_str(text)
-            .map_err(|e| KeyError::InvalidJwk(format!("not a JWK JSON object: {e}")))?;
+        let raw: RawJwk = serde_json::from_str(text).map_err(|e| {
+            KeyError::InvalidJwk(format!("not a JWK JSON object: {}", escaped_message(e)))
+        })?;
         Ok(Jwk::try_from(raw)?)
     }
 
@@ -453,7 +455,7 @@ impl Jwk {
             if *key_use != KeyUse::Signature {
                 return Err(KeyError::WrongUse {
                     wanted: op,
-                    reason: format!("its `use` is \"{}\"", key_use.as_str()),
+                    reason: format!("its `use` is \"{}\"", shown(key_use.as_str())),
                 });
             }
         }
@@ -461,7 +463,7 @@ impl Jwk {
             if !ops.iter().any(|o| o == op) {
                 return Err(KeyError::WrongUse {
                     wanted: op,
-                    reason: format!("its `key_ops` are {ops:?}"),
+                    reason: format!("its `key_ops` are {}", shown(&format!("{ops:?}"))),
                 });
             }
         }
@@ -735,9 +737,8 @@ impl TryFrom<RawJwk> for Jwk {
             }
             "EC" => {
                 let name = raw.crv.as_deref().unwrap_or("(absent)");
-                let crv = Curve::from_name(name).ok_or_else(|| {
-                    KeyError::Unsupported(format!("EC curve `{}`", crate::alg::truncate(name)))
-                })?;
+                let crv = Curve::from_name(name)
+                    .ok_or_else(|| KeyError::Unsupported(format!("EC curve `{}`", shown(name))))?;
                 let len = crv.coordinate_len();
                 let what = crv.as_str();
                 KeyParams::Ec {
@@ -755,7 +756,7 @@ impl TryFrom<RawJwk> for Jwk {
                 if name != "Ed25519" {
                     return Err(KeyError::Unsupported(format!(
                         "OKP curve `{}` (only Ed25519 signs)",
-                        crate::alg::truncate(name)
+                        shown(name)
                     )));
                 }
                 KeyParams::Okp {
@@ -776,7 +777,7 @@ impl TryFrom<RawJwk> for Jwk {
             other => {
                 return Err(KeyError::Unsupported(format!(
                     "key type `{}`",
-                    crate::alg::truncate(other)
+                    shown(other)
                 )))
             }
         };

@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::alg::{truncate, Algorithm};
+use crate::alg::Algorithm;
 use crate::b64;
 use crate::error::{Error, MalformedError, Part};
 use crate::json::{self, object_without_duplicates, scan_object};
 use crate::jwt::Claims;
 use crate::key::SigningKey;
+use crate::shown::shown;
 
 /// Limits applied to a token before any cryptography runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,20 +218,20 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
             return Err(MalformedError::Crit("lists a member that is not a string".into()).into());
         };
         if !seen.insert(name.as_str()) {
-            return Err(MalformedError::Crit(format!("lists `{}` twice", truncate(name))).into());
+            return Err(MalformedError::Crit(format!("lists `{}` twice", shown(name))).into());
         }
         first.get_or_insert(name.as_str());
         if !present.contains(name.as_str()) {
             return Err(MalformedError::Crit(format!(
                 "lists `{}`, which is not in the header",
-                truncate(name)
+                shown(name)
             ))
             .into());
         }
     }
     Err(MalformedError::Crit(format!(
         "extension `{}` is not understood",
-        truncate(first.unwrap_or_default())
+        shown(first.unwrap_or_default())
     ))
     .into())
 }

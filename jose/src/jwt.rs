@@ -6,12 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::alg::{truncate, Algorithm};
+use crate::alg::Algorithm;
 use crate::error::{AlgorithmError, ClaimError, Error, MalformedError, Part};
 use crate::fastjson::Spans;
 use crate::json::{object_without_duplicates, scan_object};
 use crate::jws::{Header, UnverifiedJwt};
 use crate::key::VerifyingKey;
+use crate::shown::{escaped_message, shown};
 
 /// The claims of a token, with the registered ones type-checked: a registered claim of the
 /// wrong JSON type is an error at parse time, never read as absent.
@@ -431,7 +432,7 @@ impl Validation {
                     expected: expected.clone(),
                     found: header
                         .typ()
-                        .map_or("absent".into(), |t| format!("`{}`", truncate(t))),
+                        .map_or("absent".into(), |t| format!("`{}`", shown(t))),
                 }
                 .into());
             }
@@ -444,7 +445,7 @@ impl Validation {
                 .iss()
                 .ok_or_else(|| ClaimError::Missing("iss".into()))?;
             if !self.issuers.iter().any(|i| i == iss) {
-                return Err(ClaimError::Issuer(truncate(iss)).into());
+                return Err(ClaimError::Issuer(shown(iss).to_string()).into());
             }
         }
         if !self.audiences.is_empty() {
@@ -463,7 +464,7 @@ impl Validation {
         if let Some(sub) = &self.subject {
             match claims.sub() {
                 None => return Err(ClaimError::Missing("sub".into()).into()),
-                Some(s) if s != sub => return Err(ClaimError::Subject(truncate(s)).into()),
+                Some(s) if s != sub => return Err(ClaimError::Subject(shown(s).to_string()).into()),
                 Some(_) => {}
             }
         }
@@ -523,13 +524,18 @@ fn same_typ(a: &str, b: &str) -> bool {
     bare(a).eq_ignore_ascii_case(bare(b))
 }
 
+/// The token's audiences for a message, as `["a", "b"]`: at most five, each escaped once
+/// (a debug format of the escaped text would escape the escapes again).
 fn show_aud(claims: &Claims) -> String {
-    let shown: Vec<String> = claims
-        .audiences()
-        .take(5)
-        .map(crate::alg::truncate)
-        .collect();
-    format!("{shown:?}")
+    use std::fmt::Write;
+    let mut out = String::from("[");
+    for (i, aud) in claims.audiences().take(5).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{sep}\"{}\"", shown(aud));
+    }
+    out.push(']');
+    out
 }
 
 /// Seconds since the Unix epoch.
@@ -608,7 +614,7 @@ impl KeyResolver for VerifyingKey {
     fn keys_for(&self, header: &Header) -> Result<Candidates<'_>, Error> {
         match (header.kid(), self.kid()) {
             (Some(token_kid), Some(key_kid)) if token_kid != key_kid => {
-                Err(Error::UnknownKid(crate::alg::truncate(token_kid)))
+                Err(Error::UnknownKid(shown(token_kid).to_string()))
             }
             _ => Ok(Candidates::from(self)),
         }
@@ -641,7 +647,8 @@ impl Jwt {
         serde_json::from_str(&self.claims.raw).map_err(|e| {
             MalformedError::Json {
                 part: Part::Payload,
-                reason: e.to_string(),
+                // The caller's type may quote the claims in its errors (an unknown variant).
+                reason: escaped_message(e),
             }
             .into()
         })
@@ -676,7 +683,7 @@ impl UnverifiedJwt<'_> {
                 Error::UnknownKid(
                     self.header
                         .kid()
-                        .map(crate::alg::truncate)
+                        .map(|s| shown(s).to_string())
                         .unwrap_or_default(),
                 )
             }));

@@ -43,6 +43,7 @@ mod jws;
 mod jwt;
 mod key;
 pub mod pem;
+mod shown;
 mod thumbprint;
 
 pub use alg::{Algorithm, Family};
@@ -52,4 +53,5 @@ pub use jwks::{JwkSet, KeySet, SkippedKey};
 pub use jws::{Header, Limits, UnverifiedJwt};
 pub use jwt::{unix_now, Candidates, Claims, Jwt, KeyResolver, Validation};
 pub use key::{SigningKey, VerifyingKey};
+pub use shown::{shown, Shown};
 pub use thumbprint::thumbprint;

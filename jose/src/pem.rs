@@ -17,6 +17,7 @@ use crate::jwk::{
     RsaPrivate,
 };
 use crate::key::uncompressed_point;
+use crate::shown::shown;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -102,11 +103,7 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
             "PUBLIC KEY" => from_spki(&der),
             "RSA PUBLIC KEY" => from_pkcs1_public(&der),
             "OPENSSH PRIVATE KEY" => from_openssh_private(&der),
-            other => Err(KeyError::Unsupported(format!(
-                "PEM block `{}`",
-                crate::alg::truncate(other)
-            ))
-            .into()),
+            other => Err(KeyError::Unsupported(format!("PEM block `{}`", shown(other))).into()),
         };
     }
 }
@@ -292,11 +289,9 @@ pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
             ec_public_from_point(curve, reader.string()?)?
         }
         other => {
-            return Err(KeyError::Unsupported(format!(
-                "OpenSSH key type `{}`",
-                crate::alg::truncate(other)
-            ))
-            .into())
+            return Err(
+                KeyError::Unsupported(format!("OpenSSH key type `{}`", shown(other))).into(),
+            )
         }
     };
     if !reader.0.is_empty() {
@@ -376,7 +371,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
         other => {
             return Err(KeyError::Unsupported(format!(
                 "OpenSSH key type `{}`",
-                crate::alg::truncate(&String::from_utf8_lossy(other))
+                shown(&String::from_utf8_lossy(other))
             ))
             .into())
         }

@@ -761,6 +761,94 @@ fn jwk_with_a_duplicate_member_is_refused_naming_it() {
     );
 }
 
+/// Text a token or a key chose, echoed in an error, cannot break a log line or reach a
+/// terminal as an escape sequence, wherever it is echoed.
+#[test]
+fn echoed_outside_text_cannot_forge_log_lines() {
+    let evil = "x\n[INFO] admin ok\u{1b}[2J\u{202e}";
+    let no_raw_controls = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        assert!(
+            !text.contains(['\n', '\u{1b}', '\u{202e}']),
+            "raw control in {text:?}"
+        );
+        assert!(
+            text.contains(r"x\n[INFO] admin ok\u{1b}[2J\u{202e}"),
+            "{text}"
+        );
+    };
+    let kid = serde_json::to_string(evil).unwrap();
+    let header = format!(r#"{{"alg":"RS256","kid":{kid},"typ":{kid}}}"#);
+    // kid: no such key.
+    let token = sign_raw(rsa(), &header, &claims().to_string());
+    no_raw_controls(&verify(&token).unwrap_err());
+    // iss, sub, aud, typ: refused by validation, naming what was found.
+    let rsa_key = VerifyingKey::from_jwk(&rsa().to_public()).unwrap();
+    let header = format!(r#"{{"alg":"RS256","typ":{kid}}}"#);
+    for (claim, policy) in [
+        ("iss", validation()),
+        ("sub", validation().subject("jane")),
+        ("aud", validation()),
+        ("typ", validation().typ("JWT")),
+    ] {
+        let mut payload = claims();
+        if claim != "typ" {
+            payload[claim] = json!(evil);
+        }
+        let token = sign_raw(rsa(), &header, &payload.to_string());
+        let err = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(&rsa_key, &policy)
+            .unwrap_err();
+        no_raw_controls(&err);
+    }
+    // alg and crit in the header.
+    for header in [
+        format!(r#"{{"alg":{kid}}}"#),
+        format!(r#"{{"alg":"RS256","crit":[{kid}]}}"#),
+    ] {
+        let token = sign_raw(rsa(), &header, &claims().to_string());
+        no_raw_controls(&UnverifiedJwt::parse(&token).unwrap_err());
+    }
+    // A JWK's kty, crv and use.
+    for jwk in [
+        format!(r#"{{"kty":{kid}}}"#),
+        format!(r#"{{"kty":"EC","crv":{kid},"x":"AA","y":"AA"}}"#),
+        format!(r#"{{"kty":"oct","k":"{}","use":{kid}}}"#, b64(&[1; 32])),
+    ] {
+        let err = Jwk::from_json(&jwk)
+            .and_then(|k| VerifyingKey::from_jwk(&k).map(|_| ()))
+            .unwrap_err();
+        no_raw_controls(&err);
+    }
+    // A PEM block's label.
+    let pem = format!("-----BEGIN {evil}-----\nAAAA\n-----END {evil}-----\n");
+    no_raw_controls(&pem::from_pem(&pem).unwrap_err());
+}
+
+/// The caller's own claims type may quote the payload in its errors (serde's "unknown
+/// variant"): the message is escaped in full.
+#[test]
+fn deserialize_errors_quoting_the_payload_are_escaped() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Role {
+        Reader,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Mine {
+        role: Role,
+    }
+    let mut payload = claims();
+    payload["role"] = json!("x\n[INFO] ok");
+    let token = sign_raw(rsa(), &rsa_header(), &payload.to_string());
+    let jwt = verify(&token).unwrap();
+    let err = jwt.deserialize::<Mine>().unwrap_err().to_string();
+    assert!(!err.contains('\n'), "{err:?}");
+    assert!(err.contains(r"x\n[INFO] ok"), "{err}");
+}
+
 #[test]
 fn wrong_number_of_parts_is_refused() {
     for token in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {
