@@ -47,7 +47,7 @@ mod shown;
 mod thumbprint;
 
 pub use alg::{Algorithm, Family};
-pub use error::{AlgorithmError, ClaimError, Error, KeyError, MalformedError, Part};
+pub use error::{AlgorithmError, ClaimError, EncodingError, Error, KeyError, MalformedError, Part};
 pub use jwk::{Curve, Jwk, KeyUse};
 pub use jwks::{JwkSet, KeySet, SkippedKey};
 pub use jws::{Header, Limits, UnverifiedJwt};
