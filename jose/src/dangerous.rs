@@ -3,9 +3,10 @@
 
 use serde_json::Value;
 
+use crate::claims::Claims;
 use crate::error::{Error, MalformedError, Part};
-use crate::jws::{Limits, UnverifiedJwt};
-use crate::jwt::Claims;
+use crate::jws::Limits;
+use crate::jwt::UnverifiedJwt;
 use crate::{b64, json};
 
 /// The claims of a token whose signature has **not** been checked.

@@ -1,7 +1,7 @@
-//! JWS compact serialisation (RFC 7515): the protected header, parsing a token into an
-//! [`UnverifiedJwt`], and signing.
+//! JWS compact serialisation (RFC 7515): the limits applied before any cryptography, the
+//! protected header, splitting and decoding a compact token into its parts, and signing.
+//! Turning the parts into a token is [`UnverifiedJwt`](crate::UnverifiedJwt)'s job.
 
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use crate::alg::Algorithm;
 use crate::b64;
 use crate::error::{Error, MalformedError, Part};
+use crate::fast;
 use crate::json::{self, object_without_duplicates, scan_object};
-use crate::jwt::Claims;
 use crate::key::SigningKey;
 use crate::shown::shown;
 
@@ -51,13 +51,6 @@ struct HeaderData {
     members: OnceLock<Map<String, Value>>,
 }
 
-thread_local! {
-    /// The last header parsed on this thread, by its base64url text. Tokens from one issuer
-    /// share a handful of headers, so most tokens skip decoding and parsing it; the result is
-    /// the same as parsing, because the text is the same.
-    static LAST_HEADER: RefCell<Option<(Box<str>, usize, Header)>> = const { RefCell::new(None) };
-}
-
 const HEADER_MEMBERS: &[&str] = &["alg", "kid", "typ", "cty", "crit"];
 
 impl Header {
@@ -89,48 +82,16 @@ impl Header {
             .get_or_init(|| object_without_duplicates(&self.0.raw).unwrap_or_default())
     }
 
-    /// The header of `token` if its text is the one last parsed on this thread, with the
-    /// length of that text (the token's first `.` follows it).
-    fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
-        // `try_with`: during thread teardown there is no cache, only the general path.
-        LAST_HEADER
-            .try_with(|last| match &*last.borrow() {
-                Some((text, depth, header))
-                    if *depth == limits.max_depth
-                        && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
-                        && token.as_bytes().get(text.len()) == Some(&b'.') =>
-                {
-                    Some((header.clone(), text.len()))
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten()
-    }
-
-    /// Parses the base64url header of a compact token, reusing the previous result when the
-    /// text is the same as the last one parsed on this thread.
+    /// Parses the base64url header of a compact token. The header last parsed on this
+    /// thread is reused when the text and the depth limit are the same (see [`fast`]).
     fn from_b64(h64: &str, limits: &Limits) -> Result<Header, Error> {
-        let cached = LAST_HEADER
-            .try_with(|last| match &*last.borrow() {
-                // The depth limit is part of the key: a header accepted under a looser
-                // limit must be checked again under a stricter one.
-                Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
-                    Some(header.clone())
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if let Some(header) = cached {
+        if let Some(header) = fast::cached_header(h64, limits) {
             return Ok(header);
         }
         let bytes = b64::decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
         check_depth(&bytes, Part::Header, limits)?;
         let header = Header::from_bytes(bytes)?;
-        let _ = LAST_HEADER.try_with(|last| {
-            *last.borrow_mut() = Some((h64.into(), limits.max_depth, header.clone()));
-        });
+        fast::remember_header(h64, limits, &header);
         Ok(header)
     }
 
@@ -236,52 +197,23 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
     .into())
 }
 
-/// A compact JWS that has been parsed and checked for structure and limits, but whose
-/// signature has not been verified. Its claims cannot be read: turn it into a
-/// [`Jwt`](crate::Jwt) with [`UnverifiedJwt::verify`], or use
-/// [`dangerous::insecure_claims`](crate::dangerous::insecure_claims) to inspect it.
+/// A compact token split into its three parts and decoded, the header parsed and checked:
+/// what either parse path hands to [`UnverifiedJwt`](crate::UnverifiedJwt).
 #[derive(Debug)]
-pub struct UnverifiedJwt<'a> {
+pub(crate) struct Compact<'a> {
     pub(crate) header: Header,
+    /// The header and payload parts and the `.` between them, as signed.
     pub(crate) signing_input: &'a str,
-    pub(crate) claims: Claims,
+    /// The decoded payload, not yet checked to be UTF-8 or JSON.
+    pub(crate) payload: Vec<u8>,
     pub(crate) signature: Vec<u8>,
 }
 
-impl<'a> UnverifiedJwt<'a> {
-    /// Parses with the default [`Limits`].
-    pub fn parse(token: &'a str) -> Result<UnverifiedJwt<'a>, Error> {
-        UnverifiedJwt::parse_with_limits(token, &Limits::default())
-    }
-
-    /// Parses a compact token: size limit first, then three canonical base64url parts, then
-    /// JSON depth, then the header and the claims (types checked, duplicate members refused).
-    pub fn parse_with_limits(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
-        if token.len() > limits.max_token_len {
-            return Err(MalformedError::TooLarge {
-                size: token.len(),
-                limit: limits.max_token_len,
-            }
-            .into());
-        }
-        // The common case: the header is the one this thread saw last, so the token only
-        // needs its other two parts decoded. Anything else, including every malformed token,
-        // takes the general path below, which finds the precise error.
-        if let Some((header, h_len)) = Header::cached_prefix(token, limits) {
-            if let Some((payload, signature, input_len)) = decode_tail(token, h_len) {
-                let claims = Claims::from_payload(payload, limits.max_depth)?;
-                return Ok(UnverifiedJwt {
-                    header,
-                    signing_input: &token[..input_len],
-                    claims,
-                    signature,
-                });
-            }
-        }
-        UnverifiedJwt::parse_parts(token, limits)
-    }
-
-    fn parse_parts(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
+impl<'a> Compact<'a> {
+    /// The general path: exactly three `.`-separated parts, each canonical base64url, and a
+    /// header within the depth limit that parses and checks. The shortcut that gives the
+    /// same answer for most tokens is [`fast::decode_compact`].
+    pub(crate) fn decode(token: &'a str, limits: &Limits) -> Result<Compact<'a>, Error> {
         let mut parts = token.splitn(4, '.');
         let (Some(h64), Some(p64), Some(s64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -292,36 +224,25 @@ impl<'a> UnverifiedJwt<'a> {
         let mut payload = Vec::with_capacity(p64.len() * 3 / 4);
         b64::decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
         let signature = b64::decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
-
-        let claims = Claims::from_payload(payload, limits.max_depth)?;
-        Ok(UnverifiedJwt {
+        Ok(Compact {
             header,
             signing_input: &token[..h64.len() + 1 + p64.len()],
-            claims,
+            payload,
             signature,
         })
     }
-
-    /// The header. It is not authenticated yet; use it only to choose a key.
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
 }
 
-/// Decodes the payload and signature of a token whose header part is `h_len` bytes long:
-/// the payload runs to the next `.`, the signature from there to the end (and must decode,
-/// so it holds no further `.`). Returns the payload, the signature and the length of the
-/// signing input.
-fn decode_tail(token: &str, h_len: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
-    let rest = token.get(h_len + 1..)?;
-    let mut payload = Vec::with_capacity(rest.len() * 3 / 4);
-    let p_len = b64::decode_until_stop(rest, &mut payload)?;
-    let input_len = h_len + 1 + p_len;
-    if token.as_bytes().get(input_len) != Some(&b'.') {
-        return None;
+/// The size limit, checked before anything else is looked at.
+pub(crate) fn check_size(token: &str, limits: &Limits) -> Result<(), Error> {
+    if token.len() > limits.max_token_len {
+        return Err(MalformedError::TooLarge {
+            size: token.len(),
+            limit: limits.max_token_len,
+        }
+        .into());
     }
-    let signature = b64::decode(token.get(input_len + 1..)?)?;
-    Some((payload, signature, input_len))
+    Ok(())
 }
 
 fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {

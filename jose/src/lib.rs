@@ -33,9 +33,10 @@
 
 mod alg;
 mod b64;
+mod claims;
 pub mod dangerous;
 mod error;
-mod fastjson;
+mod fast;
 mod json;
 mod jwk;
 mod jwks;
@@ -45,13 +46,16 @@ mod key;
 pub mod pem;
 mod shown;
 mod thumbprint;
+mod validation;
 
 pub use alg::{Algorithm, Family};
+pub use claims::Claims;
 pub use error::{AlgorithmError, ClaimError, EncodingError, Error, KeyError, MalformedError, Part};
 pub use jwk::{Curve, Jwk, KeyUse};
 pub use jwks::{JwkSet, KeySet, SkippedKey};
-pub use jws::{Header, Limits, UnverifiedJwt};
-pub use jwt::{unix_now, Candidates, Claims, Jwt, KeyResolver, Validation};
+pub use jws::{Header, Limits};
+pub use jwt::{Candidates, Jwt, KeyResolver, UnverifiedJwt};
 pub use key::{SigningKey, VerifyingKey};
 pub use shown::{shown, Shown};
 pub use thumbprint::thumbprint;
+pub use validation::{unix_now, Validation};
