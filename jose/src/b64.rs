@@ -1,5 +1,8 @@
 //! Strict base64url (RFC 4648 section 5, unpadded as RFC 7515 section 2 requires): one
 //! canonical encoding per byte string, decoded with lookup tables.
+//!
+//! The `b64` fuzz target compares these decoders with the `base64` crate's through the
+//! hidden [`__fuzz`](crate::__fuzz) module.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
