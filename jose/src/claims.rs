@@ -148,6 +148,7 @@ impl Claims {
         !matches!(self.aud, Audience::Absent)
     }
     /// `aud`, without collecting.
+    #[inline]
     pub(crate) fn audiences(&self) -> impl Iterator<Item = &str> {
         let (one, list) = match &self.aud {
             Audience::Absent => (None, &[][..]),

@@ -87,6 +87,7 @@ fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
 /// [`Compact::decode`]'s answer for a token whose header is the cached one, when that
 /// answer is a success; `None` declines (every malformed token declines, and the general
 /// path finds the precise error).
+#[inline]
 pub(crate) fn decode_compact<'a>(token: &'a str, limits: &Limits) -> Option<Compact<'a>> {
     let (header, h_len) = cached_prefix(token, limits)?;
     // The payload runs to the next `.`, the signature from there to the end (and must
