@@ -7,6 +7,7 @@ use aws_lc_rs::signature::{self, EcdsaSigningAlgorithm, RsaEncoding, Verificatio
 use aws_lc_rs::{hmac, rsa};
 
 use crate::error::AlgorithmError;
+use crate::shown::shown;
 
 /// A JWS signing algorithm. `none` is deliberately not representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,7 +214,7 @@ impl FromStr for Algorithm {
             .iter()
             .copied()
             .find(|a| a.as_str() == s)
-            .ok_or_else(|| AlgorithmError::Unsupported(truncate(s)))
+            .ok_or_else(|| AlgorithmError::Unsupported(shown(s).to_string()))
     }
 }
 
@@ -230,43 +231,8 @@ impl<'de> serde::Deserialize<'de> for Algorithm {
     }
 }
 
-/// Keeps attacker-supplied names short in error messages.
-pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 64;
-    let mut end = s.len().min(MAX);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    // Text from a token ends up in logs: control characters are escaped, so a value
-    // cannot forge a log line.
-    let mut out = String::with_capacity(end + 3);
-    for c in s[..end].chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if end < s.len() {
-        out.push_str("...");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn echoed_text_is_bounded_and_cannot_forge_log_lines() {
-        assert_eq!(super::truncate("kid-1"), "kid-1");
-        assert_eq!(
-            super::truncate("x\nINFO login ok\u{1b}[0m"),
-            "x\\nINFO login ok\\u{1b}[0m"
-        );
-        let long = "é".repeat(100);
-        let shown = super::truncate(&long);
-        assert!(shown.ends_with("...") && shown.len() <= 67, "{shown}");
-    }
-
     use super::*;
 
     #[test]

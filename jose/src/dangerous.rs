@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use crate::encoding::{b64_decode, json_depth};
+use crate::claims::Claims;
 use crate::error::{Error, MalformedError, Part};
-use crate::jws::{Limits, UnverifiedJwt};
-use crate::jwt::Claims;
+use crate::jws::Limits;
+use crate::jwt::UnverifiedJwt;
+use crate::{b64, json};
 
 /// The claims of a token whose signature has **not** been checked.
 pub fn insecure_claims<'a>(token: &'a UnverifiedJwt<'_>) -> &'a Claims {
@@ -30,8 +31,8 @@ pub fn decode_parts(token: &str) -> Result<(Value, Value), Error> {
         return Err(MalformedError::PartCount(parts.len()).into());
     }
     let decode = |text: &str, part: Part| -> Result<Value, Error> {
-        let bytes = b64_decode(text).ok_or(MalformedError::Base64(part))?;
-        if json_depth(&bytes) > limits.max_depth {
+        let bytes = b64::decode(text).ok_or(MalformedError::Base64(part))?;
+        if json::depth(&bytes) > limits.max_depth {
             return Err(MalformedError::TooDeep {
                 part,
                 limit: limits.max_depth,

@@ -1,5 +1,10 @@
 //! The crate's error type. Every variant names what failed, so a log line or a CLI message
 //! is enough to understand why a token or a key was refused.
+//!
+//! A variant that wraps a more specific error writes it in its own message and does not also
+//! return it from `source()`: an error reporter that prints each error of the chain would
+//! otherwise print the cause twice. So the wrapping variants have hand-written `From`
+//! impls rather than `#[from]` (which would make the field the source too).
 
 use std::fmt;
 
@@ -11,15 +16,15 @@ use crate::alg::Algorithm;
 pub enum Error {
     /// The token, header or payload is malformed before any cryptography ran.
     #[error("malformed token: {0}")]
-    Malformed(#[from] MalformedError),
+    Malformed(MalformedError),
 
     /// A key could not be parsed or is not acceptable.
     #[error("key rejected: {0}")]
-    Key(#[from] KeyError),
+    Key(KeyError),
 
     /// The header's algorithm is not allowed for this key or by the policy.
     #[error("algorithm rejected: {0}")]
-    Algorithm(#[from] AlgorithmError),
+    Algorithm(AlgorithmError),
 
     /// The token names a key id that the key set does not hold.
     #[error("unknown key id `{0}`")]
@@ -35,15 +40,45 @@ pub enum Error {
 
     /// The claims are well formed but fail validation.
     #[error("claim validation failed: {0}")]
-    Claim(#[from] ClaimError),
+    Claim(ClaimError),
 
-    /// A PEM, DER or OpenSSH document could not be decoded.
+    /// A PEM, DER or OpenSSH document could not be decoded (or a key encoded).
     #[error("encoding error: {0}")]
-    Encoding(String),
+    Encoding(EncodingError),
 
     /// The operating system's random source or a crypto primitive failed unexpectedly.
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
+}
+
+impl From<MalformedError> for Error {
+    fn from(e: MalformedError) -> Self {
+        Error::Malformed(e)
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Key(e)
+    }
+}
+
+impl From<AlgorithmError> for Error {
+    fn from(e: AlgorithmError) -> Self {
+        Error::Algorithm(e)
+    }
+}
+
+impl From<ClaimError> for Error {
+    fn from(e: ClaimError) -> Self {
+        Error::Claim(e)
+    }
+}
+
+impl From<EncodingError> for Error {
+    fn from(e: EncodingError) -> Self {
+        Error::Encoding(e)
+    }
 }
 
 /// Structural problems with a compact token, found before any cryptography.
@@ -271,4 +306,169 @@ pub enum ClaimError {
         /// `typ` found (or "absent").
         found: String,
     },
+}
+
+/// Why a PEM, DER or OpenSSH document could not be read, or a key not written as DER.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodingError {
+    /// The text holds no `-----BEGIN ...-----` line.
+    #[error("no PEM key block found")]
+    NoPemBlock,
+    /// A `-----BEGIN` line does not end with `-----`.
+    #[error("unterminated PEM header line")]
+    UnterminatedPemHeader,
+    /// A PEM block has no END line matching its BEGIN line.
+    #[error("missing `-----END {label}-----`")]
+    MissingPemEnd {
+        /// The block's label, made safe to show (see [`shown`](crate::shown)).
+        label: String,
+    },
+    /// Base64 text inside a container is not valid (standard, padded) base64.
+    #[error("{0} is not valid base64")]
+    Base64(&'static str),
+    /// A DER structure could not be read or written.
+    #[error("DER: {0}")]
+    Der(String),
+    /// The DER structure was read, but the key it holds is malformed (a curve not named, a
+    /// public key of the wrong size).
+    #[error("{0}")]
+    MalformedKey(&'static str),
+    /// The data of an OpenSSH public or private key is malformed.
+    #[error("OpenSSH {0}")]
+    OpenSsh(&'static str),
+    /// The input is a key in none of the forms understood.
+    #[error("not a PEM, JWK, OpenSSH or DER key this tool understands")]
+    UnknownFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// One error of every variant. The match has no wildcard, so a new variant does not
+    /// compile until it is added here too.
+    fn one_of_each() -> Vec<Error> {
+        let all = vec![
+            Error::Malformed(MalformedError::DuplicateMember {
+                part: Part::Header,
+                name: "alg".into(),
+            }),
+            Error::Key(KeyError::InvalidJwk("member `n` is missing".into())),
+            Error::Algorithm(AlgorithmError::NotAllowed(Algorithm::HS256)),
+            Error::UnknownKid("k1".into()),
+            Error::AmbiguousKey(2),
+            Error::InvalidSignature,
+            Error::Claim(ClaimError::Missing("exp".into())),
+            Error::Encoding(EncodingError::OpenSsh("key data is truncated")),
+            Error::Crypto("RSA keygen"),
+        ];
+        for e in &all {
+            match e {
+                Error::Malformed(_)
+                | Error::Key(_)
+                | Error::Algorithm(_)
+                | Error::UnknownKid(_)
+                | Error::AmbiguousKey(_)
+                | Error::InvalidSignature
+                | Error::Claim(_)
+                | Error::Encoding(_)
+                | Error::Crypto(_) => {}
+            }
+        }
+        all
+    }
+
+    /// What an error reporter that walks `source()` prints: each error of the chain.
+    fn report(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(cause) = next {
+            out.push(cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn no_cause_is_printed_twice() {
+        for e in one_of_each() {
+            let shown = e.to_string();
+            match e.source() {
+                None => {}
+                Some(source) => assert!(
+                    !shown.contains(&source.to_string()),
+                    "{shown} repeats its source"
+                ),
+            }
+            // Down the whole chain, no message holds one further down.
+            let chain = report(&e);
+            for (i, outer) in chain.iter().enumerate() {
+                for inner in &chain[i + 1..] {
+                    assert!(!outer.contains(inner.as_str()), "{chain:?}");
+                }
+            }
+        }
+    }
+
+    /// The wrapping variants say what their cause says, once, in their own message.
+    #[test]
+    fn wrapping_variants_show_their_cause() {
+        let cases: [(Error, String); 5] = [
+            (
+                MalformedError::PartCount(2).into(),
+                MalformedError::PartCount(2).to_string(),
+            ),
+            (
+                KeyError::NotPrivate.into(),
+                KeyError::NotPrivate.to_string(),
+            ),
+            (
+                AlgorithmError::None.into(),
+                AlgorithmError::None.to_string(),
+            ),
+            (
+                ClaimError::Missing("iss".into()).into(),
+                ClaimError::Missing("iss".into()).to_string(),
+            ),
+            (
+                EncodingError::NoPemBlock.into(),
+                EncodingError::NoPemBlock.to_string(),
+            ),
+        ];
+        for (e, cause) in cases {
+            let text = e.to_string();
+            assert_eq!(text.matches(cause.as_str()).count(), 1, "{text}");
+            assert!(e.source().is_none(), "{text}");
+            assert_eq!(report(&e), [text]);
+        }
+    }
+
+    #[test]
+    fn encoding_messages_name_the_problem() {
+        for (e, text) in [
+            (EncodingError::NoPemBlock, "no PEM key block found"),
+            (
+                EncodingError::MissingPemEnd {
+                    label: "PUBLIC KEY".into(),
+                },
+                "missing `-----END PUBLIC KEY-----`",
+            ),
+            (
+                EncodingError::Base64("PEM body"),
+                "PEM body is not valid base64",
+            ),
+            (
+                EncodingError::OpenSsh("private key: bad magic"),
+                "OpenSSH private key: bad magic",
+            ),
+        ] {
+            assert_eq!(
+                Error::from(e).to_string(),
+                format!("encoding error: {text}")
+            );
+        }
+    }
 }

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::alg::{Algorithm, Family};
-use crate::encoding::{b64_decode, b64_encode};
+use crate::b64;
 use crate::error::{Error, KeyError};
+use crate::shown::{escaped_message, shown};
 
 /// Secret bytes, wiped from memory on drop.
 pub(crate) type Secret = Zeroizing<Vec<u8>>;
@@ -155,8 +156,9 @@ impl Jwk {
 
     /// Parses one JWK from JSON text.
     pub fn from_json(text: &str) -> Result<Jwk, Error> {
-        let raw: RawJwk = serde_json::from_str(text)
-            .map_err(|e| KeyError::InvalidJwk(format!("not a JWK JSON object: {e}")))?;
+        let raw: RawJwk = serde_json::from_str(text).map_err(|e| {
+            KeyError::InvalidJwk(format!("not a JWK JSON object: {}", escaped_message(e)))
+        })?;
         Ok(Jwk::try_from(raw)?)
     }
 
@@ -453,7 +455,7 @@ impl Jwk {
             if *key_use != KeyUse::Signature {
                 return Err(KeyError::WrongUse {
                     wanted: op,
-                    reason: format!("its `use` is \"{}\"", key_use.as_str()),
+                    reason: format!("its `use` is \"{}\"", shown(key_use.as_str())),
                 });
             }
         }
@@ -461,7 +463,7 @@ impl Jwk {
             if !ops.iter().any(|o| o == op) {
                 return Err(KeyError::WrongUse {
                     wanted: op,
-                    reason: format!("its `key_ops` are {ops:?}"),
+                    reason: format!("its `key_ops` are {}", shown(&format!("{ops:?}"))),
                 });
             }
         }
@@ -477,29 +479,29 @@ impl Jwk {
         raw.key_ops.clone_from(&self.key_ops);
         match &self.params {
             KeyParams::Rsa { n, e, private } => {
-                raw.n = Some(b64_encode(n));
-                raw.e = Some(b64_encode(e));
+                raw.n = Some(b64::encode(n));
+                raw.e = Some(b64::encode(e));
                 if let Some(p) = private {
-                    raw.d = Some(b64_encode(&p.d));
-                    raw.p = Some(b64_encode(&p.p));
-                    raw.q = Some(b64_encode(&p.q));
-                    raw.dp = Some(b64_encode(&p.dp));
-                    raw.dq = Some(b64_encode(&p.dq));
-                    raw.qi = Some(b64_encode(&p.qi));
+                    raw.d = Some(b64::encode(&p.d));
+                    raw.p = Some(b64::encode(&p.p));
+                    raw.q = Some(b64::encode(&p.q));
+                    raw.dp = Some(b64::encode(&p.dp));
+                    raw.dq = Some(b64::encode(&p.dq));
+                    raw.qi = Some(b64::encode(&p.qi));
                 }
             }
             KeyParams::Ec { crv, x, y, d } => {
                 raw.crv = Some(crv.as_str().to_owned());
-                raw.x = Some(b64_encode(x));
-                raw.y = Some(b64_encode(y));
-                raw.d = d.as_ref().map(|d| b64_encode(d));
+                raw.x = Some(b64::encode(x));
+                raw.y = Some(b64::encode(y));
+                raw.d = d.as_ref().map(|d| b64::encode(d));
             }
             KeyParams::Okp { x, d } => {
                 raw.crv = Some("Ed25519".to_owned());
-                raw.x = Some(b64_encode(x));
-                raw.d = d.as_ref().map(|d| b64_encode(d));
+                raw.x = Some(b64::encode(x));
+                raw.d = d.as_ref().map(|d| b64::encode(d));
             }
-            KeyParams::Oct { k } => raw.k = Some(b64_encode(k)),
+            KeyParams::Oct { k } => raw.k = Some(b64::encode(k)),
         }
         raw
     }
@@ -655,7 +657,7 @@ fn member(value: &Option<String>, name: &str, kty: &str) -> Result<Vec<u8>, KeyE
     let text = value
         .as_deref()
         .ok_or_else(|| KeyError::InvalidJwk(format!("{kty} key is missing `{name}`")))?;
-    b64_decode(text).ok_or_else(|| {
+    b64::decode(text).ok_or_else(|| {
         KeyError::InvalidJwk(format!(
             "member `{name}` is not canonical unpadded base64url"
         ))
@@ -735,9 +737,8 @@ impl TryFrom<RawJwk> for Jwk {
             }
             "EC" => {
                 let name = raw.crv.as_deref().unwrap_or("(absent)");
-                let crv = Curve::from_name(name).ok_or_else(|| {
-                    KeyError::Unsupported(format!("EC curve `{}`", crate::alg::truncate(name)))
-                })?;
+                let crv = Curve::from_name(name)
+                    .ok_or_else(|| KeyError::Unsupported(format!("EC curve `{}`", shown(name))))?;
                 let len = crv.coordinate_len();
                 let what = crv.as_str();
                 KeyParams::Ec {
@@ -755,7 +756,7 @@ impl TryFrom<RawJwk> for Jwk {
                 if name != "Ed25519" {
                     return Err(KeyError::Unsupported(format!(
                         "OKP curve `{}` (only Ed25519 signs)",
-                        crate::alg::truncate(name)
+                        shown(name)
                     )));
                 }
                 KeyParams::Okp {
@@ -776,7 +777,7 @@ impl TryFrom<RawJwk> for Jwk {
             other => {
                 return Err(KeyError::Unsupported(format!(
                     "key type `{}`",
-                    crate::alg::truncate(other)
+                    shown(other)
                 )))
             }
         };
@@ -871,7 +872,7 @@ mod tests {
         let jwk = Jwk::generate(Algorithm::HS256, None).unwrap();
         let shown = format!("{jwk:?}");
         let k = match &jwk.params {
-            KeyParams::Oct { k } => b64_encode(k),
+            KeyParams::Oct { k } => b64::encode(k),
             _ => unreachable!(),
         };
         assert!(!shown.contains(&k));

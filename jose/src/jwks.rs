@@ -9,6 +9,7 @@ use crate::jwk::{Jwk, RawJwk};
 use crate::jws::Header;
 use crate::jwt::{Candidates, KeyResolver};
 use crate::key::VerifyingKey;
+use crate::shown::{escaped_message, shown};
 
 /// Maximum nesting depth accepted in a JWKS document (a bound on parsing work).
 const MAX_SET_DEPTH: usize = 32;
@@ -54,10 +55,7 @@ impl<'de> serde::de::Visitor<'de> for EntryVisitor {
             }
         }
         Ok(Entry(match duplicate {
-            Some(name) => Err(format!(
-                "duplicate member `{}`",
-                crate::alg::truncate(&name)
-            )),
+            Some(name) => Err(format!("duplicate member `{}`", shown(&name))),
             None => Ok(members),
         }))
     }
@@ -135,7 +133,7 @@ impl JwkSet {
     /// that cannot be parsed (a duplicate member, nesting deeper than a key needs, unknown
     /// parameters) is reported in [`JwkSet::skipped`].
     pub fn from_slice(bytes: &[u8]) -> Result<JwkSet, Error> {
-        if crate::encoding::json_depth(bytes) > MAX_SET_DEPTH {
+        if crate::json::depth(bytes) > MAX_SET_DEPTH {
             return Err(KeyError::InvalidJwk(format!(
                 "JWKS is nested deeper than {MAX_SET_DEPTH} levels"
             ))
@@ -143,9 +141,12 @@ impl JwkSet {
         }
         let doc: RawSet = serde_json::from_slice(bytes).map_err(|e| {
             KeyError::InvalidJwk(if e.is_data() {
-                format!("JWKS is not a `{{\"keys\": [...]}}` object: {e}")
+                format!(
+                    "JWKS is not a `{{\"keys\": [...]}}` object: {}",
+                    escaped_message(e)
+                )
             } else {
-                format!("JWKS is not JSON: {e}")
+                format!("JWKS is not JSON: {}", escaped_message(e))
             })
         })?;
         let mut set = JwkSet::default();
@@ -166,7 +167,7 @@ impl JwkSet {
                 .map_err(|reason| Error::from(KeyError::InvalidJwk(reason)))
                 .and_then(|members| {
                     serde_json::from_value::<RawJwk>(Value::Object(members))
-                        .map_err(|e| KeyError::InvalidJwk(e.to_string()).into())
+                        .map_err(|e| KeyError::InvalidJwk(escaped_message(e)).into())
                 })
                 .and_then(|raw| Ok(Jwk::try_from(raw)?));
             match parsed {
@@ -323,7 +324,7 @@ impl KeyResolver for KeySet {
                 let found: Candidates<'_> =
                     self.keys.iter().filter(|k| k.kid() == Some(kid)).collect();
                 if found.is_empty() {
-                    Err(Error::UnknownKid(crate::alg::truncate(kid)))
+                    Err(Error::UnknownKid(shown(kid).to_string()))
                 } else {
                     Ok(found)
                 }

@@ -1,20 +1,19 @@
-//! JWS compact serialisation (RFC 7515): the protected header, parsing a token into an
-//! [`UnverifiedJwt`], and signing.
+//! JWS compact serialisation (RFC 7515): the limits applied before any cryptography, the
+//! protected header, splitting and decoding a compact token into its parts, and signing.
+//! Turning the parts into a token is [`UnverifiedJwt`](crate::UnverifiedJwt)'s job.
 
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::alg::{truncate, Algorithm};
-use crate::encoding::{
-    b64_decode, b64_decode_into, b64_decode_until_stop, json_deeper_than, json_type,
-    object_without_duplicates, scan_object, ObjectError,
-};
+use crate::alg::Algorithm;
+use crate::b64;
 use crate::error::{Error, MalformedError, Part};
-use crate::jwt::Claims;
+use crate::fast;
+use crate::json::{self, object_without_duplicates, scan_object};
 use crate::key::SigningKey;
+use crate::shown::shown;
 
 /// Limits applied to a token before any cryptography runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +51,6 @@ struct HeaderData {
     members: OnceLock<Map<String, Value>>,
 }
 
-thread_local! {
-    /// The last header parsed on this thread, by its base64url text. Tokens from one issuer
-    /// share a handful of headers, so most tokens skip decoding and parsing it; the result is
-    /// the same as parsing, because the text is the same.
-    static LAST_HEADER: RefCell<Option<(Box<str>, usize, Header)>> = const { RefCell::new(None) };
-}
-
 const HEADER_MEMBERS: &[&str] = &["alg", "kid", "typ", "cty", "crit"];
 
 impl Header {
@@ -90,48 +82,16 @@ impl Header {
             .get_or_init(|| object_without_duplicates(&self.0.raw).unwrap_or_default())
     }
 
-    /// The header of `token` if its text is the one last parsed on this thread, with the
-    /// length of that text (the token's first `.` follows it).
-    fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
-        // `try_with`: during thread teardown there is no cache, only the general path.
-        LAST_HEADER
-            .try_with(|last| match &*last.borrow() {
-                Some((text, depth, header))
-                    if *depth == limits.max_depth
-                        && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
-                        && token.as_bytes().get(text.len()) == Some(&b'.') =>
-                {
-                    Some((header.clone(), text.len()))
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten()
-    }
-
-    /// Parses the base64url header of a compact token, reusing the previous result when the
-    /// text is the same as the last one parsed on this thread.
+    /// Parses the base64url header of a compact token. The header last parsed on this
+    /// thread is reused when the text and the depth limit are the same (see [`fast`]).
     fn from_b64(h64: &str, limits: &Limits) -> Result<Header, Error> {
-        let cached = LAST_HEADER
-            .try_with(|last| match &*last.borrow() {
-                // The depth limit is part of the key: a header accepted under a looser
-                // limit must be checked again under a stricter one.
-                Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
-                    Some(header.clone())
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if let Some(header) = cached {
+        if let Some(header) = fast::cached_header(h64, limits) {
             return Ok(header);
         }
-        let bytes = b64_decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
+        let bytes = b64::decode(h64).ok_or(MalformedError::Base64(Part::Header))?;
         check_depth(&bytes, Part::Header, limits)?;
         let header = Header::from_bytes(bytes)?;
-        let _ = LAST_HEADER.try_with(|last| {
-            *last.borrow_mut() = Some((h64.into(), limits.max_depth, header.clone()));
-        });
+        fast::remember_header(h64, limits, &header);
         Ok(header)
     }
 
@@ -145,8 +105,8 @@ impl Header {
         }
         // Member names are only needed to check `crit`, which valid tokens do not carry.
         let need_names = raw.windows(6).any(|w| w == b"\"crit\"");
-        let scanned = scan_object(&raw, HEADER_MEMBERS, need_names)
-            .map_err(|e| object_error(e, Part::Header))?;
+        let scanned =
+            scan_object(&raw, HEADER_MEMBERS, need_names).map_err(|e| e.in_part(Part::Header))?;
         let alg = match scanned.get(0) {
             Some(Value::String(name)) => name.parse::<Algorithm>()?,
             Some(other) => return Err(header_type("alg", other)),
@@ -166,7 +126,7 @@ impl Header {
         }
         // Built now (a header is parsed once per text and thread) so that a header whose
         // members serde_json cannot turn into values is refused, not shown as empty.
-        let members = object_without_duplicates(&raw).map_err(|e| object_error(e, Part::Header))?;
+        let members = object_without_duplicates(&raw).map_err(|e| e.in_part(Part::Header))?;
         Ok(Header(Arc::new(HeaderData {
             alg,
             kid,
@@ -189,7 +149,7 @@ fn optional_string(value: Option<&Value>, name: &'static str) -> Result<Option<S
 fn header_type(name: &'static str, value: &Value) -> Error {
     MalformedError::Header {
         name,
-        reason: format!("is {}, expected a string", json_type(value)),
+        reason: format!("is {}, expected a string", json::type_name(value)),
     }
     .into()
 }
@@ -202,9 +162,11 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
         Value::Array(names) if !names.is_empty() => names,
         Value::Array(_) => return Err(MalformedError::Crit("is an empty array".into()).into()),
         other => {
-            return Err(
-                MalformedError::Crit(format!("is {}, expected an array", json_type(other))).into(),
-            )
+            return Err(MalformedError::Crit(format!(
+                "is {}, expected an array",
+                json::type_name(other)
+            ))
+            .into())
         }
     };
     // Sets, not scans: a header may list thousands of names, and this runs before any
@@ -217,70 +179,41 @@ fn check_crit(crit: &Value, members: &[String]) -> Result<(), Error> {
             return Err(MalformedError::Crit("lists a member that is not a string".into()).into());
         };
         if !seen.insert(name.as_str()) {
-            return Err(MalformedError::Crit(format!("lists `{}` twice", truncate(name))).into());
+            return Err(MalformedError::Crit(format!("lists `{}` twice", shown(name))).into());
         }
         first.get_or_insert(name.as_str());
         if !present.contains(name.as_str()) {
             return Err(MalformedError::Crit(format!(
                 "lists `{}`, which is not in the header",
-                truncate(name)
+                shown(name)
             ))
             .into());
         }
     }
     Err(MalformedError::Crit(format!(
         "extension `{}` is not understood",
-        truncate(first.unwrap_or_default())
+        shown(first.unwrap_or_default())
     ))
     .into())
 }
 
-/// A compact JWS that has been parsed and checked for structure and limits, but whose
-/// signature has not been verified. Its claims cannot be read: turn it into a
-/// [`Jwt`](crate::Jwt) with [`UnverifiedJwt::verify`], or use
-/// [`dangerous::insecure_claims`](crate::dangerous::insecure_claims) to inspect it.
+/// A compact token split into its three parts and decoded, the header parsed and checked:
+/// what either parse path hands to [`UnverifiedJwt`](crate::UnverifiedJwt).
 #[derive(Debug)]
-pub struct UnverifiedJwt<'a> {
+pub(crate) struct Compact<'a> {
     pub(crate) header: Header,
+    /// The header and payload parts and the `.` between them, as signed.
     pub(crate) signing_input: &'a str,
-    pub(crate) claims: Claims,
+    /// The decoded payload, not yet checked to be UTF-8 or JSON.
+    pub(crate) payload: Vec<u8>,
     pub(crate) signature: Vec<u8>,
 }
 
-impl<'a> UnverifiedJwt<'a> {
-    /// Parses with the default [`Limits`].
-    pub fn parse(token: &'a str) -> Result<UnverifiedJwt<'a>, Error> {
-        UnverifiedJwt::parse_with_limits(token, &Limits::default())
-    }
-
-    /// Parses a compact token: size limit first, then three canonical base64url parts, then
-    /// JSON depth, then the header and the claims (types checked, duplicate members refused).
-    pub fn parse_with_limits(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
-        if token.len() > limits.max_token_len {
-            return Err(MalformedError::TooLarge {
-                size: token.len(),
-                limit: limits.max_token_len,
-            }
-            .into());
-        }
-        // The common case: the header is the one this thread saw last, so the token only
-        // needs its other two parts decoded. Anything else, including every malformed token,
-        // takes the general path below, which finds the precise error.
-        if let Some((header, h_len)) = Header::cached_prefix(token, limits) {
-            if let Some((payload, signature, input_len)) = decode_tail(token, h_len) {
-                let claims = Claims::from_payload(payload, limits.max_depth)?;
-                return Ok(UnverifiedJwt {
-                    header,
-                    signing_input: &token[..input_len],
-                    claims,
-                    signature,
-                });
-            }
-        }
-        UnverifiedJwt::parse_parts(token, limits)
-    }
-
-    fn parse_parts(token: &'a str, limits: &Limits) -> Result<UnverifiedJwt<'a>, Error> {
+impl<'a> Compact<'a> {
+    /// The general path: exactly three `.`-separated parts, each canonical base64url, and a
+    /// header within the depth limit that parses and checks. The shortcut that gives the
+    /// same answer for most tokens is [`fast::decode_compact`].
+    pub(crate) fn decode(token: &'a str, limits: &Limits) -> Result<Compact<'a>, Error> {
         let mut parts = token.splitn(4, '.');
         let (Some(h64), Some(p64), Some(s64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -289,42 +222,31 @@ impl<'a> UnverifiedJwt<'a> {
         };
         let header = Header::from_b64(h64, limits)?;
         let mut payload = Vec::with_capacity(p64.len() * 3 / 4);
-        b64_decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
-        let signature = b64_decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
-
-        let claims = Claims::from_payload(payload, limits.max_depth)?;
-        Ok(UnverifiedJwt {
+        b64::decode_into(p64, &mut payload).ok_or(MalformedError::Base64(Part::Payload))?;
+        let signature = b64::decode(s64).ok_or(MalformedError::Base64(Part::Signature))?;
+        Ok(Compact {
             header,
             signing_input: &token[..h64.len() + 1 + p64.len()],
-            claims,
+            payload,
             signature,
         })
     }
-
-    /// The header. It is not authenticated yet; use it only to choose a key.
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
 }
 
-/// Decodes the payload and signature of a token whose header part is `h_len` bytes long:
-/// the payload runs to the next `.`, the signature from there to the end (and must decode,
-/// so it holds no further `.`). Returns the payload, the signature and the length of the
-/// signing input.
-fn decode_tail(token: &str, h_len: usize) -> Option<(Vec<u8>, Vec<u8>, usize)> {
-    let rest = token.get(h_len + 1..)?;
-    let mut payload = Vec::with_capacity(rest.len() * 3 / 4);
-    let p_len = b64_decode_until_stop(rest, &mut payload)?;
-    let input_len = h_len + 1 + p_len;
-    if token.as_bytes().get(input_len) != Some(&b'.') {
-        return None;
+/// The size limit, checked before anything else is looked at.
+pub(crate) fn check_size(token: &str, limits: &Limits) -> Result<(), Error> {
+    if token.len() > limits.max_token_len {
+        return Err(MalformedError::TooLarge {
+            size: token.len(),
+            limit: limits.max_token_len,
+        }
+        .into());
     }
-    let signature = b64_decode(token.get(input_len + 1..)?)?;
-    Some((payload, signature, input_len))
+    Ok(())
 }
 
 fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {
-    if json_deeper_than(bytes, limits.max_depth) {
+    if json::deeper_than(bytes, limits.max_depth) {
         return Err(MalformedError::TooDeep {
             part,
             limit: limits.max_depth,
@@ -332,14 +254,6 @@ fn check_depth(bytes: &[u8], part: Part, limits: &Limits) -> Result<(), Error> {
         .into());
     }
     Ok(())
-}
-
-pub(crate) fn object_error(e: ObjectError, part: Part) -> Error {
-    match e {
-        ObjectError::Duplicate(name) => MalformedError::DuplicateMember { part, name },
-        ObjectError::Json(reason) => MalformedError::Json { part, reason },
-    }
-    .into()
 }
 
 #[derive(Serialize)]

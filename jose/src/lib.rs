@@ -32,23 +32,55 @@
 #![forbid(unsafe_code)]
 
 mod alg;
+mod b64;
+mod claims;
 pub mod dangerous;
-mod encoding;
 mod error;
-mod fastjson;
+mod fast;
+mod json;
 mod jwk;
 mod jwks;
 mod jws;
 mod jwt;
 mod key;
 pub mod pem;
+mod shown;
 mod thumbprint;
+mod validation;
 
 pub use alg::{Algorithm, Family};
-pub use error::{AlgorithmError, ClaimError, Error, KeyError, MalformedError, Part};
+pub use claims::Claims;
+pub use error::{AlgorithmError, ClaimError, EncodingError, Error, KeyError, MalformedError, Part};
 pub use jwk::{Curve, Jwk, KeyUse};
 pub use jwks::{JwkSet, KeySet, SkippedKey};
-pub use jws::{Header, Limits, UnverifiedJwt};
-pub use jwt::{unix_now, Candidates, Claims, Jwt, KeyResolver, Validation};
+pub use jws::{Header, Limits};
+pub use jwt::{Candidates, Jwt, KeyResolver, UnverifiedJwt};
 pub use key::{SigningKey, VerifyingKey};
+pub use shown::{shown, Shown};
 pub use thumbprint::thumbprint;
+pub use validation::{unix_now, Validation};
+
+/// Entry points for the fuzz targets in `fuzz/`, which compare the crate's private
+/// decoders with reference implementations. Not part of the API: hidden from the
+/// documentation, and free to change in any release.
+///
+/// This is a `#[doc(hidden)]` module, not a cargo feature, so that it is always compiled
+/// (and checked by clippy and the tests) and cannot rot between fuzzing sessions.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// The strict base64url decoder: canonical unpadded base64url only.
+    pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
+        crate::b64::decode(text)
+    }
+
+    /// The same decoder, into a buffer that may hold old bytes.
+    pub fn b64_decode_into(text: &str, out: &mut Vec<u8>) -> Option<()> {
+        crate::b64::decode_into(text, out)
+    }
+
+    /// The decoder that runs up to the first byte outside the alphabet and returns how
+    /// far that is (what the fast path uses to find a token's second `.`).
+    pub fn b64_decode_until_stop(text: &str, out: &mut Vec<u8>) -> Option<usize> {
+        crate::b64::decode_until_stop(text, out)
+    }
+}

@@ -11,12 +11,13 @@ use pkcs8::PrivateKeyInfo;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, KeyError};
+use crate::error::{EncodingError, Error, KeyError};
 use crate::jwk::{
     ec_params_from_pair, okp_params_from_pair, strip_leading_zeros, Curve, Jwk, KeyParams,
     RsaPrivate,
 };
 use crate::key::uncompressed_point;
+use crate::shown::shown;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -61,12 +62,12 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
     let mut rest = text;
     loop {
         let Some(start) = rest.find("-----BEGIN ") else {
-            return Err(encoding("no PEM key block found"));
+            return Err(EncodingError::NoPemBlock.into());
         };
         rest = &rest[start + 11..];
         let label_end = rest
             .find("-----")
-            .ok_or_else(|| encoding("unterminated PEM header line"))?;
+            .ok_or(EncodingError::UnterminatedPemHeader)?;
         let label = &rest[..label_end];
         let end_marker = format!("-----END {label}-----");
         // The END line is looked for after the BEGIN line only: `-----BEGIN X-----END
@@ -76,7 +77,9 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
             .get(body_start..)
             .and_then(|after| after.find(&end_marker))
             .map(|at| at + body_start)
-            .ok_or_else(|| encoding(&format!("missing `{end_marker}`")))?;
+            .ok_or_else(|| EncodingError::MissingPemEnd {
+                label: shown(label).to_string(),
+            })?;
         let body = &rest[body_start..body_end];
         rest = &rest[body_end + end_marker.len()..];
         if label == "EC PARAMETERS" {
@@ -93,7 +96,7 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
         let der = Zeroizing::new(
             STANDARD
                 .decode(b64.as_bytes())
-                .map_err(|_| encoding("PEM body is not valid base64"))?,
+                .map_err(|_| EncodingError::Base64("PEM body"))?,
         );
         return match label {
             "PRIVATE KEY" => from_pkcs8(&der),
@@ -102,11 +105,7 @@ pub fn from_pem(text: &str) -> Result<Jwk, Error> {
             "PUBLIC KEY" => from_spki(&der),
             "RSA PUBLIC KEY" => from_pkcs1_public(&der),
             "OPENSSH PRIVATE KEY" => from_openssh_private(&der),
-            other => Err(KeyError::Unsupported(format!(
-                "PEM block `{}`",
-                crate::alg::truncate(other)
-            ))
-            .into()),
+            other => Err(KeyError::Unsupported(format!("PEM block `{}`", shown(other))).into()),
         };
     }
 }
@@ -118,7 +117,7 @@ pub fn from_der(der: &[u8]) -> Result<Jwk, Error> {
         .or_else(|_| from_sec1(der))
         .or_else(|_| from_spki(der))
         .or_else(|_| from_pkcs1_public(der))
-        .map_err(|_| encoding("not a PEM, JWK, OpenSSH or DER key this tool understands"))
+        .map_err(|_| EncodingError::UnknownFormat.into())
 }
 
 fn from_pkcs8(der: &[u8]) -> Result<Jwk, Error> {
@@ -176,7 +175,9 @@ fn from_sec1(der: &[u8]) -> Result<Jwk, Error> {
     let oid = key
         .parameters
         .and_then(|p| p.named_curve())
-        .ok_or_else(|| encoding("SEC1 key does not name its curve"))?;
+        .ok_or(EncodingError::MalformedKey(
+            "SEC1 key does not name its curve",
+        ))?;
     let curve = curve_from_oid(oid)?;
     let signing = curve
         .algorithm()
@@ -191,7 +192,9 @@ fn from_spki(der: &[u8]) -> Result<Jwk, Error> {
     let key = spki
         .subject_public_key
         .as_bytes()
-        .ok_or_else(|| encoding("SPKI key is not a whole number of bytes"))?;
+        .ok_or(EncodingError::MalformedKey(
+            "SPKI key is not a whole number of bytes",
+        ))?;
     let oid = spki.algorithm.oid;
     if oid == RSA_ENCRYPTION {
         from_pkcs1_public(key)
@@ -223,7 +226,7 @@ fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<Jwk, Error> {
 
 fn okp_public(x: &[u8]) -> Result<Jwk, Error> {
     if x.len() != 32 {
-        return Err(encoding("Ed25519 public key is not 32 bytes"));
+        return Err(EncodingError::MalformedKey("Ed25519 public key is not 32 bytes").into());
     }
     Ok(Jwk::from_params(KeyParams::Okp {
         x: x.to_vec(),
@@ -233,9 +236,11 @@ fn okp_public(x: &[u8]) -> Result<Jwk, Error> {
 
 fn curve_from_params(params: Option<AnyRef<'_>>) -> Result<Curve, Error> {
     let oid = params
-        .ok_or_else(|| encoding("EC key does not name its curve"))?
+        .ok_or(EncodingError::MalformedKey(
+            "EC key does not name its curve",
+        ))?
         .decode_as::<ObjectIdentifier>()
-        .map_err(|_| encoding("EC key parameters are not a named curve"))?;
+        .map_err(|_| EncodingError::MalformedKey("EC key parameters are not a named curve"))?;
     curve_from_oid(oid)
 }
 
@@ -262,14 +267,14 @@ pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
     let kind = fields.next().unwrap_or_default();
     let blob = fields
         .next()
-        .ok_or_else(|| encoding("OpenSSH key line has no key data"))?;
+        .ok_or_else(|| ssh_error("key line has no key data"))?;
     let blob = STANDARD
         .decode(blob.as_bytes())
-        .map_err(|_| encoding("OpenSSH key data is not valid base64"))?;
+        .map_err(|_| EncodingError::Base64("OpenSSH key data"))?;
     let mut reader = SshReader(&blob);
     let inner_kind = reader.string()?;
     if inner_kind != kind.as_bytes() {
-        return Err(encoding("OpenSSH key type does not match its data"));
+        return Err(ssh_error("key type does not match its data"));
     }
     let jwk = match kind {
         "ssh-rsa" => {
@@ -287,20 +292,18 @@ pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
                 b"nistp256" => Curve::P256,
                 b"nistp384" => Curve::P384,
                 b"nistp521" => Curve::P521,
-                _ => return Err(encoding("OpenSSH ECDSA key names an unknown curve")),
+                _ => return Err(ssh_error("ECDSA key names an unknown curve")),
             };
             ec_public_from_point(curve, reader.string()?)?
         }
         other => {
-            return Err(KeyError::Unsupported(format!(
-                "OpenSSH key type `{}`",
-                crate::alg::truncate(other)
-            ))
-            .into())
+            return Err(
+                KeyError::Unsupported(format!("OpenSSH key type `{}`", shown(other))).into(),
+            )
         }
     };
     if !reader.0.is_empty() {
-        return Err(encoding("OpenSSH key data has trailing bytes"));
+        return Err(ssh_error("key data has trailing bytes"));
     }
     Ok(jwk)
 }
@@ -313,7 +316,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
         "convert it with `ssh-keygen -p -m pem -f FILE`, or create it with `ssh-keygen -m pem`";
     let body = blob
         .strip_prefix(b"openssh-key-v1\0")
-        .ok_or_else(|| encoding("OpenSSH private key: bad magic"))?;
+        .ok_or_else(|| ssh_error("private key: bad magic"))?;
     let mut reader = SshReader(body);
     let cipher = reader.string()?;
     let kdf = reader.string()?;
@@ -330,7 +333,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
     let _public = reader.string()?;
     let mut private = SshReader(reader.string()?);
     if private.u32()? != private.u32()? {
-        return Err(encoding("OpenSSH private key: check numbers differ"));
+        return Err(ssh_error("private key: check numbers differ"));
     }
     let kind = private.string()?;
     let jwk = match kind {
@@ -339,7 +342,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
             let secret = private.string()?;
             // The private field is seed || public key.
             if public.len() != 32 || secret.len() != 64 || &secret[32..] != public {
-                return Err(encoding("OpenSSH Ed25519 key is malformed"));
+                return Err(ssh_error("Ed25519 key is malformed"));
             }
             let pair = Ed25519KeyPair::from_seed_and_public_key(&secret[..32], public)
                 .map_err(rejected)?;
@@ -350,13 +353,13 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
                 b"nistp256" => Curve::P256,
                 b"nistp384" => Curve::P384,
                 b"nistp521" => Curve::P521,
-                _ => return Err(encoding("OpenSSH ECDSA key names an unknown curve")),
+                _ => return Err(ssh_error("ECDSA key names an unknown curve")),
             };
             let point = private.string()?;
             let scalar = strip_leading_zeros(private.string()?);
             let len = curve.coordinate_len();
             if scalar.len() > len {
-                return Err(encoding("OpenSSH ECDSA private scalar is too long"));
+                return Err(ssh_error("ECDSA private scalar is too long"));
             }
             let mut d = Zeroizing::new(vec![0u8; len]);
             d[len - scalar.len()..].copy_from_slice(scalar);
@@ -376,7 +379,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
         other => {
             return Err(KeyError::Unsupported(format!(
                 "OpenSSH key type `{}`",
-                crate::alg::truncate(&String::from_utf8_lossy(other))
+                shown(&String::from_utf8_lossy(other))
             ))
             .into())
         }
@@ -391,17 +394,17 @@ impl<'a> SshReader<'a> {
         let (n, rest) = self
             .0
             .split_first_chunk::<4>()
-            .ok_or_else(|| encoding("OpenSSH key data is truncated"))?;
+            .ok_or(EncodingError::OpenSsh("key data is truncated"))?;
         self.0 = rest;
         Ok(u32::from_be_bytes(*n))
     }
 
     fn string(&mut self) -> Result<&'a [u8], Error> {
-        let short = || encoding("OpenSSH key data is truncated");
+        let short = || EncodingError::OpenSsh("key data is truncated");
         let (len, rest) = self.0.split_first_chunk::<4>().ok_or_else(short)?;
         let len = u32::from_be_bytes(*len) as usize;
         if rest.len() < len {
-            return Err(short());
+            return Err(short().into());
         }
         let (value, rest) = rest.split_at(len);
         self.0 = rest;
@@ -583,12 +586,12 @@ fn uint(bytes: &[u8]) -> Result<UintRef<'_>, Error> {
     UintRef::new(bytes).map_err(der_err)
 }
 
-fn encoding(msg: &str) -> Error {
-    Error::Encoding(msg.to_owned())
+fn ssh_error(what: &'static str) -> Error {
+    EncodingError::OpenSsh(what).into()
 }
 
 fn der_err(e: der::Error) -> Error {
-    Error::Encoding(format!("DER: {e}"))
+    EncodingError::Der(e.to_string()).into()
 }
 
 fn rejected(e: aws_lc_rs::error::KeyRejected) -> Error {
@@ -667,5 +670,58 @@ mod tests {
     fn truncated_openssh_data_is_an_error() {
         let err = from_openssh("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB").unwrap_err();
         assert!(matches!(err, Error::Encoding(_)), "{err}");
+    }
+
+    /// Each kind of encoding problem is its own category, as found at its construction site.
+    #[test]
+    fn encoding_errors_say_which_category() {
+        let category = |r: Result<Jwk, Error>| match r {
+            Err(Error::Encoding(e)) => e,
+            other => unreachable!("expected an encoding error, got {other:?}"),
+        };
+        assert_eq!(category(from_pem("no key here")), EncodingError::NoPemBlock);
+        assert_eq!(
+            category(from_pem("-----BEGIN PUBLIC KEY")),
+            EncodingError::UnterminatedPemHeader
+        );
+        assert_eq!(
+            category(from_pem("-----BEGIN EVIL\nKEY-----\nAAAA\n")),
+            EncodingError::MissingPemEnd {
+                label: "EVIL\\nKEY".into()
+            }
+        );
+        assert_eq!(
+            category(from_pem(
+                "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n"
+            )),
+            EncodingError::Base64("PEM body")
+        );
+        assert!(matches!(
+            category(from_pem(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            )),
+            EncodingError::Der(_)
+        ));
+        assert_eq!(
+            category(parse_key(&[0x30, 0x03, 0x02, 0x01, 0x01])),
+            EncodingError::UnknownFormat
+        );
+        assert_eq!(
+            category(from_openssh("ssh-ed25519 !!!!")),
+            EncodingError::Base64("OpenSSH key data")
+        );
+        // The type, then a 32-byte key of which only 4 bytes are there.
+        let mut blob = vec![0, 0, 0, 11];
+        blob.extend(b"ssh-ed25519");
+        blob.extend([0, 0, 0, 32, 1, 2, 3, 4]);
+        let line = format!("ssh-ed25519 {}", STANDARD.encode(&blob));
+        assert_eq!(
+            category(from_openssh(&line)),
+            EncodingError::OpenSsh("key data is truncated")
+        );
+        assert_eq!(
+            category(okp_public(&[0; 31])),
+            EncodingError::MalformedKey("Ed25519 public key is not 32 bytes")
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use aws_lc_rs::digest;
 
-use crate::encoding::b64_encode;
+use crate::b64;
 use crate::jwk::{Jwk, KeyParams};
 
 /// The base64url SHA-256 thumbprint of the key's public (or, for `oct`, secret) members.
@@ -20,19 +20,22 @@ pub fn thumbprint(jwk: &Jwk) -> String {
     let canonical = match &jwk.params {
         KeyParams::Rsa { n, e, .. } => format!(
             r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-            b64_encode(e),
-            b64_encode(n)
+            b64::encode(e),
+            b64::encode(n)
         ),
         KeyParams::Ec { crv, x, y, .. } => format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
             crv.as_str(),
-            b64_encode(x),
-            b64_encode(y)
+            b64::encode(x),
+            b64::encode(y)
         ),
         KeyParams::Okp { x, .. } => {
-            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x))
+            format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                b64::encode(x)
+            )
         }
-        KeyParams::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, b64_encode(k)),
+        KeyParams::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, b64::encode(k)),
     };
-    b64_encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+    b64::encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
 }

@@ -666,6 +666,189 @@ fn duplicate_json_members_are_refused() {
     ));
 }
 
+/// The duplicate-member error of parsing `token`, on this thread and on a thread that has
+/// never parsed a header (so the cached-header path cannot apply there).
+fn duplicate_here_and_fresh(token: &str) -> [(Part, String); 2] {
+    let duplicate = |token: &str| match UnverifiedJwt::parse(token).map(|_| ()) {
+        Err(Error::Malformed(MalformedError::DuplicateMember { part, name })) => (part, name),
+        other => panic!("expected a duplicate member, got {other:?}"),
+    };
+    let here = duplicate(token);
+    let fresh = std::thread::scope(|s| s.spawn(|| duplicate(token)).join().unwrap());
+    [here, fresh]
+}
+
+/// A duplicate member is named, in the part it is in, whichever path the parser takes: the
+/// general path (a fresh thread), the cached-header path (this thread has just parsed the
+/// same header), and payloads that the fast claims reader gives up on at different points
+/// (a registered claim, an unregistered one, one past the names it tracks, an escaped name).
+#[test]
+fn duplicate_members_are_named_on_every_parse_path() {
+    let valid = sign_raw(rsa(), &rsa_header(), &claims().to_string());
+    let body = claims().to_string();
+    let body = &body[1..body.len() - 1];
+    let many: String = (0..20).map(|n| format!(r#","m{n}":{n}"#)).collect();
+    for (payload, name) in [
+        (format!(r#"{{{body},"exp":1}}"#), "exp"),
+        (format!(r#"{{"sub":"x",{body}}}"#), "sub"),
+        (format!(r#"{{{body},"role":"a","role":"b"}}"#), "role"),
+        (format!(r#"{{{body}{many},"m7":0}}"#), "m7"),
+        (format!(r#"{{{body},"x\u0041":1,"xA":2}}"#), "xA"),
+    ] {
+        let token = sign_raw(rsa(), &rsa_header(), &payload);
+        // Warm this thread's header cache with the same header text.
+        UnverifiedJwt::parse(&valid).unwrap();
+        for found in duplicate_here_and_fresh(&token) {
+            assert_eq!(found, (Part::Payload, name.to_owned()), "{payload}");
+        }
+    }
+    let kid = rsa().kid().unwrap();
+    for (header, name) in [
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","alg":"RS256"}}"#),
+            "alg",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","kid":"{kid}"}}"#),
+            "kid",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}","x":1,"x":1}}"#),
+            "x",
+        ),
+        (
+            format!(r#"{{"alg":"RS256","kid":"{kid}"{many},"m19":0}}"#),
+            "m19",
+        ),
+    ] {
+        let token = sign_raw(rsa(), &header, &claims().to_string());
+        UnverifiedJwt::parse(&valid).unwrap();
+        // Twice on this thread: a refused header is never remembered as parsed.
+        for _ in 0..2 {
+            for found in duplicate_here_and_fresh(&token) {
+                assert_eq!(found, (Part::Header, name.to_owned()), "{header}");
+            }
+        }
+    }
+}
+
+/// A single JWK with a member twice is refused naming it; in a set, such a key is skipped
+/// naming it, and the rest of the set stands.
+#[test]
+fn jwk_with_a_duplicate_member_is_refused_naming_it() {
+    let k = b64(&[7u8; 32]);
+    for name in ["k", "kty", "alg"] {
+        let text = format!(r#"{{"kty":"oct","k":"{k}","alg":"HS256","{name}":"HS256"}}"#);
+        match Jwk::from_json(&text) {
+            Err(Error::Key(KeyError::InvalidJwk(reason))) => {
+                assert!(
+                    reason.contains(&format!("duplicate field `{name}`")),
+                    "{reason}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let public = rsa().to_public().to_json();
+    let doc = format!(r#"{{"keys":[{{"kty":"oct","k":"{k}","x":1,"x":2}},{public}]}}"#);
+    let set = JwkSet::from_slice(doc.as_bytes()).unwrap();
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(set.skipped.len(), 1);
+    assert!(
+        set.skipped[0].reason.contains("duplicate member `x`"),
+        "{:?}",
+        set.skipped
+    );
+}
+
+/// Text a token or a key chose, echoed in an error, cannot break a log line or reach a
+/// terminal as an escape sequence, wherever it is echoed.
+#[test]
+fn echoed_outside_text_cannot_forge_log_lines() {
+    let evil = "x\n[INFO] admin ok\u{1b}[2J\u{202e}";
+    let no_raw_controls = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        assert!(
+            !text.contains(['\n', '\u{1b}', '\u{202e}']),
+            "raw control in {text:?}"
+        );
+        assert!(
+            text.contains(r"x\n[INFO] admin ok\u{1b}[2J\u{202e}"),
+            "{text}"
+        );
+    };
+    let kid = serde_json::to_string(evil).unwrap();
+    let header = format!(r#"{{"alg":"RS256","kid":{kid},"typ":{kid}}}"#);
+    // kid: no such key.
+    let token = sign_raw(rsa(), &header, &claims().to_string());
+    no_raw_controls(&verify(&token).unwrap_err());
+    // iss, sub, aud, typ: refused by validation, naming what was found.
+    let rsa_key = VerifyingKey::from_jwk(&rsa().to_public()).unwrap();
+    let header = format!(r#"{{"alg":"RS256","typ":{kid}}}"#);
+    for (claim, policy) in [
+        ("iss", validation()),
+        ("sub", validation().subject("jane")),
+        ("aud", validation()),
+        ("typ", validation().typ("JWT")),
+    ] {
+        let mut payload = claims();
+        if claim != "typ" {
+            payload[claim] = json!(evil);
+        }
+        let token = sign_raw(rsa(), &header, &payload.to_string());
+        let err = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(&rsa_key, &policy)
+            .unwrap_err();
+        no_raw_controls(&err);
+    }
+    // alg and crit in the header.
+    for header in [
+        format!(r#"{{"alg":{kid}}}"#),
+        format!(r#"{{"alg":"RS256","crit":[{kid}]}}"#),
+    ] {
+        let token = sign_raw(rsa(), &header, &claims().to_string());
+        no_raw_controls(&UnverifiedJwt::parse(&token).unwrap_err());
+    }
+    // A JWK's kty, crv and use.
+    for jwk in [
+        format!(r#"{{"kty":{kid}}}"#),
+        format!(r#"{{"kty":"EC","crv":{kid},"x":"AA","y":"AA"}}"#),
+        format!(r#"{{"kty":"oct","k":"{}","use":{kid}}}"#, b64(&[1; 32])),
+    ] {
+        let err = Jwk::from_json(&jwk)
+            .and_then(|k| VerifyingKey::from_jwk(&k).map(|_| ()))
+            .unwrap_err();
+        no_raw_controls(&err);
+    }
+    // A PEM block's label.
+    let pem = format!("-----BEGIN {evil}-----\nAAAA\n-----END {evil}-----\n");
+    no_raw_controls(&pem::from_pem(&pem).unwrap_err());
+}
+
+/// The caller's own claims type may quote the payload in its errors (serde's "unknown
+/// variant"): the message is escaped in full.
+#[test]
+fn deserialize_errors_quoting_the_payload_are_escaped() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Role {
+        Reader,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Mine {
+        role: Role,
+    }
+    let mut payload = claims();
+    payload["role"] = json!("x\n[INFO] ok");
+    let token = sign_raw(rsa(), &rsa_header(), &payload.to_string());
+    let jwt = verify(&token).unwrap();
+    let err = jwt.deserialize::<Mine>().unwrap_err().to_string();
+    assert!(!err.contains('\n'), "{err:?}");
+    assert!(err.contains(r"x\n[INFO] ok"), "{err}");
+}
+
 #[test]
 fn wrong_number_of_parts_is_refused() {
     for token in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {

@@ -1,12 +1,112 @@
-//! A fast path for reading the claims of a token: a small JSON reader that handles the
-//! common, unremarkable payload (valid UTF-8, no escapes, integer dates, registered claims
-//! of the right types) without building any value but the registered claims.
+//! The fast path of token parsing, gathered in one place.
 //!
-//! It only ever answers "here are the claims" or "not me": anything unusual (an escape, a
-//! fraction, a wrong type, bad syntax, too much depth, a duplicate member) sends the payload
-//! to the general serde_json path, which then produces the precise result or error. So a
-//! payload is accepted here only if it is plain JSON that the general path accepts too; the
-//! property tests check exactly that.
+//! **Contract.** For any input, each entry point here either returns exactly what the
+//! general path would return for that input, or declines (`None`) and the caller hands the
+//! same input to the general path. The general path is the `serde_json`-based code in
+//! [`jws`](crate::jws) and [`claims`](crate::claims), which also finds every precise error.
+//! So nothing here reports an error, accepts what the general path refuses, or answers
+//! differently from it; it only saves work on the common case: a token whose header this
+//! thread has just seen, and a plain payload.
+//!
+//! The entry points, and the differential tests that hold them to the contract:
+//!
+//! - [`cached_header`] and [`remember_header`]: the per-thread header cache. The header
+//!   parsed last on this thread is kept with its base64url text and the depth limit it was
+//!   checked under; the general path's answer depends on nothing else, so the same text
+//!   under the same limit gets the same [`Header`] without decoding or parsing again. Only
+//!   headers that parsed are kept. (`cached_header_shortcut_agrees_with_a_fresh_parse` in
+//!   `tests/it/props.rs`; `duplicate_members_are_named_on_every_parse_path` in
+//!   `tests/it/attacks.rs`.)
+//! - [`decode_compact`]: splitting and decoding a token whose header text is the cached
+//!   one, with the payload decoded in the same pass that finds its closing `.`. It declines
+//!   on anything else: an uncached header, a missing or extra `.`, non-canonical base64url.
+//!   (The same tests, and the tests at the bottom of this file.)
+//! - [`scan_claims`]: a small JSON reader for the common, unremarkable payload (no escapes,
+//!   integer dates, registered claims of the right types, shallow nesting) that builds no
+//!   value but the registered claims. It declines on anything unusual: an escape, a
+//!   fraction or exponent, a wrong type, bad syntax, too much depth, a duplicate member,
+//!   more members than it tracks. (The property tests at the bottom of this file against
+//!   serde_json, and the `claims` fuzz target.)
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use crate::b64;
+use crate::jws::{Compact, Header, Limits};
+
+thread_local! {
+    /// The last header parsed on this thread: its base64url text, the depth limit it was
+    /// checked under, and the result. Tokens from one issuer share a handful of headers,
+    /// so most tokens find theirs here.
+    static LAST_HEADER: RefCell<Option<(Box<str>, usize, Header)>> = const { RefCell::new(None) };
+}
+
+/// The header the general path would parse from `h64` under `limits`, if it is the one
+/// parsed last on this thread; `None` declines.
+pub(crate) fn cached_header(h64: &str, limits: &Limits) -> Option<Header> {
+    // `try_with`: during thread teardown there is no cache, only the general path.
+    LAST_HEADER
+        .try_with(|last| match &*last.borrow() {
+            // The depth limit is part of the key: a header accepted under a looser limit
+            // must be checked again under a stricter one.
+            Some((text, depth, header)) if *depth == limits.max_depth && **text == *h64 => {
+                Some(header.clone())
+            }
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// Records `header` as what the general path parsed from `h64` under `limits`. Only a
+/// header that parsed is ever recorded, so an error is never replayed.
+pub(crate) fn remember_header(h64: &str, limits: &Limits, header: &Header) {
+    let _ = LAST_HEADER.try_with(|last| {
+        *last.borrow_mut() = Some((h64.into(), limits.max_depth, header.clone()));
+    });
+}
+
+/// The header of `token` if its text is the one parsed last on this thread, with the
+/// length of that text (the token's first `.` follows it).
+fn cached_prefix(token: &str, limits: &Limits) -> Option<(Header, usize)> {
+    LAST_HEADER
+        .try_with(|last| match &*last.borrow() {
+            Some((text, depth, header))
+                if *depth == limits.max_depth
+                    && token.as_bytes().get(..text.len()) == Some(text.as_bytes())
+                    && token.as_bytes().get(text.len()) == Some(&b'.') =>
+            {
+                Some((header.clone(), text.len()))
+            }
+            _ => None,
+        })
+        .ok()
+        .flatten()
+}
+
+/// [`Compact::decode`]'s answer for a token whose header is the cached one, when that
+/// answer is a success; `None` declines (every malformed token declines, and the general
+/// path finds the precise error).
+#[inline]
+pub(crate) fn decode_compact<'a>(token: &'a str, limits: &Limits) -> Option<Compact<'a>> {
+    let (header, h_len) = cached_prefix(token, limits)?;
+    // The payload runs to the next `.`, the signature from there to the end (and must
+    // decode, so it holds no further `.`).
+    let rest = token.get(h_len + 1..)?;
+    let mut payload = Vec::with_capacity(rest.len() * 3 / 4);
+    let p_len = b64::decode_until_stop(rest, &mut payload)?;
+    let input_len = h_len + 1 + p_len;
+    if token.as_bytes().get(input_len) != Some(&b'.') {
+        return None;
+    }
+    let signature = b64::decode(token.get(input_len + 1..)?)?;
+    Some(Compact {
+        header,
+        signing_input: token.get(..input_len)?,
+        payload,
+        signature,
+    })
+}
 
 /// The registered claims found by the fast path.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -20,8 +120,6 @@ pub(crate) struct FastClaims {
     pub(crate) iat: Option<i64>,
     pub(crate) jti: Option<Range<usize>>,
 }
-
-use std::ops::Range;
 
 /// `aud` as found: one string (the usual case, no allocation) or an array of them.
 #[derive(Debug, PartialEq, Eq)]
@@ -272,7 +370,7 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Some(());
                 }
-                let mut seen: crate::encoding::Seen<&[u8]> = crate::encoding::Seen::default();
+                let mut seen: crate::json::Seen<&[u8]> = crate::json::Seen::default();
                 loop {
                     self.ws();
                     let name = self.string()?;
@@ -531,8 +629,9 @@ mod tests {
     /// Whatever the fast path accepts, the general path accepts with the same claims.
     fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         if let Some(fast) = scan(bytes, 16) {
-            prop_assert!(!crate::encoding::json_deeper_than(bytes, 16));
-            let general = crate::jwt::Claims::from_text(String::from_utf8(bytes.to_vec()).unwrap());
+            prop_assert!(!crate::json::deeper_than(bytes, 16));
+            let general =
+                crate::claims::Claims::from_text(String::from_utf8(bytes.to_vec()).unwrap());
             prop_assert!(
                 general.is_ok(),
                 "general path refused {:?}",
@@ -621,5 +720,141 @@ mod tests {
             "jti": "5f0c2d8e", "role": "write", "scope": "a b", "n": [1, {"k": null}]
         });
         assert!(scan(doc.to_string().as_bytes(), 16).is_some());
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        crate::b64::encode(bytes)
+    }
+
+    /// A token with this header and payload text (the signature does not matter here).
+    fn token(header: &str, payload: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(&[7; 40])
+        )
+    }
+
+    /// Parses `warm` on this thread so that its header is the cached one.
+    fn warm(warm: &str) {
+        let limits = Limits::default();
+        if decode_compact(warm, &limits).is_none() {
+            let _ = Compact::decode(warm, &limits);
+        }
+    }
+
+    /// Whatever the shortcut answers for `token`, the general path answers the same.
+    fn compact_agrees(token: &str, limits: &Limits) -> Result<bool, TestCaseError> {
+        let Some(fast) = decode_compact(token, limits) else {
+            return Ok(false);
+        };
+        let general = Compact::decode(token, limits);
+        prop_assert!(general.is_ok(), "general path refused {token}: {general:?}");
+        prop_assert_eq!(format!("{fast:?}"), format!("{:?}", general.unwrap()));
+        Ok(true)
+    }
+
+    const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    #[test]
+    fn a_token_with_the_cached_header_takes_the_shortcut() {
+        let limits = Limits::default();
+        let first = token(HEADER, r#"{"sub":"a"}"#);
+        let second = token(HEADER, r#"{"sub":"b","exp":1}"#);
+        // A fresh thread has nothing cached: the shortcut declines.
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(decode_compact(&second, &limits).is_none()));
+        });
+        warm(&first);
+        let fast = decode_compact(&second, &limits).unwrap();
+        assert_eq!(fast.payload, br#"{"sub":"b","exp":1}"#);
+        assert_eq!(fast.signature, [7; 40]);
+        assert_eq!(fast.signing_input, second.rsplit_once('.').unwrap().0);
+        // Another depth limit is another key.
+        let stricter = Limits {
+            max_depth: 3,
+            ..limits
+        };
+        assert!(decode_compact(&second, &stricter).is_none());
+    }
+
+    /// The cached-header path carries a payload with a duplicate member to the claims
+    /// parser like any other, and the claims parser names the duplicate.
+    #[test]
+    fn the_shortcut_hands_duplicates_to_the_claims_parser() {
+        let limits = Limits::default();
+        warm(&token(HEADER, "{}"));
+        for (payload, name) in [
+            (r#"{"exp":1,"exp":2}"#, "exp"),
+            (r#"{"a":1,"a":2}"#, "a"),
+            (r#"{"a\u0062":1,"ab":2}"#, "ab"),
+        ] {
+            let token = token(HEADER, payload);
+            let compact = decode_compact(&token, &limits).unwrap();
+            let err =
+                crate::claims::Claims::from_payload(compact.payload, limits.max_depth).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    crate::Error::Malformed(crate::MalformedError::DuplicateMember {
+                        part: crate::Part::Payload,
+                        name: found,
+                    }) if found == name
+                ),
+                "{payload}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shortcut_declines_malformed_tokens() {
+        let limits = Limits::default();
+        let good = token(HEADER, r#"{"sub":"a"}"#);
+        warm(&good);
+        let (input, sig) = good.rsplit_once('.').unwrap();
+        for bad in [
+            input.to_string(),
+            format!("{input}.{sig}.x"),
+            format!("{input}.{sig}="),
+            format!("{input}.{sig}AAA"),
+            format!("{input}..{sig}"),
+            format!("{input}=.{sig}"),
+            input.replacen('.', "..", 1) + "." + sig,
+        ] {
+            assert!(decode_compact(&bad, &limits).is_none(), "{bad}");
+            assert!(Compact::decode(&bad, &limits).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Tokens near a valid one, parsed with its header cached: the shortcut answers as
+        /// the general path does, or declines.
+        #[test]
+        fn the_shortcut_agrees_with_the_general_path(
+            payload in plain_claims(),
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(b"Aa0-_.=+ /".to_vec()), 0u8..3),
+                0..3,
+            ),
+        ) {
+            let original = token(HEADER, &payload);
+            warm(&original);
+            let mut bytes = original.clone().into_bytes();
+            for (at, byte, how) in &edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => bytes[i] = *byte,
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    _ => bytes.insert(i.min(bytes.len()), *byte),
+                }
+            }
+            let mutated = String::from_utf8(bytes).unwrap();
+            let taken = compact_agrees(&mutated, &Limits::default())?;
+            // Unchanged tokens always take it: the agreement above is not vacuous.
+            prop_assert!(taken || (!edits.is_empty() && mutated != original));
+        }
     }
 }
