@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use tessera_contract::SystemClock;
 use tessera_jose::Algorithm;
 use tessera_server::{
-    Access, Admin, AppState, Config, FileConfig, MasterKeySource, DEFAULT_LISTEN,
+    Access, Admin, AppState, ClientSpec, Config, FileConfig, MasterKeySource, DEFAULT_LISTEN,
 };
 
 use crate::{init_logging, input, runtime, Failure, Outcome};
@@ -91,6 +91,10 @@ pub enum ClientCommand {
         /// Space-separated scopes the client may request.
         #[arg(long, default_value = "")]
         scope: String,
+        /// A resource server: may introspect tokens issued to other clients (without it, a
+        /// client learns only about its own tokens).
+        #[arg(long)]
+        introspect: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -311,12 +315,22 @@ pub fn user(cmd: UserCommand) -> Outcome {
 pub fn client(cmd: ClientCommand) -> Outcome {
     runtime()?.block_on(async move {
         match cmd {
-            ClientCommand::Add { id, scope, common } => {
+            ClientCommand::Add {
+                id,
+                scope,
+                introspect,
+                common,
+            } => {
+                let spec = ClientSpec {
+                    client_id: id.clone(),
+                    scope,
+                    can_introspect: introspect,
+                };
                 // Printed before the client is committed: a secret that cannot be shown
                 // (a full disk) leaves no client behind.
                 admin(&common, Access::Create)
                     .await?
-                    .add_client(&id, &scope, |secret| {
+                    .add_client(&spec, |secret| {
                         let text = serde_json::to_string_pretty(&serde_json::json!({
                             "client_id": id,
                             "client_secret": secret,

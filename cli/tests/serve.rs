@@ -667,3 +667,58 @@ fn a_flood_of_half_sent_connections_does_not_starve_the_server() {
     let _ = server.child.wait();
     assert!(!stderr.contains("Too many open files"), "{stderr}");
 }
+
+#[test]
+fn client_supplied_text_cannot_forge_log_lines_or_carry_escapes() {
+    // The finding: a `userName` with `\n` and ANSI escapes, or a Basic client id with %0A,
+    // wrote forged lines and raw escape sequences into the server's log.
+    let dir = work_dir("log-injection");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(bin())
+        .args(["serve", "--listen", &listen])
+        .current_dir(&dir)
+        .env_remove("TESSERA_DATABASE_URL")
+        .env_remove("TESSERA_MASTER_KEY")
+        .env("TESSERA_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server::ready(child, port);
+    let forged = r#"mallory\n2026-01-01T00:00:00Z  INFO login user=admin\u001b[31m"#;
+    let (status, _) = login(&server, forged, "whatever");
+    assert_eq!(status, 401);
+    // A Basic client id `a%0Aforged` (form-decoded to a newline).
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("a%0A2026 INFO forged:secret");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = "grant_type=client_credentials";
+    write!(
+        stream,
+        "POST /oauth/token HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Basic {basic}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let _ = server.child.kill();
+    let mut log = String::new();
+    if let Some(mut e) = server.child.stderr.take() {
+        let _ = e.read_to_string(&mut log);
+    }
+    let _ = server.child.wait();
+    assert!(
+        !log.contains('\u{1b}'),
+        "a raw escape reached the log: {log:?}"
+    );
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00Z") && !line.starts_with("2026 INFO forged"),
+            "a forged line: {line:?}"
+        );
+    }
+    assert!(log.contains("login failed"), "{log}");
+    assert!(log.contains("client authentication failed"), "{log}");
+}

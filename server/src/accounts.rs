@@ -38,7 +38,10 @@ pub fn hash_password(password: &str) -> Result<String> {
 /// A user as stored.
 #[derive(Debug, Clone)]
 pub struct User {
-    /// Login name, also the token `sub`.
+    /// Opaque, stable identifier: the token's `sub`. Never the name, which a later user may
+    /// take after this one is gone; never equal to a client id.
+    pub subject: String,
+    /// Login name, in tokens as `preferred_username`.
     pub name: String,
     /// The `role` claim.
     pub role: String,
@@ -46,6 +49,23 @@ pub struct User {
     pub disabled: bool,
     /// Creation time.
     pub created_at: i64,
+}
+
+impl User {
+    fn from_row(r: &sqlx::any::AnyRow) -> std::result::Result<User, sqlx::Error> {
+        Ok(User {
+            subject: r.try_get("subject")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
+            disabled: r.try_get::<i64, _>("disabled")? != 0,
+            created_at: r.try_get("created_at")?,
+        })
+    }
+}
+
+/// A new user subject: 128 random bits, base64url.
+pub(crate) fn new_subject() -> Result<String> {
+    random_token(16)
 }
 
 /// Password hashing and checks on a fixed set of worker threads (one per core), each
@@ -289,85 +309,109 @@ impl Users {
     }
 
     async fn insert(&self, name: &str, hash: &str, role: &str) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        // Random, so equal to a client id only by an astronomical chance; checked anyway,
+        // since a client's tokens carry its id as `sub`.
+        let subject = loop {
+            let candidate = new_subject()?;
+            let taken = sqlx::query("SELECT client_id FROM clients WHERE client_id = $1")
+                .bind(&candidate)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_none() {
+                break candidate;
+            }
+        };
         let result = sqlx::query(
-            "INSERT INTO users (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4)",
+            "INSERT INTO users (subject, name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
         )
+        .bind(&subject)
         .bind(name)
         .bind(hash)
         .bind(role)
         .bind(self.clock.unix_secs())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(Error::Invalid(format!("user {name} already exists")))
+                return Err(Error::Invalid(format!("user {name} already exists")))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Looks a user up, with the password hash.
+    /// Looks a user up by name, with the password hash.
     pub async fn find_with_hash(&self, name: &str) -> Result<Option<(User, String)>> {
         // No stored name holds NUL (names are validated), and PostgreSQL refuses NUL in
         // text parameters: answer "no such user" without asking.
         if name.contains('\0') {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT name, role, disabled, created_at, password_hash FROM users WHERE name = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE name = $1"
+        ))
         .bind(name)
         .fetch_optional(self.db.pool())
         .await?;
-        row.map(|r| {
-            Ok((
-                User {
-                    name: r.try_get("name")?,
-                    role: r.try_get("role")?,
-                    disabled: r.try_get::<i64, _>("disabled")? != 0,
-                    created_at: r.try_get("created_at")?,
-                },
-                r.try_get("password_hash")?,
-            ))
-        })
-        .transpose()
+        row.map(|r| Ok((User::from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
     }
 
-    /// Looks a user up.
+    /// Looks a user up by name.
     pub async fn find(&self, name: &str) -> Result<Option<User>> {
         Ok(self.find_with_hash(name).await?.map(|(u, _)| u))
     }
 
-    /// Every user.
-    pub async fn list(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT name, role, disabled, created_at FROM users ORDER BY name")
-            .fetch_all(self.db.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(User {
-                    name: r.try_get("name")?,
-                    role: r.try_get("role")?,
-                    disabled: r.try_get::<i64, _>("disabled")? != 0,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+    /// Looks a user up by subject (`sub`).
+    pub async fn by_subject(&self, subject: &str) -> Result<Option<User>> {
+        if subject.contains('\0') {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE subject = $1"
+        ))
+        .bind(subject)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.map(|r| User::from_row(&r)).transpose()?)
     }
 
-    /// Disables a user: no new logins, and refresh tokens stop working.
-    pub async fn disable(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET disabled = 1 WHERE name = $1")
-            .bind(name)
-            .execute(self.db.pool())
+    /// Every user.
+    pub async fn list(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
+            .fetch_all(self.db.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound(format!("no user named {name}")));
-        }
-        Ok(())
+        Ok(rows
+            .iter()
+            .map(User::from_row)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Disables a user inside the caller's transaction (no new logins or refreshes);
+    /// returns its subject, whose sessions the caller ends in the same transaction.
+    pub(crate) async fn disable_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        name: &str,
+    ) -> Result<String> {
+        let row = sqlx::query("SELECT subject FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user named {name}")))?;
+        sqlx::query("UPDATE users SET disabled = 1 WHERE name = $1")
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        Ok(row.try_get("subject")?)
     }
 }
+
+/// The columns [`User::from_row`] reads.
+const USER_COLUMNS: &str = "subject, name, role, disabled, created_at";
 
 /// An OAuth client as stored.
 #[derive(Debug, Clone)]
@@ -378,6 +422,19 @@ pub struct Client {
     pub scope: String,
     /// Disabled clients cannot authenticate.
     pub disabled: bool,
+    /// A resource server allowed to introspect tokens issued to other clients.
+    pub can_introspect: bool,
+}
+
+/// What `tessera client add` registers.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    /// The client id.
+    pub client_id: String,
+    /// Space-separated scopes it may ask for.
+    pub scope: String,
+    /// May introspect tokens issued to other clients (a resource server).
+    pub can_introspect: bool,
 }
 
 /// Client storage and authentication.
@@ -385,14 +442,16 @@ pub struct Client {
 pub struct Clients {
     db: Db,
     clock: SharedClock,
-    /// Recently read clients (with their secret hash), so client-credentials issuance does
-    /// not wait on the database every time. Entries live a few seconds: disabling a client
-    /// or adding one takes effect within that time.
+    /// Clients that authenticated recently, by id and the hash of the secret they showed,
+    /// so client-credentials issuance does not wait on the database every time. Only a
+    /// correct secret finds an entry: an unknown id and a wrong secret both go to the
+    /// database, so their answers take the same time whether the id exists or not. Entries
+    /// live a few seconds: disabling a client takes effect within that time.
     cache: Arc<std::sync::Mutex<ClientCache>>,
 }
 
-/// Client id -> (when read, client, secret hash).
-type ClientCache = HashMap<String, (i64, Client, String)>;
+/// (Client id, secret hash) -> (when read, client).
+type ClientCache = HashMap<(String, String), (i64, Client)>;
 
 /// How long a client read from the database is trusted, in seconds.
 const CLIENT_CACHE_SECONDS: i64 = 5;
@@ -420,12 +479,12 @@ impl Clients {
     /// a secret nobody saw would leave an unusable client behind.
     pub async fn add_confirmed(
         &self,
-        client_id: &str,
-        scope: &str,
+        spec: &ClientSpec,
         deliver: impl FnOnce(&str) -> std::result::Result<(), String>,
     ) -> Result<String> {
+        let client_id = spec.client_id.as_str();
         validate_name(client_id, "client id")?;
-        for s in scope.split_whitespace() {
+        for s in spec.scope.split_whitespace() {
             if !s
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
@@ -433,16 +492,27 @@ impl Clients {
                 return Err(Error::Invalid(format!("invalid scope `{s}`")));
             }
         }
-        let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+        let scope = spec.scope.split_whitespace().collect::<Vec<_>>().join(" ");
         let secret = random_token(32)?;
         let mut tx = self.db.pool().begin().await?;
+        // A client's tokens carry its id as `sub`: it must never name a user.
+        let user = sqlx::query("SELECT name FROM users WHERE subject = $1")
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if user.is_some() {
+            return Err(Error::Invalid(format!(
+                "client id {client_id} is a user's subject; choose another"
+            )));
+        }
         let result = sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at) VALUES ($1, $2, $3, 0, $4)",
+            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect) VALUES ($1, $2, $3, 0, $4, $5)",
         )
         .bind(client_id)
         .bind(secret_hash(&secret))
         .bind(&scope)
         .bind(self.clock.unix_secs())
+        .bind(i64::from(spec.can_introspect))
         .execute(&mut *tx)
         .await;
         match result {
@@ -462,33 +532,48 @@ impl Clients {
     }
 
     /// Checks a client's credentials in constant time; unknown and disabled clients and
-    /// wrong secrets are indistinguishable to the caller.
+    /// wrong secrets are indistinguishable to the caller, in answer and in time.
     pub async fn authenticate(&self, client_id: &str, secret: &str) -> Result<Option<Client>> {
         let presented = secret_hash(secret);
-        let Some((client, stored)) = self.lookup(client_id).await? else {
-            let _ =
-                constant_time::verify_slices_are_equal(presented.as_bytes(), presented.as_bytes());
-            return Ok(None);
-        };
+        let now = self.clock.unix_secs();
+        let key = (client_id.to_owned(), presented);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((read_at, client)) = cache.get(&key) {
+                if now >= *read_at && now - read_at < CLIENT_CACHE_SECONDS {
+                    return Ok(Some(client.clone()));
+                }
+            }
+        }
+        let (client_id, presented) = key;
+        let found = self.lookup(&client_id).await?;
+        // Compared even when the id is unknown, against the presented hash itself, so both
+        // paths do the same work.
+        let stored = found
+            .as_ref()
+            .map_or(presented.as_str(), |(_, h)| h.as_str());
         let matches =
             constant_time::verify_slices_are_equal(presented.as_bytes(), stored.as_bytes()).is_ok();
-        Ok((matches && !client.disabled).then_some(client))
+        let Some((client, _)) = found.filter(|(c, _)| matches && !c.disabled) else {
+            return Ok(None);
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CLIENT_CACHE_MAX {
+                cache.retain(|_, (read_at, _)| now - *read_at < CLIENT_CACHE_SECONDS);
+                if cache.len() >= CLIENT_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert((client_id, presented), (now, client.clone()));
+        }
+        Ok(Some(client))
     }
 
     async fn lookup(&self, client_id: &str) -> Result<Option<(Client, String)>> {
         if client_id.contains('\0') {
             return Ok(None);
         }
-        let now = self.clock.unix_secs();
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((read_at, client, hash)) = cache.get(client_id) {
-                if now >= *read_at && now - read_at < CLIENT_CACHE_SECONDS {
-                    return Ok(Some((client.clone(), hash.clone())));
-                }
-            }
-        }
         let row = sqlx::query(
-            "SELECT client_id, secret_hash, scope, disabled FROM clients WHERE client_id = $1",
+            "SELECT client_id, secret_hash, scope, disabled, can_introspect FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(self.db.pool())
@@ -500,18 +585,9 @@ impl Clients {
             client_id: row.try_get("client_id")?,
             scope: row.try_get("scope")?,
             disabled: row.try_get::<i64, _>("disabled")? != 0,
+            can_introspect: row.try_get::<i64, _>("can_introspect")? != 0,
         };
-        let hash: String = row.try_get("secret_hash")?;
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CLIENT_CACHE_MAX {
-                cache.retain(|_, (read_at, _, _)| now - *read_at < CLIENT_CACHE_SECONDS);
-                if cache.len() >= CLIENT_CACHE_MAX {
-                    cache.clear();
-                }
-            }
-            cache.insert(client_id.to_owned(), (now, client.clone(), hash.clone()));
-        }
-        Ok(Some((client, hash)))
+        Ok(Some((client, row.try_get("secret_hash")?)))
     }
 }
 
@@ -596,6 +672,53 @@ mod tests {
         assert!(!checker.check("correct horse".into(), None).await.unwrap());
         let library = hash_password("x y z").unwrap();
         assert!(checker.check("x y z".into(), Some(library)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn only_a_correct_secret_is_cached_so_ids_cannot_be_told_apart() {
+        // The finding: known client ids answered ~110 us faster than unknown ones (the
+        // cache held a client after any lookup). Now only a correct secret fills or hits
+        // the cache: a wrong secret for a known id goes to the database like an unknown id.
+        let dir = std::env::temp_dir().join(format!("tessera-clients-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .unwrap();
+        let clients = Clients::new(
+            db,
+            tessera_contract::ManualClock::at(1_800_000_000).shared(),
+        );
+        let spec = ClientSpec {
+            client_id: "svc".into(),
+            ..ClientSpec::default()
+        };
+        let secret = clients.add_confirmed(&spec, |_| Ok(())).await.unwrap();
+        let cached = |clients: &Clients| clients.cache.lock().unwrap().len();
+        assert!(clients
+            .authenticate("svc", "wrong")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(clients
+            .authenticate("nobody", "wrong")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(cached(&clients), 0, "failures leave nothing to time");
+        assert!(clients
+            .authenticate("svc", &secret)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(cached(&clients), 1);
+        // A wrong secret does not find the cached entry.
+        assert!(clients
+            .authenticate("svc", "wrong")
+            .await
+            .unwrap()
+            .is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -9,14 +9,14 @@ use tessera_jose::{Algorithm, Jwk};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use crate::accounts::{Clients, User, Users};
+use crate::accounts::{ClientSpec, Clients, User, Users};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::keys::{self, Changes, KeyInfo, KeyManager};
 use crate::revocations::Revocations;
 use crate::seal::MasterKey;
-use crate::tokens::RefreshTokens;
+use crate::sessions::Sessions;
 
 /// Whether an admin command may create the database it is pointed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct Admin {
     clock: SharedClock,
     users: Users,
     clients: Clients,
-    refresh: RefreshTokens,
+    sessions: Sessions,
     master_env: Option<Zeroizing<String>>,
     keys: OnceCell<Arc<KeyManager>>,
 }
@@ -74,7 +74,7 @@ impl Admin {
         Admin {
             users: Users::new(db.clone(), clock.clone()),
             clients: Clients::new(db.clone(), clock.clone()),
-            refresh: RefreshTokens::new(db.clone(), clock.clone(), config.clone(), revocations),
+            sessions: Sessions::new(db.clone(), clock.clone(), config.clone(), revocations),
             keys: OnceCell::new_with(keys),
             master_env,
             db,
@@ -97,22 +97,21 @@ impl Admin {
     /// refresh tokens are revoked and its `sessionId` published to resource servers).
     /// Returns how many sessions ended.
     pub async fn disable_user(&self, name: &str) -> Result<usize> {
-        self.users.disable(name).await?;
-        self.refresh.revoke_user(name).await
+        let mut tx = self.db.pool().begin().await?;
+        let subject = self.users.disable_in(&mut tx, name).await?;
+        let ended = self.sessions.end_all_in(&mut tx, &subject).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
-    /// Registers a client with these scopes and hands its secret to `deliver` (which shows
-    /// it) before committing: a secret nobody saw leaves no client behind.
+    /// Registers a client and hands its secret to `deliver` (which shows it) before
+    /// committing: a secret nobody saw leaves no client behind.
     pub async fn add_client(
         &self,
-        client_id: &str,
-        scope: &str,
+        spec: &ClientSpec,
         deliver: impl FnOnce(&str) -> std::result::Result<(), String>,
     ) -> Result<()> {
-        self.clients
-            .add_confirmed(client_id, scope, deliver)
-            .await
-            .map(drop)
+        self.clients.add_confirmed(spec, deliver).await.map(drop)
     }
 
     /// Every key in the database, newest first (needs no master key).

@@ -12,11 +12,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_contract::{bearer_token, claims, fingerprint};
-use tessera_jose::{Jwt, UnverifiedJwt, Validation};
+use tessera_jose::{Jwt, Shown, UnverifiedJwt, Validation};
 
 use crate::accounts::random_token;
 use crate::error::ApiError;
 use crate::metrics::bump;
+use crate::ratelimit::Refused;
+use crate::sessions::Owner;
 use crate::tokens::Subject;
 use crate::AppState;
 
@@ -43,16 +45,7 @@ impl FromRequestParts<AppState> for ClientAddress {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if state.config.trust_forwarded_for {
-            // Several headers count as one list, in order.
-            let last = parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .rfind(|hop| !hop.is_empty());
-            if let Some(hop) = last {
+            if let Some(hop) = last_forwarded_hop(&parts.headers) {
                 let ip = hop
                     .parse::<std::net::IpAddr>()
                     .ok()
@@ -72,6 +65,20 @@ impl FromRequestParts<AppState> for ClientAddress {
             .map_or_else(|| "unknown".to_owned(), |c| address_key(c.0.ip()));
         Ok(ClientAddress(peer))
     }
+}
+
+/// The last hop of the `X-Forwarded-For` headers (several count as one list, in order):
+/// the one the trusted proxy added. Read from the raw bytes, so that a byte that is not
+/// visible ASCII in an earlier, client-written hop cannot make the whole header unreadable
+/// and the limiter fall back to the proxy's own address.
+fn last_forwarded_hop(headers: &HeaderMap) -> Option<String> {
+    let hop = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .rfind(|hop| !hop.is_empty())?;
+    Some(String::from_utf8_lossy(hop).into_owned())
 }
 
 /// The limiter's key for an address: IPv4 as is, IPv6 by its /64 (one subscriber usually
@@ -136,13 +143,22 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let now = state.clock.unix_secs();
-    // Attempts in flight count too, so that many parallel guesses cannot all pass the
-    // check before any failure is recorded.
-    let attempt = match state.limiter.begin(&user_name, &address, now) {
+    // The attempt reserves its place in the failure counts before the password is checked,
+    // so parallel guesses cannot all pass the check before any failure is recorded.
+    let attempt = match state.limiter.begin(&user_name, &address, now).await? {
         Ok(attempt) => attempt,
-        Err(wait) => {
+        Err(refused) => {
             bump(&state.metrics.logins_limited);
-            tracing::warn!(user = %user_name, %address, "login refused: too many failures");
+            let wait = match refused {
+                Refused::Limited(wait) => {
+                    tracing::warn!(user = %Shown::full(&user_name), address = %Shown::full(&address), "login refused: too many failures");
+                    wait
+                }
+                Refused::Busy => {
+                    tracing::warn!(user = %Shown::full(&user_name), address = %Shown::full(&address), "login refused: too many attempts of this user at once");
+                    1
+                }
+            };
             return Err(ApiError::TooManyAttempts(wait));
         }
     };
@@ -158,12 +174,11 @@ pub async fn login(
         _ => {
             attempt.failed();
             bump(&state.metrics.logins_failed);
-            tracing::info!(user = %user_name, %address, "login failed");
+            tracing::info!(user = %Shown::full(&user_name), address = %Shown::full(&address), "login failed");
             return Err(ApiError::InvalidCredentials);
         }
     };
-    attempt.succeeded();
-    let session_id = random_token(16)?;
+    attempt.succeeded().await?;
     let (cookie, fingerprint_hash) = if state.config.fingerprint_cookie {
         let value = random_token(32)?;
         (
@@ -173,26 +188,33 @@ pub async fn login(
     } else {
         (None, None)
     };
+    // No key can sign (a new replica before its first maintenance): refuse before a
+    // session is stored that no token would ever name.
+    if state.keys.published().signer.is_none() {
+        return Err(ApiError::Unavailable);
+    }
+    let started = state
+        .sessions
+        .start(Owner {
+            subject: &user.subject,
+            role: &user.role,
+            client_id: None,
+            fingerprint_hash: fingerprint_hash.as_deref(),
+        })
+        .await?;
     let issued = state
         .issuer
         .issue(Subject::User {
+            subject: &user.subject,
             name: &user.name,
             role: &user.role,
-            session_id: &session_id,
+            session_id: &started.session_id,
             fingerprint_hash: fingerprint_hash.as_deref(),
         })?
         .ok_or(ApiError::Unavailable)?;
-    let refresh_token = state
-        .refresh
-        .create(
-            &user.name,
-            &user.role,
-            &session_id,
-            fingerprint_hash.as_deref(),
-        )
-        .await?;
+    let refresh_token = started.refresh_token;
     bump(&state.metrics.tokens_password);
-    tracing::info!(user = %user.name, "login");
+    tracing::info!(user = %Shown::full(&user.name), "login");
     let mut response = Json(json!({
         "jwt": issued.token,
         "refresh_token": refresh_token,
@@ -221,8 +243,8 @@ pub async fn logout(
         .and_then(|v| v.as_str())
         .ok_or(ApiError::InvalidToken)?
         .to_owned();
-    state.refresh.revoke_session(&session).await?;
-    tracing::info!(user = ?jwt.claims().sub(), "logout");
+    state.sessions.end(&session).await?;
+    tracing::info!(sub = %Shown::full(jwt.claims().sub().unwrap_or("-")), "logout");
     let mut response = (StatusCode::OK, Json(json!({ "message": "logged out" }))).into_response();
     if state.config.fingerprint_cookie {
         response.headers_mut().insert(

@@ -24,8 +24,12 @@ pub struct Config {
     pub alg: Algorithm,
     /// Access-token lifetime in seconds (default 20 minutes, as the seed).
     pub token_ttl: u64,
-    /// Refresh-token lifetime in seconds.
+    /// Refresh-token lifetime in seconds (each refresh issues a new one).
     pub refresh_ttl: u64,
+    /// Absolute lifetime of a login session in seconds: refreshing never extends it.
+    pub session_lifetime: u64,
+    /// Live sessions per user at most; a new login ends the oldest beyond it.
+    pub max_sessions_per_user: usize,
     /// Scheduled rotation interval in seconds (default 30 days).
     pub rotation_interval: u64,
     /// How long a new key is published before it signs, in seconds (must exceed the JWKS
@@ -81,6 +85,8 @@ impl Config {
             alg: Algorithm::RS256,
             token_ttl: 20 * 60,
             refresh_ttl: 14 * 86_400,
+            session_lifetime: 30 * 86_400,
+            max_sessions_per_user: 20,
             rotation_interval: 30 * 86_400,
             prepublish: 3600,
             jwks_max_age: 300,
@@ -123,6 +129,7 @@ impl Config {
         // mistakes (milliseconds given as seconds).
         for (name, value, min, max) in [
             ("refresh_ttl", self.refresh_ttl, 1, 366 * 86_400),
+            ("session_lifetime", self.session_lifetime, 60, 366 * 86_400),
             ("leeway", self.leeway, 0, 3600),
             ("jwks_max_age", self.jwks_max_age, 0, 7 * 86_400),
             ("prepublish", self.prepublish, 1, 60 * 86_400),
@@ -157,6 +164,11 @@ impl Config {
                 "rotation_interval must be longer than prepublish".into(),
             ));
         }
+        if self.max_sessions_per_user == 0 || self.max_sessions_per_user > 10_000 {
+            return Err(Error::Config(
+                "max_sessions_per_user must be between 1 and 10000".into(),
+            ));
+        }
         if self.max_connections == Some(0) || self.max_event_streams == 0 {
             return Err(Error::Config(
                 "max_connections and max_event_streams must be at least 1".into(),
@@ -188,6 +200,10 @@ pub struct FileConfig {
     pub token_ttl: Option<u64>,
     /// See [`Config::refresh_ttl`].
     pub refresh_ttl: Option<u64>,
+    /// See [`Config::session_lifetime`].
+    pub session_lifetime: Option<u64>,
+    /// See [`Config::max_sessions_per_user`].
+    pub max_sessions_per_user: Option<usize>,
     /// See [`Config::rotation_interval`].
     pub rotation_interval: Option<u64>,
     /// See [`Config::prepublish`].
@@ -239,6 +255,7 @@ impl FileConfig {
         set!(
             db => database_url, issuer => issuer, audience => audience, token_ttl => token_ttl,
             refresh_ttl => refresh_ttl, rotation_interval => rotation_interval,
+            session_lifetime => session_lifetime, max_sessions_per_user => max_sessions_per_user,
             prepublish => prepublish, jwks_max_age => jwks_max_age, leeway => leeway,
             demo => demo, master_key_file => master_key_file,
             fingerprint_cookie => fingerprint_cookie, trust_forwarded_for => trust_forwarded_for,

@@ -82,6 +82,35 @@ CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ALTER TABLE refresh_tokens ADD COLUMN fingerprint_hash TEXT;
 "#,
     ),
+    // Users get an opaque, stable subject (`sub`), never their name; sessions become rows
+    // of their own with an absolute lifetime; refresh tokens and clients say which client
+    // they belong to and may introspect; failed logins are counted in the database, so
+    // that every replica sees them. `backfill_v4` fills the new columns of existing rows.
+    (
+        4,
+        r#"
+ALTER TABLE users ADD COLUMN subject TEXT;
+CREATE UNIQUE INDEX users_subject ON users (subject);
+ALTER TABLE clients ADD COLUMN can_introspect BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE refresh_tokens ADD COLUMN client_id TEXT;
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    client_id TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX sessions_subject ON sessions (subject);
+CREATE TABLE login_attempts (
+    attempt TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX login_attempts_key ON login_attempts (key, at);
+CREATE INDEX login_attempts_attempt ON login_attempts (attempt)
+"#,
+    ),
 ];
 
 /// The revocations table: the dialects differ only in how the cursor column counts.
@@ -203,6 +232,12 @@ impl Db {
     }
 
     async fn migrate(&self) -> Result<()> {
+        self.migrate_up_to(i64::MAX).await
+    }
+
+    /// Applies the migrations up to `last` (all of them in production; tests stop earlier
+    /// to write rows as an older version did).
+    async fn migrate_up_to(&self, last: i64) -> Result<()> {
         // Two replicas starting on a new PostgreSQL database would race on the catalog
         // even with IF NOT EXISTS; a transaction-scoped advisory lock serialises them.
         let mut tx = self.pool.begin().await?;
@@ -222,7 +257,7 @@ impl Db {
         let mut all: Vec<(i64, &str)> = MIGRATIONS_COMMON.to_vec();
         all.push((2, revocations.as_str()));
         all.sort_by_key(|(version, _)| *version);
-        for (version, sql) in all {
+        for (version, sql) in all.into_iter().filter(|(v, _)| *v <= last) {
             let mut tx = self.pool.begin().await?;
             // Serialise concurrent starts: the second replica waits here, then sees the row.
             if self.backend == Backend::Postgres {
@@ -242,6 +277,9 @@ impl Db {
             for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 sqlx::query(statement).execute(&mut *tx).await?;
             }
+            if version == 4 {
+                backfill_v4(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(tessera_jose::unix_now())
@@ -256,6 +294,39 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
+}
+
+/// Fills what migration 4 added for rows written before it: an opaque subject for every
+/// user (their refresh tokens then name it instead of the user name), and a session row
+/// for every session that still has refresh tokens (ending when its last token does).
+async fn backfill_v4(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    let names: Vec<String> = sqlx::query("SELECT name FROM users WHERE subject IS NULL")
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("name"))
+        .collect::<std::result::Result<_, _>>()?;
+    for name in names {
+        let subject = crate::accounts::new_subject()?;
+        sqlx::query("UPDATE users SET subject = $1 WHERE name = $2")
+            .bind(&subject)
+            .bind(&name)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE refresh_tokens SET subject = $1 WHERE subject = $2")
+            .bind(&subject)
+            .bind(&name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO sessions (id, subject, created_at, expires_at, revoked_at) \
+         SELECT session_id, MIN(subject), MIN(created_at), MAX(expires_at), MAX(revoked_at) \
+         FROM refresh_tokens GROUP BY session_id",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The file of a `sqlite://FILE` or `sqlite:FILE` URL (none for in-memory databases).
@@ -292,6 +363,8 @@ fn create_private_file(path: &std::path::Path) -> Result<()> {
 const MIGRATION_LOCK: i64 = 0x7465_7373_6572_6131;
 /// Advisory-lock key that orders revocation inserts on PostgreSQL ("tessera2").
 pub(crate) const REVOCATION_LOCK: i64 = 0x7465_7373_6572_6132;
+/// Advisory-lock key that serialises failed-login counting on PostgreSQL ("tessera3").
+pub(crate) const LIMITER_LOCK: i64 = 0x7465_7373_6572_6133;
 
 /// Reads a row of the `settings` table.
 pub(crate) async fn setting<'e, E>(executor: E, name: &str) -> Result<Option<String>>
@@ -351,6 +424,72 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn migration_4_keeps_existing_users_and_their_sessions() {
+        sqlx::any::install_default_drivers();
+        let dir = std::env::temp_dir().join(format!("tessera-db-v4-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        let db = Db {
+            pool,
+            backend: Backend::Sqlite,
+        };
+        // A database as version 3 left it: users by name, sessions only in refresh tokens.
+        db.migrate_up_to(3).await.unwrap();
+        for statement in [
+            "INSERT INTO users (name, password_hash, role, disabled, created_at) VALUES ('Jane', 'h', 'write', 0, 1)",
+            "INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at) VALUES ('t1', 'f', 'Jane', 'write', 's1', 10, 1000)",
+            "INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, used_at) VALUES ('t0', 'f', 'Jane', 'write', 's1', 5, 900, 10)",
+            "INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, revoked_at) VALUES ('t2', 'g', 'Jane', 'write', 's2', 20, 2000, 30)",
+        ] {
+            sqlx::query(statement).execute(db.pool()).await.unwrap();
+        }
+        db.migrate().await.unwrap();
+        let subject: String = sqlx::query("SELECT subject FROM users WHERE name = 'Jane'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .try_get("subject")
+            .unwrap();
+        assert_eq!(subject.len(), 22, "an opaque subject: {subject}");
+        let tokens = sqlx::query("SELECT DISTINCT subject FROM refresh_tokens")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].try_get::<String, _>("subject").unwrap(), subject);
+        let sessions = sqlx::query(
+            "SELECT id, subject, created_at, expires_at, revoked_at FROM sessions ORDER BY id",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sessions
+            .iter()
+            .map(|r| {
+                assert_eq!(r.try_get::<String, _>("subject").unwrap(), subject);
+                (
+                    r.try_get("id").unwrap(),
+                    r.try_get("created_at").unwrap(),
+                    r.try_get("expires_at").unwrap(),
+                    opt_i64(r, "revoked_at").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("s1".to_owned(), 5, 1000, None),
+                ("s2".to_owned(), 20, 2000, Some(30)),
+            ]
+        );
+        // Applying again changes nothing.
+        db.migrate().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

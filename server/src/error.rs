@@ -7,6 +7,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tessera_jose::Shown;
 
 /// Everything that can go wrong in the server.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +167,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Db(_) => {
-                tracing::error!(error = %e, "database error while serving a request");
+                tracing::error!(error = %Shown::full(&e.to_string()), "database error while serving a request");
                 ApiError::Unavailable
             }
             other => ApiError::Internal(other),
@@ -209,7 +210,7 @@ impl IntoResponse for ApiError {
                 json!({ "message": "temporarily unavailable" }),
             ),
             ApiError::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
+                tracing::error!(error = %Shown::full(&e.to_string()), "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({ "message": "internal error" }),

@@ -21,6 +21,7 @@ mod ops;
 mod ratelimit;
 mod revocations;
 mod seal;
+mod sessions;
 mod tokens;
 mod wellknown;
 
@@ -33,7 +34,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use accounts::User;
+pub use accounts::{ClientSpec, User};
 pub use admin::{Access, Admin};
 pub use config::{Config, FileConfig, DEFAULT_DATABASE, DEFAULT_LISTEN};
 pub use db::Db;
@@ -45,10 +46,11 @@ use accounts::{Clients, PasswordChecker, Users};
 use metrics::Metrics;
 use ratelimit::FailureLimiter;
 use revocations::Revocations;
+use sessions::Sessions;
 use tessera_contract::revocation as wire;
 use tessera_contract::SharedClock;
 use tessera_listen::{Limits, Shutdown, ShutdownTrigger};
-use tokens::{RefreshTokens, TokenIssuer};
+use tokens::TokenIssuer;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -61,7 +63,7 @@ pub struct AppState {
     clients: Clients,
     passwords: PasswordChecker,
     issuer: TokenIssuer,
-    refresh: RefreshTokens,
+    sessions: Sessions,
     revocations: Revocations,
     limiter: Arc<FailureLimiter>,
     metrics: Arc<Metrics>,
@@ -129,13 +131,14 @@ impl AppState {
             clients: Clients::new(db.clone(), clock.clone()),
             passwords: PasswordChecker::new()?,
             issuer: TokenIssuer::new(config.clone(), keys.clone(), clock.clone()),
-            refresh: RefreshTokens::new(
+            sessions: Sessions::new(
                 db.clone(),
                 clock.clone(),
                 config.clone(),
                 revocations.clone(),
             ),
             limiter: Arc::new(FailureLimiter::new(
+                db.clone(),
                 config.failure_window,
                 config.max_failures_per_user,
                 config.max_failures_per_address,
@@ -223,6 +226,18 @@ impl AppState {
         let revocations = self.revocations.clone();
         let poll = Duration::from_millis(self.config.revocation_poll_ms.max(50));
         tokio::spawn(revocations.run_poller(poll));
+        let limiter = self.limiter.clone();
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(60));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = limiter.sweep(clock.unix_secs()).await {
+                    tracing::warn!(error = %e, "failed-login sweep failed; will retry");
+                }
+            }
+        });
     }
 }
 

@@ -10,13 +10,15 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tessera_contract::RevocationKind;
+use tessera_contract::{claims, RevocationKind};
+use tessera_jose::Shown;
 
 use crate::accounts::Client;
 use crate::api::{media_type, verify_own};
 use crate::error::{ApiError, OAuthError};
 use crate::metrics::bump;
-use crate::tokens::{RefreshRefusal, Subject};
+use crate::sessions::RefreshRefusal;
+use crate::tokens::Subject;
 use crate::AppState;
 
 /// The form fields of the three endpoints.
@@ -96,7 +98,7 @@ async fn authenticate_client(
     match state.clients.authenticate(&id, &secret).await? {
         Some(client) => Ok(client),
         None => {
-            tracing::info!(client_id = %id, "client authentication failed");
+            tracing::info!(client_id = %Shown::full(&id), "client authentication failed");
             Err(OAuthError::invalid_client(by_basic))
         }
     }
@@ -177,7 +179,7 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
     if presented.len() > 256 {
         return Err(OAuthError::invalid_grant("refresh token is invalid"));
     }
-    let redeemed = match state.refresh.redeem(presented).await? {
+    let redeemed = match state.sessions.redeem(presented).await? {
         Ok(r) => r,
         Err(refusal) => {
             if refusal == RefreshRefusal::Reused {
@@ -194,15 +196,16 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
             return Err(OAuthError::invalid_grant(why));
         }
     };
-    // The user may have been disabled since the family started.
-    let user = state.users.find(&redeemed.subject).await?;
+    // The user may have been disabled since the session started.
+    let user = state.users.by_subject(&redeemed.subject).await?;
     let Some(user) = user.filter(|u| !u.disabled) else {
-        state.refresh.revoke_session(&redeemed.session_id).await?;
+        state.sessions.end(&redeemed.session_id).await?;
         return Err(OAuthError::invalid_grant("the user is disabled"));
     };
     let issued = state
         .issuer
         .issue(Subject::User {
+            subject: &user.subject,
             name: &user.name,
             role: &user.role,
             session_id: &redeemed.session_id,
@@ -218,35 +221,49 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
     })))
 }
 
-/// The `token` parameter of revocation and introspection, after client authentication.
+/// The `token` parameter of revocation and introspection, and the client that asks.
 async fn authenticated_token<'f>(
     state: &AppState,
     headers: &HeaderMap,
     form: &'f OAuthForm,
-) -> Result<&'f str, ApiError> {
-    authenticate_client(state, headers, form).await?;
-    form.token
+) -> Result<(Client, &'f str), ApiError> {
+    let client = authenticate_client(state, headers, form).await?;
+    let token = form
+        .token
         .as_deref()
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((client, token))
 }
 
-/// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its session; an access token
-/// has its `jti` published as revoked. Unknown tokens get 200 too (section 2.2).
+/// `POST /oauth/revoke` (RFC 7009): a refresh token ends its session; an access token has
+/// its `jti` published as revoked. A client revokes only tokens issued to it (section 2.1):
+/// tokens of other clients, and those of the login API, which no client was issued, are
+/// left alone. The answer is 200 in every case, as for unknown tokens (section 2.2), so it
+/// tells a client nothing about tokens that are not its own.
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&headers, &body)?;
-    let token = authenticated_token(&state, &headers, &form).await?;
+    let (client, token) = authenticated_token(&state, &headers, &form).await?;
     if token.len() <= 256 {
-        if let Some((_, session, _)) = state.refresh.lookup(token).await? {
-            state.refresh.revoke_session(&session).await?;
+        if let Some(refresh) = state.sessions.lookup(token).await? {
+            if refresh.client_id.as_deref() == Some(client.client_id.as_str()) {
+                state.sessions.end(&refresh.session_id).await?;
+            } else {
+                tracing::warn!(client = %Shown::full(&client.client_id), "revocation of another client's refresh token refused");
+            }
             return Ok(token_response(json!({})));
         }
     }
     if let Some(jwt) = verify_own(&state, token) {
-        if let (Some(jti), Some(exp)) = (jwt.claims().jti(), jwt.claims().exp()) {
+        let claims = jwt.claims();
+        if issued_to(claims) != Some(client.client_id.as_str()) {
+            tracing::warn!(client = %Shown::full(&client.client_id), "revocation of another client's access token refused");
+            return Ok(token_response(json!({})));
+        }
+        if let (Some(jti), Some(exp)) = (claims.jti(), claims.exp()) {
             let until = exp.saturating_add(i64::try_from(state.config.leeway).unwrap_or(60));
             state
                 .revocations
@@ -257,32 +274,49 @@ pub async fn revoke(
     Ok(token_response(json!({})))
 }
 
-/// `POST /oauth/introspect` (RFC 7662).
+/// The client an access token was issued to (`client_id`; none for the login API's).
+fn issued_to(claims: &tessera_jose::Claims) -> Option<&str> {
+    claims.get(claims::CLIENT_ID).and_then(Value::as_str)
+}
+
+/// `POST /oauth/introspect` (RFC 7662). A client learns about tokens issued to it; one
+/// registered as a resource server (`tessera client add --introspect`) about any token.
+/// Every other token is `{"active": false}`, as an unknown one is.
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let form = form(&headers, &body)?;
-    let token = authenticated_token(&state, &headers, &form).await?;
+    let (client, token) = authenticated_token(&state, &headers, &form).await?;
+    let may_see =
+        |owner: Option<&str>| client.can_introspect || owner == Some(client.client_id.as_str());
     if let Some(jwt) = verify_own(&state, token) {
         let claims = jwt.claims();
         let session = RevocationKind::Session.value_in(claims);
-        if !state.revocations.is_revoked(claims.jti(), session).await? {
+        if may_see(issued_to(claims))
+            && !state.revocations.is_revoked(claims.jti(), session).await?
+        {
             let mut body = Value::Object(claims.members().clone());
             body["active"] = Value::Bool(true);
             body["token_type"] = Value::String("Bearer".into());
             return Ok(token_response(body));
         }
     } else if token.len() <= 256 {
-        if let Some((subject, _, exp)) = state.refresh.lookup(token).await? {
-            return Ok(token_response(json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "sub": subject,
-                "exp": exp,
-                "iss": state.config.issuer,
-            })));
+        if let Some(refresh) = state.sessions.lookup(token).await? {
+            if may_see(refresh.client_id.as_deref()) {
+                let mut body = json!({
+                    "active": true,
+                    "token_type": "refresh_token",
+                    "sub": refresh.subject,
+                    "exp": refresh.expires_at,
+                    "iss": state.config.issuer,
+                });
+                if let Some(client_id) = refresh.client_id {
+                    body["client_id"] = Value::String(client_id);
+                }
+                return Ok(token_response(body));
+            }
         }
     }
     Ok(token_response(json!({ "active": false })))

@@ -1,310 +1,262 @@
-//! Failed-login limiting per user name and per client address (a sliding window kept in
-//! memory, per replica).
+//! Failed-login limits, shared by every replica through the database, and a per-user queue
+//! so that one user's burst of logins cannot starve everyone else's.
+//!
+//! Three counts, each over a sliding window (`failure_window`): failures of one user name
+//! from one client address (`max_failures_per_user`), of one user name from anywhere (ten
+//! times that, so that a stranger cannot lock a user out with a few wrong passwords), and
+//! from one address (`max_failures_per_address`, IPv6 by /64).
+//!
+//! An attempt reserves its place in all three counts before its password is checked, as
+//! if it had failed, and gives the place back only when it succeeds. So attempts in flight
+//! count, on every replica (the count and the reservation are one transaction, serialised on
+//! PostgreSQL by an advisory lock), and the configured limit is the real number of
+//! passwords tried per window, however many guesses arrive at once and wherever they land.
+//! An attempt that ends in an internal error gives its place back too.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Most distinct keys remembered; past this the oldest are forgotten.
-const MAX_KEYS: usize = 100_000;
+use sqlx::Row;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Attempts that may be in flight for one user beyond what its failures leave: parallel
-/// guesses can pass the limit by at most this many per window, while a user's own
-/// concurrent logins are not refused.
-const IN_FLIGHT_SLACK: usize = 16;
-/// The same for one address, larger: many users may log in at once behind one proxy.
-const ADDRESS_IN_FLIGHT_SLACK: usize = 64;
+use crate::accounts::random_token;
+use crate::db::{Backend, Db, LIMITER_LOCK};
+use crate::error::Result;
 
-/// Counts failures in a sliding window, and attempts in flight.
-#[derive(Debug)]
-pub struct FailureLimiter {
+/// How many times the per-user-and-address limit a user name may fail from anywhere.
+const USER_LIMIT_FACTOR: i64 = 10;
+/// Password checks of one user name running at once, per replica.
+const CONCURRENT_PER_USER: usize = 2;
+/// Attempts of one user name waiting for their turn, per replica; more are refused at once.
+const WAITING_PER_USER: usize = 16;
+
+/// Counts failures in the database and queues each user's attempts.
+pub(crate) struct FailureLimiter {
+    db: Db,
     window: i64,
-    max_per_user: usize,
-    max_per_address: usize,
-    state: Mutex<State>,
+    max_per_user: i64,
+    max_per_address: i64,
+    queues: Mutex<HashMap<String, Queue>>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    failures: HashMap<String, VecDeque<i64>>,
-    in_flight: HashMap<String, usize>,
+/// One user name's turn-taking on this replica.
+struct Queue {
+    running: Arc<Semaphore>,
+    /// Attempts holding or waiting for a permit.
+    members: usize,
 }
 
-/// One login attempt under way. Say how it ended with [`Attempt::failed`] or
-/// [`Attempt::succeeded`]; dropped otherwise (an internal error), it counts for neither.
-#[derive(Debug)]
-pub struct Attempt {
+/// One login attempt under way: its places in the counts are reserved. Say how it ended
+/// with [`Attempt::failed`] or [`Attempt::succeeded`]; dropped otherwise (an internal
+/// error), it gives its places back.
+pub(crate) struct Attempt {
     limiter: Arc<FailureLimiter>,
-    keys: [String; 3],
-    now: i64,
-    failed: Option<bool>,
+    id: String,
+    pair: String,
+    user: String,
+    ended: bool,
+    _turn: OwnedSemaphorePermit,
 }
 
 impl Attempt {
-    /// Wrong password, unknown or disabled user: a failure for the user and the address.
-    pub fn failed(mut self) {
-        self.failed = Some(true);
+    /// Wrong password, unknown or disabled user: the reservations stay, as failures.
+    pub(crate) fn failed(mut self) {
+        self.ended = true;
     }
 
-    /// A successful login: forgets the failures of this user from this address.
-    pub fn succeeded(mut self) {
-        self.failed = Some(false);
+    /// A successful login: gives the places back and forgets this user's failures from
+    /// this address.
+    pub(crate) async fn succeeded(mut self) -> Result<()> {
+        self.ended = true;
+        sqlx::query("DELETE FROM login_attempts WHERE attempt = $1 OR key = $2")
+            .bind(&self.id)
+            .bind(&self.pair)
+            .execute(self.limiter.db.pool())
+            .await?;
+        Ok(())
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        let Ok(mut state) = self.limiter.state.lock() else {
+        self.limiter.leave(&self.user);
+        if self.ended {
             return;
-        };
-        for key in &self.keys {
-            if let Some(n) = state.in_flight.get_mut(key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    state.in_flight.remove(key);
-                }
-            }
         }
-        match self.failed {
-            Some(true) => {
-                if state.failures.len() + self.keys.len() > MAX_KEYS {
-                    self.limiter.make_room(&mut state.failures, self.now);
-                }
-                for key in &self.keys {
-                    let times = state.failures.entry(key.clone()).or_default();
-                    times.push_back(self.now);
-                    if times.len() > 1000 {
-                        times.pop_front();
-                    }
-                }
-            }
-            Some(false) => {
-                state.failures.remove(&self.keys[0]);
-            }
-            None => {}
+        let db = self.limiter.db.clone();
+        let id = std::mem::take(&mut self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = sqlx::query("DELETE FROM login_attempts WHERE attempt = $1")
+                    .bind(id)
+                    .execute(db.pool())
+                    .await;
+            });
         }
     }
+}
+
+/// Why an attempt may not start.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// A limit is reached: retry after this many seconds.
+    Limited(u64),
+    /// Too many attempts of this user name already waiting here.
+    Busy,
 }
 
 impl FailureLimiter {
     /// A limiter allowing `per_user` failures per user name and address, ten times that per
     /// user name from anywhere, and `per_address` per address, per `window` seconds.
-    pub fn new(window: u64, per_user: u32, per_address: u32) -> FailureLimiter {
+    pub(crate) fn new(db: Db, window: u64, per_user: u32, per_address: u32) -> FailureLimiter {
         FailureLimiter {
-            window: i64::try_from(window).unwrap_or(i64::MAX),
-            max_per_user: per_user as usize,
-            max_per_address: per_address as usize,
-            state: Mutex::new(State::default()),
+            db,
+            window: i64::try_from(window).unwrap_or(i64::MAX / 4),
+            max_per_user: i64::from(per_user),
+            max_per_address: i64::from(per_address),
+            queues: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Starts an attempt, or `Err(seconds)` to wait: when the failures of the user (from
-    /// this address, or from anywhere) or of the address have reached their limit, or when
-    /// so many attempts are already in flight that they could pass it by more than a few.
-    pub fn begin(self: &Arc<Self>, user: &str, address: &str, now: i64) -> Result<Attempt, u64> {
-        // Per user from one address: the tight limit. Per user from anywhere: ten times
-        // that, so that a stranger cannot lock a user out with a handful of wrong
-        // passwords, while guessing from many addresses is still bounded. Per address.
-        let keys = [
-            pair_key(user, address),
-            user_key(user),
-            address_key(address),
-        ];
-        let limits = [
-            self.max_per_user,
-            self.max_per_user.saturating_mul(USER_LIMIT_FACTOR),
-            self.max_per_address,
-        ];
-        let Ok(mut state) = self.state.lock() else {
-            return Err(1);
+    /// Waits for this user name's turn, then reserves the attempt's places, or says why it
+    /// may not start.
+    pub(crate) async fn begin(
+        self: &Arc<Self>,
+        user: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<std::result::Result<Attempt, Refused>> {
+        let user_key = user_key(user);
+        let id = random_token(12)?;
+        let Some(running) = self.join(&user_key) else {
+            return Ok(Err(Refused::Busy));
         };
+        let turn = match running.acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.leave(&user_key);
+                return Ok(Err(Refused::Busy));
+            }
+        };
+        let attempt = Attempt {
+            limiter: self.clone(),
+            id,
+            pair: pair_key(user, address),
+            user: user_key,
+            ended: true,
+            _turn: turn,
+        };
+        let keys = [
+            (attempt.pair.clone(), self.max_per_user),
+            (
+                attempt.user.clone(),
+                self.max_per_user.saturating_mul(USER_LIMIT_FACTOR),
+            ),
+            (address_key(address), self.max_per_address),
+        ];
+        let mut tx = self.db.pool().begin().await?;
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LIMITER_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let since = now - self.window;
+        let rows = sqlx::query("SELECT key, COUNT(*) AS n, MIN(at) AS oldest FROM login_attempts WHERE key IN ($1, $2, $3) AND at > $4 GROUP BY key")
+            .bind(&keys[0].0)
+            .bind(&keys[1].0)
+            .bind(&keys[2].0)
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut wait = 0i64;
-        let slacks = [IN_FLIGHT_SLACK, IN_FLIGHT_SLACK, ADDRESS_IN_FLIGHT_SLACK];
-        for ((key, max), slack) in keys.iter().zip(limits).zip(slacks) {
-            let failed = match state.failures.get_mut(key) {
-                Some(times) => {
-                    while times.front().is_some_and(|t| *t <= now - self.window) {
-                        times.pop_front();
-                    }
-                    if times.len() >= max {
-                        let oldest = times.front().copied().unwrap_or(now);
-                        wait = wait.max(oldest + self.window - now);
-                    }
-                    times.len()
-                }
-                None => 0,
-            };
-            let flying = state.in_flight.get(key).copied().unwrap_or(0);
-            if failed + flying >= max.saturating_add(slack) {
-                wait = wait.max(1);
+        for row in &rows {
+            let key: String = row.try_get("key")?;
+            let n: i64 = row.try_get("n")?;
+            let oldest: i64 = row.try_get("oldest")?;
+            let limit = keys.iter().find(|(k, _)| *k == key).map_or(0, |(_, l)| *l);
+            if n >= limit {
+                wait = wait.max(oldest + self.window - now).max(1);
             }
         }
         if wait > 0 {
-            return Err(u64::try_from(wait).unwrap_or(1));
+            tx.commit().await?;
+            return Ok(Err(Refused::Limited(u64::try_from(wait).unwrap_or(1))));
         }
-        for key in &keys {
-            *state.in_flight.entry(key.clone()).or_default() += 1;
+        for (key, _) in &keys {
+            sqlx::query("INSERT INTO login_attempts (attempt, key, at) VALUES ($1, $2, $3)")
+                .bind(&attempt.id)
+                .bind(key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
-        Ok(Attempt {
-            limiter: self.clone(),
-            keys,
-            now,
-            failed: None,
-        })
+        tx.commit().await?;
+        let mut attempt = attempt;
+        attempt.ended = false;
+        Ok(Ok(attempt))
     }
 
-    /// Forgets keys whose failures have left the window; if that is not enough, forgets
-    /// the tenth of keys whose last failure is oldest (never everything at once, which
-    /// would let a flood of new names reset every counter).
-    fn make_room(&self, map: &mut HashMap<String, VecDeque<i64>>, now: i64) {
-        let horizon = now - self.window;
-        map.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
-        if map.len() + 3 <= MAX_KEYS {
-            return;
-        }
-        let mut last: Vec<i64> = map
-            .values()
-            .map(|times| times.back().copied().unwrap_or(i64::MIN))
-            .collect();
-        let cut = last.len() / 10;
-        let (_, threshold, _) = last.select_nth_unstable(cut);
-        let threshold = *threshold;
-        // Everything strictly older than the threshold (fewer than `cut` keys), then keys
-        // at the threshold until `cut` are gone.
-        let before = map.len();
-        map.retain(|_, times| times.back().copied().unwrap_or(i64::MIN) >= threshold);
-        let mut removed = before - map.len();
-        map.retain(|_, times| {
-            let tied = times.back().copied().unwrap_or(i64::MIN) == threshold;
-            if tied && removed < cut {
-                removed += 1;
-                false
-            } else {
-                true
-            }
+    /// Forgets failures that have left the window.
+    pub(crate) async fn sweep(&self, now: i64) -> Result<()> {
+        sqlx::query("DELETE FROM login_attempts WHERE at <= $1")
+            .bind(now - self.window)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Joins a user name's queue; `None` if too many are waiting already.
+    fn join(&self, user_key: &str) -> Option<Arc<Semaphore>> {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = queues.entry(user_key.to_owned()).or_insert_with(|| Queue {
+            running: Arc::new(Semaphore::new(CONCURRENT_PER_USER)),
+            members: 0,
         });
+        if queue.members >= CONCURRENT_PER_USER + WAITING_PER_USER {
+            return None;
+        }
+        queue.members += 1;
+        Some(queue.running.clone())
+    }
+
+    fn leave(&self, user_key: &str) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queue) = queues.get_mut(user_key) {
+            queue.members = queue.members.saturating_sub(1);
+            if queue.members == 0 {
+                queues.remove(user_key);
+            }
+        }
     }
 }
 
-/// How many times the per-user-and-address limit a user name may fail from anywhere.
-const USER_LIMIT_FACTOR: usize = 10;
-
 fn pair_key(user: &str, address: &str) -> String {
-    format!("p:{}|{address}", user.to_lowercase())
+    format!("p:{}|{}", storable(&user.to_lowercase()), storable(address))
 }
 
 fn user_key(user: &str) -> String {
-    format!("u:{}", user.to_lowercase())
+    format!("u:{}", storable(&user.to_lowercase()))
 }
 
 fn address_key(address: &str) -> String {
-    format!("a:{address}")
+    format!("a:{}", storable(address))
+}
+
+/// PostgreSQL refuses NUL in text: a name holding one still gets a key of its own.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fail(limiter: &Arc<FailureLimiter>, user: &str, address: &str, now: i64) {
-        limiter.begin(user, address, now).unwrap().failed();
-    }
-
     #[test]
-    fn limits_per_user_and_address_per_user_and_per_address() {
-        let limiter = Arc::new(FailureLimiter::new(300, 3, 5));
-        for _ in 0..3 {
-            fail(&limiter, "jane", "1.1.1.1", 1000);
-        }
-        // Locked for this address only: a stranger cannot lock Jane out.
-        assert_eq!(limiter.begin("jane", "1.1.1.1", 1001).err(), Some(299));
-        assert!(
-            limiter.begin("Jane", "1.1.1.1", 1001).is_err(),
-            "names fold case"
-        );
-        assert!(limiter.begin("jane", "2.2.2.2", 1001).is_ok());
-        fail(&limiter, "a", "1.1.1.1", 1002);
-        fail(&limiter, "b", "1.1.1.1", 1002);
-        assert!(
-            limiter.begin("c", "1.1.1.1", 1003).is_err(),
-            "address limit"
-        );
-        assert!(
-            limiter.begin("jane", "1.1.1.1", 1301).is_ok(),
-            "window passed"
-        );
-    }
-
-    #[test]
-    fn guessing_one_user_from_many_addresses_is_bounded_too() {
-        let limiter = Arc::new(FailureLimiter::new(300, 2, 100));
-        for n in 0..20 {
-            fail(&limiter, "jane", &format!("10.0.0.{n}"), 1000);
-        }
-        // Twenty failures (ten times the per-address limit) from anywhere: locked.
-        assert!(limiter.begin("jane", "10.0.1.1", 1000).is_err());
-    }
-
-    #[test]
-    fn attempts_in_flight_count_up_to_a_small_slack() {
-        let limiter = Arc::new(FailureLimiter::new(300, 3, 100));
-        // None has finished: the limit plus the slack may be in flight, no more.
-        let flying: Vec<Attempt> = (0..3 + IN_FLIGHT_SLACK)
-            .map(|_| limiter.begin("jane", "1.1.1.1", 1000).unwrap())
-            .collect();
-        assert!(limiter.begin("jane", "1.1.1.1", 1000).is_err());
-        // They fail: now the limit itself holds, with nothing in flight.
-        for attempt in flying {
-            attempt.failed();
-        }
-        assert_eq!(limiter.begin("jane", "1.1.1.1", 1000).err(), Some(300));
-    }
-
-    #[test]
-    fn successes_clear_the_pair_and_free_their_slot() {
-        let limiter = Arc::new(FailureLimiter::new(300, 2, 100));
-        fail(&limiter, "jane", "1.1.1.1", 1000);
-        limiter.begin("jane", "1.1.1.1", 1001).unwrap().succeeded();
-        // The failure was forgotten: two more fit before the pair is locked.
-        fail(&limiter, "jane", "1.1.1.1", 1002);
-        assert!(limiter.begin("jane", "1.1.1.1", 1002).is_ok());
-        // An attempt dropped without an outcome (an internal error) counts for nothing.
-        drop(limiter.begin("jane", "1.1.1.1", 1002).unwrap());
-        let state = limiter.state.lock().unwrap();
-        assert!(state.in_flight.is_empty());
-        assert_eq!(state.failures["p:jane|1.1.1.1"].len(), 1);
-    }
-
-    #[test]
-    fn a_full_map_drops_the_oldest_tenth_not_everything() {
-        let limiter = Arc::new(FailureLimiter::new(300, 2, 2));
-        {
-            let mut state = limiter.state.lock().unwrap();
-            // All inside the window, the oldest first.
-            for n in 0..MAX_KEYS {
-                let at = 1000 + i64::try_from(n / 1000).unwrap();
-                state
-                    .failures
-                    .insert(format!("u:n{n}"), VecDeque::from([at]));
-            }
-        }
-        fail(&limiter, "jane", "1.1.1.1", 1200);
-        let state = limiter.state.lock().unwrap();
-        let map = &state.failures;
-        assert!(
-            map.len() >= MAX_KEYS * 89 / 100,
-            "only {} keys left",
-            map.len()
-        );
-        // Everything newer than the oldest tenth (ties at its edge aside) is kept, and the
-        // oldest go first.
-        assert!(
-            (11_000..MAX_KEYS).all(|n| map.contains_key(&format!("u:n{n}"))),
-            "a recent key was dropped"
-        );
-        let oldest_left = (0..1000)
-            .filter(|n| map.contains_key(&format!("u:n{n}")))
-            .count();
-        assert_eq!(oldest_left, 0, "the oldest keys were kept");
-        assert!(map.contains_key("u:jane"));
-        assert!(map.contains_key("p:jane|1.1.1.1"));
+    fn keys_fold_case_and_hold_no_nul() {
+        assert_eq!(user_key("Jane"), "u:jane");
+        assert_eq!(pair_key("JANE", "1.2.3.4"), "p:jane|1.2.3.4");
+        assert!(!user_key("a\0b").contains('\0'));
+        assert_ne!(user_key("a\0b"), user_key("ab"));
     }
 }

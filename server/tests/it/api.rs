@@ -72,7 +72,11 @@ async fn login_issues_a_token_verifiable_with_the_jwks() {
             .verify(&keys, &validation().algorithms([Algorithm::ES256]))
             .unwrap();
         let claims = jwt.claims();
-        assert_eq!(claims.sub(), Some("Jane"));
+        // `sub` is the user's opaque, stable subject; the name travels beside it.
+        let sub = claims.sub().unwrap();
+        assert_ne!(sub, "Jane");
+        assert_eq!(sub.len(), 22, "{sub}");
+        assert_eq!(claims.get("preferred_username").unwrap(), "Jane");
         assert_eq!(claims.get("role").unwrap(), "write");
         assert_eq!(claims.exp(), Some(T0 + 1200));
         assert!(claims.get("sessionId").unwrap().as_str().unwrap().len() > 10);
@@ -151,9 +155,9 @@ async fn parallel_guesses_cannot_outrun_the_limit() {
                 checked += 1;
             }
         }
-        // Only as many passwords are tried as the per-user limit (5) plus the in-flight
-        // slack (16) allow; the rest are refused before any hashing.
-        assert_eq!(checked, 21, "{url}");
+        // Exactly as many passwords are tried as the per-user limit (5): attempts in flight
+        // hold their place in the count; the rest are refused before any hashing.
+        assert_eq!(checked, 5, "{url}");
         // And once they have failed, the limit itself holds.
         assert_eq!(
             login(&state, "Jane", "pass123").await.status,
@@ -194,7 +198,8 @@ async fn a_refresh_racing_a_logout_cannot_keep_the_session() {
         let next = refresh(&state, &first_refresh).await.json();
         let next_refresh = next["refresh_token"].as_str().unwrap().to_owned();
         // What a logout that ran while the refresh was spending `first_refresh` does on
-        // PostgreSQL: it revokes the rows it saw (the spent one), not the new one.
+        // PostgreSQL: it ends the session and revokes the token rows it saw (the spent
+        // one), not the successor the refresh had not committed yet.
         let pool = state.db().pool();
         let spent = {
             use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -204,7 +209,12 @@ async fn a_refresh_racing_a_logout_cannot_keep_the_session() {
             ))
         };
         sqlx::query("UPDATE refresh_tokens SET revoked_at = 1 WHERE token_hash = $1")
-            .bind(spent)
+            .bind(&spent)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE sessions SET revoked_at = 1 WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)")
+            .bind(&spent)
             .execute(pool)
             .await
             .unwrap();
@@ -430,7 +440,8 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 async fn logout_revokes_the_session_and_introspection_sees_it() {
     for url in databases().await {
         let state = demo_state(&url).await;
-        let secret = add_client(&state, "rs", "").await;
+        // A resource server, registered as allowed to introspect others' tokens.
+        let secret = crate::add_client_with(&state, "rs", "", true).await;
         let body = login(&state, "Jane", "pass123").await.json();
         let token = body["jwt"].as_str().unwrap().to_owned();
         let introspect = |token: String| {
@@ -450,7 +461,7 @@ async fn logout_revokes_the_session_and_introspection_sees_it() {
         };
         let before = introspect(token.clone()).await;
         assert_eq!(before["active"], true);
-        assert_eq!(before["sub"], "Jane");
+        assert_eq!(before["preferred_username"], "Jane");
 
         let cursor_before = send(&state, get("/revocations")).await.json()["cursor"]
             .as_i64()
@@ -488,15 +499,51 @@ async fn logout_revokes_the_session_and_introspection_sees_it() {
     }
 }
 
+/// A client-credentials token of client `id`.
+async fn client_token(state: &AppState, id: &str, secret: &str) -> String {
+    send(
+        state,
+        post_form(
+            "/oauth/token",
+            &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+        ),
+    )
+    .await
+    .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn revoke_as(state: &AppState, id: &str, secret: &str, token: &str) -> crate::Reply {
+    send(
+        state,
+        post_form(
+            "/oauth/revoke",
+            &format!("token={token}&client_id={id}&client_secret={secret}"),
+        ),
+    )
+    .await
+}
+
+async fn introspect_as(state: &AppState, id: &str, secret: &str, token: &str) -> Value {
+    send(
+        state,
+        post_form(
+            "/oauth/introspect",
+            &format!("token={token}&client_id={id}&client_secret={secret}"),
+        ),
+    )
+    .await
+    .json()
+}
+
 #[tokio::test]
 async fn revoking_an_access_token_publishes_its_jti() {
     for url in databases().await {
         let state = demo_state(&url).await;
         let secret = add_client(&state, "rs", "").await;
-        let token = login(&state, "Jane", "pass123").await.json()["jwt"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = client_token(&state, "rs", &secret).await;
         let jti = UnverifiedJwt::parse(&token)
             .unwrap()
             .verify(&jwks(&state).await, &validation())
@@ -505,14 +552,7 @@ async fn revoking_an_access_token_publishes_its_jti() {
             .jti()
             .unwrap()
             .to_owned();
-        let reply = send(
-            &state,
-            post_form(
-                "/oauth/revoke",
-                &format!("token={token}&client_id=rs&client_secret={secret}"),
-            ),
-        )
-        .await;
+        let reply = revoke_as(&state, "rs", &secret, &token).await;
         assert_eq!(reply.status, StatusCode::OK);
         let list = send(&state, get("/revocations")).await.json();
         assert!(list["revocations"]
@@ -521,15 +561,87 @@ async fn revoking_an_access_token_publishes_its_jti() {
             .iter()
             .any(|r| r["kind"] == "jti" && r["value"] == jti.as_str()));
         // RFC 7009 2.2: an unknown token is not an error.
-        let unknown = send(
-            &state,
-            post_form(
-                "/oauth/revoke",
-                &format!("token=nonsense&client_id=rs&client_secret={secret}"),
-            ),
-        )
-        .await;
+        let unknown = revoke_as(&state, "rs", &secret, "nonsense").await;
         assert_eq!(unknown.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_client_cannot_revoke_or_introspect_tokens_issued_to_others() {
+    // The finding: `curl -u other:S -d token=$BILLING_TOKEN /oauth/revoke` revoked billing's
+    // token, the same with Jane's refresh token logged Jane out, and introspection handed
+    // any client another client's claims.
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let billing = add_client(&state, "billing", "orders:read").await;
+        let other = add_client(&state, "other", "").await;
+        let billing_token = client_token(&state, "billing", &billing).await;
+        let jane = login(&state, "Jane", "pass123").await.json();
+        let jane_refresh = jane["refresh_token"].as_str().unwrap();
+        let jane_access = jane["jwt"].as_str().unwrap();
+
+        for token in [billing_token.as_str(), jane_refresh, jane_access] {
+            assert_eq!(revoke_as(&state, "other", &other, token).await.status, 200);
+            assert_eq!(
+                introspect_as(&state, "other", &other, token).await,
+                serde_json::json!({"active": false}),
+                "another client's token is not described"
+            );
+        }
+        // Nothing was revoked: billing's token is still active to billing, Jane's session
+        // still refreshes.
+        assert_eq!(revoked_values(&state).await, Vec::<String>::new());
+        let own = introspect_as(&state, "billing", &billing, &billing_token).await;
+        assert_eq!(own["active"], true);
+        assert_eq!(own["client_id"], "billing");
+        assert_eq!(refresh(&state, jane_refresh).await.status, StatusCode::OK);
+        // Billing revokes its own token: now it is.
+        assert_eq!(
+            revoke_as(&state, "billing", &billing, &billing_token)
+                .await
+                .status,
+            200
+        );
+        assert_eq!(revoked_values(&state).await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn user_and_client_subjects_never_collide() {
+    // The finding: `tessera client add Jane` made tokens with `sub: Jane`, the subject of
+    // the user Jane too.
+    for url in databases().await {
+        let state = demo_state(&url).await;
+        let secret = add_client(&state, "Jane", "").await;
+        let client = client_token(&state, "Jane", &secret).await;
+        let user = login(&state, "Jane", "pass123").await.json()["jwt"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let keys = jwks(&state).await;
+        let sub = |token: &str| {
+            UnverifiedJwt::parse(token)
+                .unwrap()
+                .verify(&keys, &validation())
+                .unwrap()
+                .claims()
+                .sub()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(sub(&client), "Jane");
+        assert_ne!(sub(&user), sub(&client));
+        // And no client may take a user's subject as its id.
+        let spec = tessera_server::ClientSpec {
+            client_id: sub(&user),
+            ..Default::default()
+        };
+        let err = state
+            .admin()
+            .add_client(&spec, |_| Ok(()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("subject"), "{err}");
     }
 }
 
@@ -804,4 +916,136 @@ async fn shutdown_ends_event_streams_instead_of_waiting_for_them() {
     )
     .await
     .expect("the stream ended");
+}
+
+#[tokio::test]
+async fn sessions_have_an_absolute_lifetime() {
+    // The finding: each refresh slid the session, so a session never ended.
+    for url in databases().await {
+        let clock = ManualClock::at(T0);
+        let mut config = config(&url);
+        config.session_lifetime = 3600;
+        config.refresh_ttl = 1800;
+        let state = state_with(config, clock.clone()).await;
+        state.create_demo_users().await.unwrap();
+        let mut token = login(&state, "Jane", "pass123").await.json()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for at in [1700, 3300] {
+            clock.advance_secs(at - (clock_now(&clock) - T0) as u64);
+            let reply = refresh(&state, &token).await;
+            assert_eq!(reply.status, StatusCode::OK, "refresh at +{at}");
+            token = reply.json()["refresh_token"].as_str().unwrap().to_owned();
+        }
+        // The last token would live until +5100; the session ends at +3600.
+        clock.advance_secs(301);
+        let reply = refresh(&state, &token).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            reply.json()["error_description"],
+            "refresh token has expired"
+        );
+    }
+}
+
+fn clock_now(clock: &ManualClock) -> i64 {
+    tessera_contract::Clock::unix_secs(clock)
+}
+
+#[tokio::test]
+async fn a_user_keeps_a_bounded_number_of_live_sessions() {
+    for url in databases().await {
+        let mut config = config(&url);
+        config.max_sessions_per_user = 3;
+        let clock = ManualClock::at(T0);
+        let state = state_with(config, clock.clone()).await;
+        state.create_demo_users().await.unwrap();
+        let mut logins = Vec::new();
+        for _ in 0..4 {
+            logins.push(login(&state, "Jane", "pass123").await.json());
+            clock.advance_secs(1);
+        }
+        // The oldest session ended: its refresh token is refused and its id published.
+        let oldest = refresh(&state, logins[0]["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            oldest.json()["error_description"],
+            "refresh token has been revoked"
+        );
+        assert_eq!(revoked_values(&state).await.len(), 1);
+        for newer in &logins[1..] {
+            let reply = refresh(&state, newer["refresh_token"].as_str().unwrap()).await;
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+        // Another user's sessions are not touched.
+        let john = login(&state, "John", "testpass").await.json();
+        assert_eq!(
+            refresh(&state, john["refresh_token"].as_str().unwrap())
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn guesses_spread_over_replicas_share_one_limit() {
+    // The finding: each replica kept its own counts, so N replicas gave N times the guesses.
+    for url in databases().await {
+        let a = demo_state(&url).await;
+        let b = state_with(config(&url), ManualClock::at(T0)).await;
+        let guesses: Vec<_> = (0..20)
+            .map(|n| {
+                let state = if n % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { login(&state, "Jane", &format!("g{n}")).await.status })
+            })
+            .collect();
+        let mut checked = 0;
+        for guess in guesses {
+            if guess.await.unwrap() == StatusCode::UNAUTHORIZED {
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 5, "{url}: the limit is per user, not per replica");
+        for state in [&a, &b] {
+            assert_eq!(
+                login(state, "Jane", "pass123").await.status,
+                StatusCode::TOO_MANY_REQUESTS
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_last_forwarded_hop_is_read_even_after_bytes_that_are_not_ascii() {
+    // The finding: one non-ASCII byte anywhere in X-Forwarded-For made the header unreadable
+    // and the limiter fell back to the proxy's address.
+    for url in databases().await {
+        let mut config = config(&url);
+        config.trust_forwarded_for = true;
+        let state = state_with(config, ManualClock::at(T0)).await;
+        state.create_demo_users().await.unwrap();
+        let attempt = |forwarded: &'static [u8], password: &'static str| {
+            Request::post("/api/v1/auth")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(
+                    "x-forwarded-for",
+                    axum::http::HeaderValue::from_bytes(forwarded).unwrap(),
+                )
+                .body(Body::from(format!(
+                    r#"{{"userName":"Jane","password":"{password}"}}"#
+                )))
+                .unwrap()
+        };
+        for _ in 0..5 {
+            let reply = send(&state, attempt(b"10.0.0.1, \xff\xfe, 9.9.9.9", "wrong")).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        }
+        // The failures were counted for 9.9.9.9: it is locked out for Jane...
+        let same = send(&state, attempt(b"9.9.9.9", "pass123")).await;
+        assert_eq!(same.status, StatusCode::TOO_MANY_REQUESTS);
+        // ...and another address is not.
+        let other = send(&state, attempt(b"8.8.8.8", "pass123")).await;
+        assert_eq!(other.status, StatusCode::OK);
+    }
 }

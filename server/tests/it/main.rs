@@ -78,10 +78,25 @@ pub fn advance(clock: &ManualClock, secs: i64) {
 
 /// Registers a client through the admin functions and returns its secret.
 pub async fn add_client(state: &AppState, id: &str, scope: &str) -> String {
+    add_client_with(state, id, scope, false).await
+}
+
+/// [`add_client`], possibly as a resource server allowed to introspect others' tokens.
+pub async fn add_client_with(
+    state: &AppState,
+    id: &str,
+    scope: &str,
+    can_introspect: bool,
+) -> String {
     let mut shown = String::new();
+    let spec = tessera_server::ClientSpec {
+        client_id: id.to_owned(),
+        scope: scope.to_owned(),
+        can_introspect,
+    };
     state
         .admin()
-        .add_client(id, scope, |secret| {
+        .add_client(&spec, |secret| {
             shown = secret.to_owned();
             Ok(())
         })
