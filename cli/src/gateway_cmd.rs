@@ -44,8 +44,8 @@ pub struct GatewayArgs {
     revocations: Option<String>,
     /// How long the upstream may take to send its response head before the client gets a
     /// 504 (seconds, or a number with s, m or h).
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    upstream_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    upstream_timeout: std::time::Duration,
     /// Remember up to N verified tokens: a token sent again skips its signature check while
     /// the key set is unchanged (expiry and revocation are checked every time). 0 = off.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -83,10 +83,7 @@ pub fn run(args: GatewayArgs) -> Outcome {
     if args.fingerprint_cookie {
         guard = guard.fingerprint_cookie();
     }
-    let upstream_timeout = crate::input::duration(&args.upstream_timeout)?;
-    if upstream_timeout.is_zero() {
-        return Err(Failure("--upstream-timeout must be at least 1s".into()));
-    }
+    let upstream_timeout = args.upstream_timeout;
     gateway::upstream_base(&args.upstream)?;
     let config = GatewayConfig {
         upstream: args.upstream,
@@ -120,4 +117,13 @@ pub fn run(args: GatewayArgs) -> Outcome {
         .await?;
         Ok(String::new())
     })
+}
+
+/// A duration of at least one second.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = crate::input::duration(text)?;
+    if d.is_zero() {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
 }

@@ -56,12 +56,11 @@ pub fn token(arg: &str) -> Result<String, Failure> {
     Ok(token.to_owned())
 }
 
-/// Parses `90`, `90s`, `20m`, `1h`, `7d` into a duration.
-pub fn duration(text: &str) -> Result<Duration, Failure> {
+/// Parses `90`, `90s`, `20m`, `1h`, `7d` into a duration (a clap value parser: a bad
+/// value is a usage error).
+pub fn duration(text: &str) -> Result<Duration, String> {
     let bad = || {
-        Failure(format!(
-            "invalid duration `{text}`: use a number of seconds or a number with s, m, h or d"
-        ))
+        format!("invalid duration `{text}`: use a number of seconds or a number with s, m, h or d")
     };
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),

@@ -23,8 +23,8 @@ pub enum JwtCommand {
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Lifetime: seconds, or a number with s, m, h or d.
-        #[arg(long, default_value = "20m")]
-        exp: String,
+        #[arg(long, default_value = "20m", value_parser = input::duration)]
+        exp: std::time::Duration,
         /// Claims as a JSON object, or @FILE to read them from a file (@- for stdin).
         #[arg(long)]
         claims: String,
@@ -47,6 +47,10 @@ pub enum JwtCommand {
         /// Accept only this algorithm.
         #[arg(long)]
         alg: Option<Algorithm>,
+        /// Accept a token without `exp` (such a token never expires: only for tokens from
+        /// tools that omit it). An `exp` that is present is still checked.
+        #[arg(long)]
+        allow_missing_exp: bool,
         /// The token, or - to read it from stdin.
         token: String,
     },
@@ -65,15 +69,31 @@ pub fn run(cmd: JwtCommand) -> Outcome {
             kid,
             exp,
             claims,
-        } => sign(&key, alg, kid, &exp, &claims),
+        } => sign(&key, alg, kid, exp, &claims),
         JwtCommand::Verify {
             jwks,
             key,
             iss,
             aud,
             alg,
+            allow_missing_exp,
             token,
-        } => verify(jwks, key, iss, aud, alg, &token),
+        } => {
+            let mut validation = Validation::new();
+            if let Some(iss) = iss {
+                validation = validation.issuer(iss);
+            }
+            if let Some(aud) = aud {
+                validation = validation.audience(aud);
+            }
+            if let Some(alg) = alg {
+                validation = validation.algorithms([alg]);
+            }
+            if allow_missing_exp {
+                validation = validation.exp_optional();
+            }
+            verify(jwks, key, &validation, &token)
+        }
         JwtCommand::Decode { token } => decode(&token),
     }
 }
@@ -82,10 +102,9 @@ fn sign(
     key: &str,
     alg: Option<Algorithm>,
     kid: Option<String>,
-    exp: &str,
+    lifetime: std::time::Duration,
     claims: &str,
 ) -> Outcome {
-    let lifetime = input::duration(exp)?;
     if key == "-" && claims == "@-" {
         return Err(Failure(
             "--key - and --claims @- both read stdin; give one of them as a file".into(),
@@ -128,9 +147,7 @@ fn sign(
 fn verify(
     jwks: Option<String>,
     key: Option<String>,
-    iss: Option<String>,
-    aud: Option<String>,
-    alg: Option<Algorithm>,
+    validation: &Validation,
     token: &str,
 ) -> Outcome {
     if token == "-" && (key.as_deref() == Some("-") || jwks.as_deref() == Some("-")) {
@@ -139,16 +156,6 @@ fn verify(
         ));
     }
     let token = input::token(token)?;
-    let mut validation = Validation::new();
-    if let Some(iss) = iss {
-        validation = validation.issuer(iss);
-    }
-    if let Some(aud) = aud {
-        validation = validation.audience(aud);
-    }
-    if let Some(alg) = alg {
-        validation = validation.algorithms([alg]);
-    }
     let parsed = UnverifiedJwt::parse(&token).map_err(invalid)?;
     let verified = match (jwks, key) {
         (Some(source), _) => {
@@ -166,7 +173,7 @@ fn verify(
                     skipped.reason
                 );
             }
-            parsed.verify(&keys, &validation)
+            parsed.verify(&keys, validation)
         }
         (None, Some(path)) => {
             let bytes = input::read(Some(&path))?;
@@ -174,7 +181,7 @@ fn verify(
                 return Err(Failure("--key takes one key; use --jwks for a set".into()));
             }
             let key = VerifyingKey::from_jwk(&pem::parse_key(&bytes)?)?;
-            parsed.verify(&key, &validation)
+            parsed.verify(&key, validation)
         }
         (None, None) => return Err(Failure("give --jwks or --key".into())),
     };
@@ -191,6 +198,9 @@ fn is_jwk_set(bytes: &[u8]) -> bool {
 fn invalid(e: Error) -> Failure {
     let hint = match &e {
         Error::Claim(ClaimError::AudienceNotConfigured(_)) => " (pass --aud)",
+        Error::Claim(ClaimError::Missing(claim)) if claim == "exp" => {
+            " (--allow-missing-exp accepts tokens without one)"
+        }
         _ => "",
     };
     Failure(format!("invalid token: {e}{hint}"))

@@ -169,7 +169,23 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     let _ = writeln!(
         std::io::stderr(),
-        "tessera: {message} (see `tessera --help`)"
+        "tessera: {message} (see `{} --help`)",
+        subcommand_path()
     );
     ExitCode::from(2)
+}
+
+/// The subcommand the arguments name (`tessera jwt sign`), for pointing at its own help.
+fn subcommand_path() -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = vec!["tessera".to_owned()];
+    for arg in std::env::args().skip(1) {
+        let Some(sub) = command.find_subcommand(&arg).cloned() else {
+            break;
+        };
+        path.push(arg);
+        command = sub;
+    }
+    path.join(" ")
 }

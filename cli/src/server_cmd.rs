@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use tessera_contract::SystemClock;
 use tessera_jose::Algorithm;
 use tessera_server::{
-    Access, Admin, AppState, ClientSpec, Config, FileConfig, MasterKeySource, DEFAULT_LISTEN,
+    Access, Admin, AppState, ClientSpec, Config, FileConfig, KeyState, MasterKeySource, Secret,
+    DEFAULT_LISTEN,
 };
 
 use crate::{init_logging, input, runtime, Failure, Outcome};
@@ -49,6 +50,14 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Open client connections at most (default: below the descriptor limit, which is
+    /// raised to its hard limit at start); idle ones are closed to make room.
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Serve /metrics on this address only (not on --listen). With TESSERA_METRICS_TOKEN
+    /// set, /metrics requires `Authorization: Bearer <token>` wherever it is served.
+    #[arg(long, env = "TESSERA_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     common: Common,
 }
@@ -165,6 +174,9 @@ fn config(common: &Common, listen: Option<SocketAddr>) -> Result<Config, Failure
     if let Some(db) = &common.db {
         config.database_url.clone_from(db);
     }
+    if let Ok(token) = std::env::var("TESSERA_METRICS_TOKEN") {
+        config.metrics_token = Some(Secret::new(token));
+    }
     if let Ok(alg) = std::env::var("TESSERA_ALG") {
         // As `serve` would read it; admin commands use it only before any server ran.
         config.alg = alg
@@ -192,6 +204,12 @@ pub fn serve(args: ServeArgs) -> Outcome {
         config.issuer = issuer;
     }
     config.demo |= args.demo;
+    if let Some(n) = args.max_connections {
+        config.max_connections = Some(n as usize);
+    }
+    if args.metrics_listen.is_some() {
+        config.metrics_listen = args.metrics_listen;
+    }
     if args.tls_cert.is_some() {
         config.tls_cert = args.tls_cert;
         config.tls_key = args.tls_key;
@@ -351,17 +369,24 @@ pub fn key(cmd: KeyCommand) -> Outcome {
             KeyCommand::List { common } => {
                 let keys = admin(&common, Access::Existing).await?.list_keys().await?;
                 let mut out = format!(
-                    "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20}\n",
-                    "KID", "ALG", "STATE", "SOURCE", "CREATED", "EXPIRES"
+                    "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20} {:<20}\n",
+                    "KID", "ALG", "STATE", "SOURCE", "CREATED", "SIGNS FROM", "EXPIRES"
                 );
                 for k in keys {
+                    // When a pending key starts signing (at the next maintenance pass after
+                    // this time); when the others did.
+                    let signs_from = match k.state {
+                        KeyState::Pending => utc(k.activate_after),
+                        _ => k.activated_at.map_or("-".into(), utc),
+                    };
                     out.push_str(&format!(
-                        "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20}\n",
+                        "{:<44} {:<6} {:<8} {:<9} {:<20} {:<20} {:<20}\n",
                         k.kid,
                         k.alg.as_str(),
                         k.state.as_str(),
                         k.source,
                         utc(k.created_at),
+                        signs_from,
                         k.expires_at.map_or("-".into(), utc),
                     ));
                 }
@@ -401,7 +426,13 @@ pub fn key(cmd: KeyCommand) -> Outcome {
                     .revoke_key(&kid)
                     .await?;
                 Ok(match changes.now_signing.first() {
-                    Some(next) => format!("key {kid} revoked; key {next} signs now"),
+                    Some(next) if changes.new_kid.as_ref() == Some(next) => format!(
+                        "key {kid} revoked; no key was waiting, so a new key {next} signs now \
+                         (verifiers fetch it on the unknown kid)"
+                    ),
+                    Some(next) => {
+                        format!("key {kid} revoked; key {next}, already published, signs now")
+                    }
                     None => format!("key {kid} revoked"),
                 })
             }
@@ -411,35 +442,5 @@ pub fn key(cmd: KeyCommand) -> Outcome {
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), for tables people read.
 fn utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from a day count (the proleptic Gregorian calendar, 400-year eras).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(1_795_363_176), "2026-11-22T15:59:36Z");
-        assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
+    tessera_jose::UtcTime(t).to_string()
 }

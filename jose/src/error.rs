@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::alg::Algorithm;
+use crate::validation::UtcTime;
 
 /// Everything that can go wrong in the JOSE core.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +250,7 @@ pub enum ClaimError {
     #[error("required claim `{0}` is missing")]
     Missing(String),
     /// `exp` is in the past (beyond leeway).
-    #[error("token expired at {exp}, now is {now} (leeway {leeway}s)")]
+    #[error("token expired at {} ({exp}), now is {} (leeway {leeway}s)", UtcTime(*exp), UtcTime(*now))]
     Expired {
         /// The token's `exp`.
         exp: i64,
@@ -259,7 +260,7 @@ pub enum ClaimError {
         leeway: u64,
     },
     /// `nbf` is in the future (beyond leeway).
-    #[error("token not valid before {nbf}, now is {now} (leeway {leeway}s)")]
+    #[error("token not valid before {} ({nbf}), now is {} (leeway {leeway}s)", UtcTime(*nbf), UtcTime(*now))]
     NotYetValid {
         /// The token's `nbf`.
         nbf: i64,
@@ -269,7 +270,7 @@ pub enum ClaimError {
         leeway: u64,
     },
     /// `iat` is in the future (beyond leeway).
-    #[error("token issued in the future at {iat}, now is {now} (leeway {leeway}s)")]
+    #[error("token issued in the future at {} ({iat}), now is {} (leeway {leeway}s)", UtcTime(*iat), UtcTime(*now))]
     IssuedInFuture {
         /// The token's `iat`.
         iat: i64,
@@ -279,7 +280,7 @@ pub enum ClaimError {
         leeway: u64,
     },
     /// `iat` is older than the configured maximum age.
-    #[error("token issued at {iat} is older than the maximum age of {max_age}s")]
+    #[error("token issued at {} ({iat}) is older than the maximum age of {max_age}s", UtcTime(*iat))]
     TooOld {
         /// The token's `iat`.
         iat: i64,

@@ -58,7 +58,7 @@ pub use jwt::{Candidates, Jwt, KeyResolver, UnverifiedJwt};
 pub use key::{SigningKey, VerifyingKey};
 pub use shown::{shown, Shown};
 pub use thumbprint::thumbprint;
-pub use validation::{unix_now, Validation};
+pub use validation::{unix_now, UtcTime, Validation};
 
 /// Entry points for the fuzz targets in `fuzz/`, which compare the crate's private
 /// decoders with reference implementations. Not part of the API: hidden from the

@@ -251,9 +251,57 @@ fn show_aud(claims: &Claims) -> String {
     out
 }
 
+/// Seconds since the Unix epoch, shown as a UTC date and time (`2026-12-04T20:27:17Z`), as
+/// errors and listings show times to people.
+///
+/// ```
+/// assert_eq!(tessera_jose::UtcTime(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime(pub i64);
+
+impl std::fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0;
+        let days = t.div_euclid(86_400);
+        let secs = t.rem_euclid(86_400);
+        // The civil date of a day count (proleptic Gregorian calendar, 400-year eras).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        )
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UtcTime;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(UtcTime(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(UtcTime(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+        assert_eq!(UtcTime(1_795_363_176).to_string(), "2026-11-22T15:59:36Z");
+        assert_eq!(UtcTime(4_102_444_799).to_string(), "2099-12-31T23:59:59Z");
+        assert_eq!(UtcTime(-1).to_string(), "1969-12-31T23:59:59Z");
+    }
 }

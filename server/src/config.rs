@@ -67,6 +67,39 @@ pub struct Config {
     /// Revocation event streams open at once at most (each holds a connection for as long
     /// as its resource server runs).
     pub max_event_streams: usize,
+    /// Serve `/metrics` on this address only, instead of on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` for `/metrics`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// A secret setting: compared in constant time, never shown by `Debug`.
+#[derive(Clone)]
+pub struct Secret(zeroize::Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(zeroize::Zeroizing::new(value.into()))
+    }
+
+    /// True if `presented` is this secret (constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), presented.as_bytes())
+            .is_ok()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 /// Default listen address.
@@ -104,6 +137,8 @@ impl Config {
             tls_key: None,
             max_connections: None,
             max_event_streams: 256,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 
@@ -234,6 +269,10 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// See [`Config::max_event_streams`].
     pub max_event_streams: Option<usize>,
+    /// See [`Config::metrics_listen`].
+    pub metrics_listen: Option<SocketAddr>,
+    /// See [`Config::metrics_token`] (prefer the environment, `TESSERA_METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
 }
 
 impl FileConfig {
@@ -268,6 +307,12 @@ impl FileConfig {
         }
         if let Some(n) = self.max_event_streams {
             config.max_event_streams = n;
+        }
+        if self.metrics_listen.is_some() {
+            config.metrics_listen = self.metrics_listen;
+        }
+        if self.metrics_token.is_some() {
+            config.metrics_token.clone_from(&self.metrics_token);
         }
         if let Some(alg) = &self.alg {
             config.alg = alg

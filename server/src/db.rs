@@ -351,12 +351,37 @@ fn create_private_file(path: &std::path::Path) -> Result<()> {
     }
     match options.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_shared(path);
+            Ok(())
+        }
         Err(e) => Err(Error::Config(format!(
             "cannot create database {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// Warns, loudly, about an existing database file other local users can read: it holds
+/// password hashes and sealed keys. (Not refused: changing an operator's file modes, or
+/// refusing to start on an upgrade, is theirs to decide.)
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "the database is readable by other users (password hashes, sealed keys); run chmod 600 on it and its -wal and -shm files"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Advisory-lock key for schema migrations on PostgreSQL ("tessera1" in ASCII).

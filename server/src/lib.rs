@@ -36,7 +36,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use accounts::{ClientSpec, User};
 pub use admin::{Access, Admin};
-pub use config::{Config, FileConfig, DEFAULT_DATABASE, DEFAULT_LISTEN};
+pub use config::{Config, FileConfig, Secret, DEFAULT_DATABASE, DEFAULT_LISTEN};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use keys::{Changes, KeyInfo, KeyManager, KeyState, Published};
@@ -246,7 +246,7 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// The HTTP API.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v1/auth", post(api::login))
         .route("/api/v1/logout", post(api::logout))
         .route("/oauth/token", post(oauth::token))
@@ -275,12 +275,26 @@ pub fn app(state: AppState) -> Router {
             get(ops::revocation_stream),
         )
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/readyz", get(ops::readyz));
+    // With a listener of its own, /metrics is not on the main one.
+    let router = if state.config.metrics_listen.is_none() {
+        router.route("/metrics", get(ops::metrics))
+    } else {
+        router
+    };
+    router
         .fallback(ops::not_found)
         // The limit inside the JSON mapping, so that its 413 gets a JSON body too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(axum::middleware::map_response(ops::json_errors))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`metrics_listen`).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
         .with_state(state)
 }
 
@@ -309,6 +323,23 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> Res
         limits.max_connections = n;
     }
     tracing::info!(%listen, https = tls.is_some(), max_connections = limits.max_connections, "listening");
+    if let Some(addr) = state.config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {addr} for metrics: {e}")))?;
+        tracing::info!(%addr, "metrics listening");
+        let limits = Limits {
+            max_connections: 64,
+            ..Limits::default()
+        };
+        tokio::spawn(tessera_listen::serve_router(
+            metrics,
+            None,
+            metrics_app(state.clone()),
+            limits,
+            state.shutdown.clone(),
+        ));
+    }
     let stop = state.stop.clone();
     tokio::spawn(async move {
         tessera_listen::shutdown_signal().await;

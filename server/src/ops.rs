@@ -38,8 +38,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`; with `metrics_token`, only for `Authorization: Bearer <token>`.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let presented = tessera_contract::bearer_token(&headers).unwrap_or_default();
+        if !token.matches(presented) {
+            return ApiError::InvalidToken.into_response();
+        }
+    }
     let body = state
         .metrics
         .render(&state.keys.published(), state.clock.unix_secs());
@@ -50,6 +56,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         body,
     )
+        .into_response()
 }
 
 /// Gives every error response a JSON body: the rejections of extractors and of the body

@@ -85,6 +85,7 @@ impl MasterKey {
             )));
         }
         let shown = file.display().to_string();
+        refuse_if_shared(file)?;
         match std::fs::read_to_string(file) {
             Ok(text) => Ok(Some((
                 MasterKey::from_text(&text).map_err(|e| Error::Seal(format!("{shown}: {e}")))?,
@@ -235,6 +236,28 @@ async fn any_sealed_key(db: &Db) -> Result<Option<(String, String)>> {
         .transpose()?)
 }
 
+/// Refuses a key file that other local users can read or write: whoever reads it can
+/// decrypt every signing key in the database.
+#[cfg(unix)]
+fn refuse_if_shared(file: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(file) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Err(Error::Seal(format!(
+            "{} is readable or writable by other users (mode {:o}): it decrypts every signing \
+             key; run `chmod 600 {}`",
+            file.display(),
+            meta.permissions().mode() & 0o777,
+            file.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn refuse_if_shared(_file: &Path) -> Result<()> {
+    Ok(())
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -349,5 +372,13 @@ mod tests {
         assert!(matches!(source, MasterKeySource::File(_)));
         let sealed = a.seal("k", b"x").unwrap();
         assert_eq!(&*b.open("k", &sealed).unwrap(), b"x");
+        #[cfg(unix)]
+        {
+            // A key file others can read is refused, with the fix in the message.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = MasterKey::load(None, &path).unwrap_err().to_string();
+            assert!(err.contains("chmod 600"), "{err}");
+        }
     }
 }

@@ -1049,3 +1049,62 @@ async fn the_last_forwarded_hop_is_read_even_after_bytes_that_are_not_ascii() {
         assert_eq!(other.status, StatusCode::OK);
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // The finding: tessera.db and its -wal/-shm files were created 0644.
+    let url = databases().await.remove(0);
+    let state = demo_state(&url).await;
+    assert_eq!(
+        login(&state, "Jane", "pass123").await.status,
+        StatusCode::OK
+    );
+    let path = url.strip_prefix("sqlite://").unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_exposure_is_a_choice() {
+    // Default: on the main listener, as Prometheus expects.
+    let url = databases().await.remove(0);
+    let state = demo_state(&url).await;
+    assert_eq!(send(&state, get("/metrics")).await.status, StatusCode::OK);
+    // A token: only with it.
+    let mut with_token = config(&url);
+    with_token.metrics_token = Some(tessera_server::Secret::new("s3cret-scrape-token"));
+    let state = state_with(with_token, ManualClock::at(T0)).await;
+    let anonymous = send(&state, get("/metrics")).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(!String::from_utf8_lossy(&anonymous.body).contains("tessera_"));
+    let wrong = Request::get("/metrics")
+        .header(header::AUTHORIZATION, "Bearer guess")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&state, wrong).await.status, StatusCode::UNAUTHORIZED);
+    let right = Request::get("/metrics")
+        .header(header::AUTHORIZATION, "Bearer s3cret-scrape-token")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&state, right).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&reply.body).contains("tessera_tokens_issued_total"));
+    // A listener of its own: not on the main one.
+    let mut separate = config(&url);
+    separate.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let state = state_with(separate, ManualClock::at(T0)).await;
+    assert_eq!(
+        send(&state, get("/metrics")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let reply = tessera_server::metrics_app(state.clone())
+        .oneshot(get("/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+}

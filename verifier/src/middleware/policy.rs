@@ -92,9 +92,7 @@ impl AuthPolicy for Guard {
             };
             if !role.is_some_and(|r| self.roles.iter().any(|want| want == r)) {
                 tracing::info!(reason = "role not allowed", role = ?role, required = ?self.roles, %sub, "request forbidden");
-                return Err(Rejection::InsufficientScope {
-                    scope: Some(self.roles.join(" ")),
-                });
+                return Err(Rejection::MissingRole);
             }
         }
         if !self.scopes.is_empty() {

@@ -21,11 +21,16 @@ pub enum Rejection {
         /// A short, generic description for the client.
         description: &'static str,
     },
-    /// A valid token without the role or scope required: 403 `insufficient_scope`.
+    /// A valid token without the scope required: 403 `insufficient_scope`, with the
+    /// scopes required in the challenge's `scope`.
     InsufficientScope {
-        /// The scopes (or roles) the resource requires, space-separated, if any.
+        /// The scopes the resource requires, space-separated, if any.
         scope: Option<String>,
     },
+    /// A valid token whose `role` is not one the resource allows: 403. RFC 6750 has no code
+    /// of its own for this, so the code is `insufficient_scope`; the description says it
+    /// is the role, and no `scope` attribute names the roles as if they were scopes.
+    MissingRole,
 }
 
 const REALM: &str = "tessera";
@@ -55,7 +60,7 @@ impl Rejection {
     /// 401 or 403.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Rejection::InsufficientScope { .. } | Rejection::MissingRole => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -65,7 +70,9 @@ impl Rejection {
         match self {
             Rejection::MissingToken => None,
             Rejection::InvalidToken { .. } => Some("invalid_token"),
-            Rejection::InsufficientScope { .. } => Some("insufficient_scope"),
+            Rejection::InsufficientScope { .. } | Rejection::MissingRole => {
+                Some("insufficient_scope")
+            }
         }
     }
 
@@ -73,9 +80,8 @@ impl Rejection {
         match self {
             Rejection::MissingToken => "a bearer token is required",
             Rejection::InvalidToken { description } => description,
-            Rejection::InsufficientScope { .. } => {
-                "the access token lacks the required role or scope"
-            }
+            Rejection::InsufficientScope { .. } => "the access token lacks a required scope",
+            Rejection::MissingRole => "the access token's role is not allowed here",
         }
     }
 
@@ -145,7 +151,13 @@ mod tests {
             .challenge()
             .to_str()
             .unwrap()
-            .ends_with("error=\"insufficient_scope\", error_description=\"the access token lacks the required role or scope\", scope=\"orders:write\""));
+            .ends_with("error=\"insufficient_scope\", error_description=\"the access token lacks a required scope\", scope=\"orders:write\""));
+        let role = Rejection::MissingRole;
+        assert_eq!(role.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            role.challenge(),
+            "Bearer error=\"insufficient_scope\", error_description=\"the access token's role is not allowed here\""
+        );
         let injected = Rejection::InsufficientScope {
             scope: Some("a\" b".into()),
         };

@@ -165,10 +165,12 @@ async fn role_and_scope_guards_answer_403_insufficient_scope() {
         challenge.contains("error=\"insufficient_scope\""),
         "{challenge}"
     );
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["error"],
-        "insufficient_scope"
-    );
+    // A missing role is said to be a role, and the role is not named as a scope.
+    assert!(challenge.contains("role is not allowed"), "{challenge}");
+    assert!(!challenge.contains("scope=\""), "{challenge}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+    assert!(body["message"].as_str().unwrap().contains("role"));
 
     let needs_write = app(
         f.verifier.clone(),
