@@ -239,7 +239,8 @@ fn upstream_timeout_is_configurable_and_answers_504() {
             ])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{bad}");
+        // A usage error, like every bad flag value.
+        assert_eq!(out.status.code(), Some(2), "{bad}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
             stderr.contains("upstream-timeout") || stderr.contains("duration"),
