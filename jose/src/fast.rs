@@ -134,6 +134,7 @@ const MAX_MEMBERS: usize = 16;
 
 /// Reads a claims object, or `None` to defer to the general path. The caller has checked
 /// that the document is UTF-8 (it is a `str`), so every string below is too.
+#[inline]
 pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
     // Depth limits outside 2..=127 take the general path: below 2 even an `aud` array is
     // too deep (and this reader does not count the levels of `aud`), and serde_json, which
