@@ -23,9 +23,9 @@
 //!   (The same tests, and the tests at the bottom of this file.)
 //! - [`scan_claims`]: a small JSON reader for the common, unremarkable payload (no escapes,
 //!   integer dates, registered claims of the right types, shallow nesting) that builds no
-//!   value but the registered claims. It declines on anything unusual: an escape, a
-//!   fraction or exponent, a wrong type, bad syntax, too much depth, a duplicate member,
-//!   more members than it tracks. (The property tests at the bottom of this file against
+//!   value but the registered claims. It declines on anything unusual: an escape, a date
+//!   that is not a plain integer, a number with an exponent, a wrong type, bad syntax, too
+//!   much depth, a duplicate member, more members than it tracks. (The property tests at the bottom of this file against
 //!   serde_json, and the `claims` fuzz target.)
 
 use std::cell::RefCell;
