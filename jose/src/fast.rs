@@ -23,9 +23,9 @@
 //!   (The same tests, and the tests at the bottom of this file.)
 //! - [`scan_claims`]: a small JSON reader for the common, unremarkable payload (no escapes,
 //!   integer dates, registered claims of the right types, shallow nesting) that builds no
-//!   value but the registered claims. It declines on anything unusual: an escape, a
-//!   fraction or exponent, a wrong type, bad syntax, too much depth, a duplicate member,
-//!   more members than it tracks. (The property tests at the bottom of this file against
+//!   value but the registered claims. It declines on anything unusual: an escape, a date
+//!   that is not a plain integer, a number with an exponent, a wrong type, bad syntax, too
+//!   much depth, a duplicate member, more members than it tracks. (The property tests at the bottom of this file against
 //!   serde_json, and the `claims` fuzz target.)
 
 use std::cell::RefCell;
@@ -134,6 +134,7 @@ const MAX_MEMBERS: usize = 16;
 
 /// Reads a claims object, or `None` to defer to the general path. The caller has checked
 /// that the document is UTF-8 (it is a `str`), so every string below is too.
+#[inline]
 pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
     // Depth limits outside 2..=127 take the general path: below 2 even an `aud` array is
     // too deep (and this reader does not count the levels of `aud`), and serde_json, which

@@ -234,6 +234,7 @@ impl<'a> Compact<'a> {
 }
 
 /// The size limit, checked before anything else is looked at.
+#[inline]
 pub(crate) fn check_size(token: &str, limits: &Limits) -> Result<(), Error> {
     if token.len() > limits.max_token_len {
         return Err(MalformedError::TooLarge {

@@ -6,6 +6,8 @@
 //! it into a [`Jwt`]. The defaults are the secure ones: `none` is unrepresentable, the
 //! algorithm comes from the key, `exp` is required, symmetric keys are never taken from a
 //! JWKS, `crit` extensions are refused, and size and depth limits apply before any crypto.
+//! Text from outside that an error echoes (a `kid`, an `iss`, a PEM label) goes through
+//! [`shown`], which bounds it and escapes anything that could forge a log line.
 //!
 //! ```
 //! use tessera_jose::{Algorithm, Jwk, KeySet, JwkSet, SigningKey, UnverifiedJwt, Validation};
