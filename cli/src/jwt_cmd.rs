@@ -13,7 +13,8 @@ use crate::{input, Failure, Outcome};
 pub enum JwtCommand {
     /// Sign claims into a compact JWS (adds `iat`, and `exp` unless the claims have one).
     Sign {
-        /// Private key: JWK, or PEM/DER (PKCS#1, PKCS#8, SEC1).
+        /// Private key: JWK, a JWK Set (its one private key, or the one --kid names), or
+        /// PEM/DER (PKCS#1, PKCS#8, SEC1, OpenSSH).
         #[arg(long)]
         key: String,
         /// Algorithm (default: the key's `alg`, else RS256 / the curve's / EdDSA / HS256).
@@ -119,7 +120,12 @@ fn sign(
         Ok(_) => return Err(Failure("--claims must be a JSON object".into())),
         Err(e) => return Err(Failure(format!("--claims is not valid JSON: {e}"))),
     };
-    let jwk = pem::parse_key(&input::read(Some(key))?)?;
+    let bytes = input::read(Some(key))?;
+    let jwk = if is_jwk_set(&bytes) {
+        signing_key_of_set(&bytes, kid.as_deref())?
+    } else {
+        pem::parse_key(&bytes)?
+    };
     if !jwk.is_private() {
         return Err(Failure(format!(
             "{key} is a public key; signing needs the private key"
@@ -187,6 +193,28 @@ fn verify(
     };
     let jwt = verified.map_err(invalid)?;
     Ok(serde_json::to_string_pretty(jwt.claims().members())?)
+}
+
+/// The private key of a JWK Set to sign with: the one `kid` names, or the set's only one.
+fn signing_key_of_set(bytes: &[u8], kid: Option<&str>) -> Result<tessera_jose::Jwk, Failure> {
+    let set = tessera_jose::JwkSet::from_slice(bytes)?;
+    let private: Vec<&tessera_jose::Jwk> = set
+        .keys
+        .iter()
+        .filter(|k| k.is_private())
+        .filter(|k| kid.is_none_or(|want| k.kid() == Some(want)))
+        .collect();
+    match private.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure(match kid {
+            Some(kid) => format!("the key set holds no private key with kid {kid}"),
+            None => "the key set holds no private key; signing needs one".into(),
+        })),
+        many => Err(Failure(format!(
+            "the key set holds {} private keys; pass --kid to choose one",
+            many.len()
+        ))),
+    }
 }
 
 fn is_jwk_set(bytes: &[u8]) -> bool {

@@ -525,3 +525,86 @@ fn verify_fetches_a_jwks_from_a_loopback_url() {
     let out = tessera(&["jwt", "verify", "--jwks", &url, &token]);
     assert_one_line_failure(&out, 1, "cannot fetch");
 }
+
+#[test]
+fn a_key_set_signs_with_its_one_private_key_or_the_kid_named() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-set-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let set = dir.join("eddsa.jwks");
+    let out = tessera(&["jwk", "generate", "--alg", "EdDSA", "--set"]);
+    std::fs::write(&set, &out.stdout).unwrap();
+    let public = dir.join("eddsa.pub.jwks");
+    let out = tessera(&["jwk", "public", set.to_str().unwrap()]);
+    std::fs::write(&public, &out.stdout).unwrap();
+    let out = tessera(&[
+        "jwt",
+        "sign",
+        "--key",
+        set.to_str().unwrap(),
+        "--claims",
+        r#"{"aud":"api"}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = stdout(&out).trim().to_owned();
+    let out = tessera(&[
+        "jwt",
+        "verify",
+        "--jwks",
+        public.to_str().unwrap(),
+        "--aud",
+        "api",
+        &token,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two private keys: which one must be said.
+    let two: Value = serde_json::json!({"keys": [
+        serde_json::from_slice::<Value>(&tessera(&["jwk", "generate", "--alg", "ES256"]).stdout).unwrap(),
+        serde_json::from_slice::<Value>(&tessera(&["jwk", "generate", "--alg", "ES256"]).stdout).unwrap(),
+    ]});
+    let both = dir.join("two.jwks");
+    std::fs::write(&both, two.to_string()).unwrap();
+    let out = tessera(&[
+        "jwt",
+        "sign",
+        "--key",
+        both.to_str().unwrap(),
+        "--claims",
+        "{}",
+    ]);
+    assert_one_line_failure(&out, 1, "pass --kid");
+    let kid = two["keys"][1]["kid"].as_str().unwrap();
+    let out = tessera(&[
+        "jwt",
+        "sign",
+        "--key",
+        both.to_str().unwrap(),
+        "--kid",
+        kid,
+        "--claims",
+        "{}",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A public set cannot sign.
+    let out = tessera(&[
+        "jwt",
+        "sign",
+        "--key",
+        public.to_str().unwrap(),
+        "--claims",
+        "{}",
+    ]);
+    assert_one_line_failure(&out, 1, "no private key");
+    let _ = std::fs::remove_dir_all(&dir);
+}

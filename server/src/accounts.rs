@@ -309,7 +309,7 @@ impl Users {
     }
 
     async fn insert(&self, name: &str, hash: &str, role: &str) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         // Random, so equal to a client id only by an astronomical chance; checked anyway,
         // since a client's tokens carry its id as `sub`.
         let subject = loop {
@@ -494,7 +494,7 @@ impl Clients {
         }
         let scope = spec.scope.split_whitespace().collect::<Vec<_>>().join(" ");
         let secret = random_token(32)?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         // A client's tokens carry its id as `sub`: it must never name a user.
         let user = sqlx::query("SELECT name FROM users WHERE subject = $1")
             .bind(client_id)

@@ -97,7 +97,7 @@ impl Admin {
     /// refresh tokens are revoked and its `sessionId` published to resource servers).
     /// Returns how many sessions ended.
     pub async fn disable_user(&self, name: &str) -> Result<usize> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let subject = self.users.disable_in(&mut tx, name).await?;
         let ended = self.sessions.end_all_in(&mut tx, &subject).await?;
         tx.commit().await?;

@@ -226,6 +226,17 @@ impl Db {
         &self.pool
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that read first and wrote later would otherwise
+    /// fail with "database is locked", without waiting, whenever another writer committed
+    /// in between (WAL mode cannot upgrade a stale read snapshot).
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -240,7 +251,7 @@ impl Db {
     async fn migrate_up_to(&self, last: i64) -> Result<()> {
         // Two replicas starting on a new PostgreSQL database would race on the catalog
         // even with IF NOT EXISTS; a transaction-scoped advisory lock serialises them.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(MIGRATION_LOCK)
@@ -258,7 +269,7 @@ impl Db {
         all.push((2, revocations.as_str()));
         all.sort_by_key(|(version, _)| *version);
         for (version, sql) in all.into_iter().filter(|(v, _)| *v <= last) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             // Serialise concurrent starts: the second replica waits here, then sees the row.
             if self.backend == Backend::Postgres {
                 sqlx::query("LOCK TABLE tessera_migrations IN EXCLUSIVE MODE")

@@ -154,7 +154,7 @@ impl FailureLimiter {
             ),
             (address_key(address), self.max_per_address),
         ];
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if self.db.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(LIMITER_LOCK)

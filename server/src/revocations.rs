@@ -30,7 +30,7 @@ impl Revocations {
 
     /// Records a revocation (idempotent).
     pub async fn add(&self, kind: RevocationKind, value: &str, expires_at: i64) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         self.add_in(&mut tx, kind, value, expires_at).await?;
         tx.commit().await?;
         Ok(())

@@ -122,7 +122,7 @@ impl Sessions {
         let session_id = random_token(16)?;
         let expires_at = now.saturating_add(secs(self.config.session_lifetime));
         let keep = keep_seconds(&self.db, &self.config).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query("INSERT INTO sessions (id, subject, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&session_id)
             .bind(owner.subject)
@@ -188,7 +188,7 @@ impl Sessions {
     pub(crate) async fn redeem(&self, token: &str) -> Result<Result<Redeemed, RefreshRefusal>> {
         let hash = token_hash(token);
         let now = self.clock.unix_secs();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         // One statement, so two concurrent uses cannot both succeed.
         let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1")
             .bind(now)
@@ -261,7 +261,7 @@ impl Sessions {
     pub(crate) async fn end(&self, session_id: &str) -> Result<()> {
         let now = self.clock.unix_secs();
         let keep = keep_seconds(&self.db, &self.config).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         self.end_in(&mut tx, session_id, now, keep).await?;
         tx.commit().await?;
         Ok(())

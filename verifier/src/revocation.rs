@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL};
 use tessera_contract::revocation::{self as wire, Revocation, RevocationKind, RevocationPage};
 use tessera_contract::Clock;
-use tessera_jose::Claims;
+use tessera_jose::{Claims, Shown};
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -128,7 +128,7 @@ impl Revocations {
     }
 
     fn apply(&self, r: Revocation) {
-        tracing::info!(kind = r.kind.as_str(), value = %r.value, expires_at = r.expires_at, "revocation received");
+        tracing::info!(kind = r.kind.as_str(), value = %Shown::full(&r.value), expires_at = r.expires_at, "revocation received");
         self.revoke(r.kind, r.value, r.expires_at);
     }
 

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::jwks::{JwksOptions, RemoteJwks};
 use crate::revocation::{Revocations, Subscription};
 use tessera_contract::{Clock, SystemClock};
+use tessera_jose::{shown, Shown};
 
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone)]
@@ -269,8 +270,9 @@ impl Verifier {
         if let Err(e) = &outcome {
             // Reasons can quote the token (its kid, iss, aud): escaped so that a crafted
             // token cannot forge log lines.
-            let reason = e.to_string().escape_debug().to_string();
-            let kid = kid.as_deref().unwrap_or("-").escape_debug().to_string();
+            let reason = e.to_string();
+            let reason = Shown::full(&reason);
+            let kid = shown(kid.as_deref().unwrap_or("-"));
             if e.is_token_error() {
                 tracing::info!(%reason, %kid, "token rejected");
             } else {
@@ -350,7 +352,7 @@ impl Verifier {
             .or(self.fallback)
             .ok_or_else(|| {
                 Error::UnknownIssuer(
-                    iss.map_or_else(|| "(none)".to_owned(), |i| format!("{:?}", truncate(i))),
+                    iss.map_or_else(|| "(none)".to_owned(), |i| format!("\"{}\"", shown(i))),
                 )
             })
     }
@@ -387,13 +389,6 @@ impl Verifier {
     /// The revocation set checked, if any.
     pub fn revocations(&self) -> Option<&Revocations> {
         self.revocations.as_ref()
-    }
-}
-
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

@@ -472,7 +472,7 @@ impl KeyManager {
     /// Opens a transaction holding the maintenance lock: an UPDATE of the single lock row,
     /// which takes a row lock on PostgreSQL and the write lock on SQLite, until commit.
     async fn lock(&self) -> Result<Transaction<'static, Any>> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query("UPDATE maintenance_lock SET holder = $1, taken_at = $2 WHERE id = 1")
             .bind(format!("pid {}", std::process::id()))
             .bind(self.clock.unix_secs())

@@ -48,7 +48,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Verifie
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let VerifiedToken(jwt) = VerifiedToken::from_request_parts(parts, state).await?;
         jwt.deserialize::<T>().map(VerifiedClaims).map_err(|e| {
-            tracing::info!(reason = %e, "token claims do not have the expected shape");
+            tracing::info!(reason = %tessera_jose::Shown::full(&e.to_string()), "token claims do not have the expected shape");
             Rejection::InvalidToken {
                 description: "the access token is invalid",
             }

@@ -4,7 +4,7 @@
 use http::header::HeaderMap;
 use serde_json::Value;
 use tessera_contract::{claims, fingerprint};
-use tessera_jose::Jwt;
+use tessera_jose::{Jwt, Shown};
 
 use super::rejection::Rejection;
 
@@ -76,7 +76,7 @@ impl Guard {
 
 impl AuthPolicy for Guard {
     fn authorize(&self, jwt: &Jwt, headers: &HeaderMap) -> Result<(), Rejection> {
-        let sub = jwt.claims().sub().unwrap_or("-").escape_debug().to_string();
+        let sub = Shown::full(jwt.claims().sub().unwrap_or("-"));
         if self.fingerprint {
             if let Err(reason) = self.check_fingerprint(jwt, headers) {
                 tracing::info!(reason, %sub, "token rejected");
