@@ -48,6 +48,38 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["user"]["s
   && check "claims returned as user" ok ok || check "claims returned as user" ok bad
 check "seed token, bare header" 200 "$(status -H "Authorization: $token" "$url")"
 
+# The listener people copy: loopback unless HOST says otherwise, and a client that sends
+# one byte of an HTTP/2 preface is cut off (it was held for ever under plain axum::serve).
+listening=$(python3 - "$C1" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+try:
+    # Another address of this machine than loopback: the consumer must not answer there.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect(("192.0.2.1", 9))
+    ip = probe.getsockname()[0]
+    socket.create_connection((ip, port), timeout=2).close()
+    print("all" if ip != "127.0.0.1" else "loopback")
+except OSError:
+    print("loopback")
+PY
+)
+check "consumer binds loopback by default" loopback "$listening"
+cut=$(python3 - "$C1" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"P")
+s.settimeout(20)
+start = time.time()
+try:
+    s.recv(1)
+except OSError:
+    pass
+print("cut" if time.time() - start < 15 else "held")
+PY
+)
+check "a half-sent HTTP/2 preface is cut off" cut "$cut"
+
 # Attack classes, all against the consumer that trusts the seed's JWKS.
 IFS=. read -r h p s <<< "$token"
 kid=$(python3 -c 'import base64,json,sys; t=sys.argv[1]; t+="="*(-len(t)%4); print(json.loads(base64.urlsafe_b64decode(t))["kid"])' "$h")

@@ -608,3 +608,22 @@ fn a_key_set_signs_with_its_one_private_key_or_the_kid_named() {
     assert_one_line_failure(&out, 1, "no private key");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn help_never_shows_the_database_password() {
+    // The finding: `--help` printed `[env: TESSERA_DATABASE_URL=postgres://tessera:S3cretPass@...]`.
+    for args in [&["user", "list", "--help"][..], &["serve", "--help"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env(
+                "TESSERA_DATABASE_URL",
+                "postgres://tessera:S3cretPass@db.internal/tessera",
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("TESSERA_DATABASE_URL"), "{help}");
+        assert!(!help.contains("S3cretPass"), "{help}");
+    }
+}
