@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use tessera_contract::SystemClock;
 use tessera_jose::Algorithm;
 use tessera_server::{
-    Access, Admin, AppState, ClientSpec, Config, FileConfig, KeyState, MasterKeySource, Secret,
-    DEFAULT_LISTEN,
+    Access, Admin, AppState, ClientSpec, Config, FileConfig, KeyState, MasterKeySource, Profile,
+    Secret, DEFAULT_LISTEN,
 };
 
 use crate::{init_logging, input, runtime, Failure, Outcome};
@@ -74,6 +74,12 @@ pub enum UserCommand {
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Email address (the `email` claim, scope `email`).
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
+        /// Full name (the `name` claim, scope `profile`).
+        #[arg(long = "name", value_name = "FULL NAME")]
+        display_name: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -97,13 +103,41 @@ pub enum ClientCommand {
     Add {
         /// The client id.
         id: String,
-        /// Space-separated scopes the client may request.
+        /// Space-separated scopes the client may request (with client credentials, and
+        /// beside openid, profile, email and offline_access in the code flow).
         #[arg(long, default_value = "")]
         scope: String,
+        /// Where the authorization code may be sent (repeatable; matched exactly).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (SPA, native app): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// Where the browser may go after a logout the client asks for (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where to announce that a session ended (OpenID Connect Back-Channel Logout).
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
+        /// Never ask the user for consent (a first-party application).
+        #[arg(long)]
+        skip_consent: bool,
         /// A resource server: may introspect tokens issued to other clients (without it, a
         /// client learns only about its own tokens).
         #[arg(long)]
         introspect: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the registered clients.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a client: its refresh tokens, codes and remembered consents go with it.
+    Remove {
+        /// The client id.
+        id: String,
         #[command(flatten)]
         common: Common,
     },
@@ -299,12 +333,18 @@ pub fn user(cmd: UserCommand) -> Outcome {
                 name,
                 role,
                 password_stdin,
+                email,
+                display_name,
                 common,
             } => {
                 let password = read_password(&name, password_stdin)?;
+                let profile = Profile {
+                    email,
+                    display_name,
+                };
                 admin(&common, Access::Create)
                     .await?
-                    .add_user(&name, &password, &role)
+                    .add_user(&name, &password, &role, &profile)
                     .await?;
                 Ok(format!("user {name} added with role {role}"))
             }
@@ -336,6 +376,11 @@ pub fn client(cmd: ClientCommand) -> Outcome {
             ClientCommand::Add {
                 id,
                 scope,
+                redirect_uris,
+                public,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                skip_consent,
                 introspect,
                 common,
             } => {
@@ -343,21 +388,65 @@ pub fn client(cmd: ClientCommand) -> Outcome {
                     client_id: id.clone(),
                     scope,
                     can_introspect: introspect,
+                    public,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    skip_consent,
                 };
                 // Printed before the client is committed: a secret that cannot be shown
                 // (a full disk) leaves no client behind.
                 admin(&common, Access::Create)
                     .await?
                     .add_client(&spec, |secret| {
-                        let text = serde_json::to_string_pretty(&serde_json::json!({
-                            "client_id": id,
-                            "client_secret": secret,
-                        }))
-                        .map_err(|e| e.to_string())?;
+                        let shown = match secret {
+                            Some(secret) => serde_json::json!({
+                                "client_id": id,
+                                "client_secret": secret,
+                            }),
+                            None => serde_json::json!({ "client_id": id }),
+                        };
+                        let text =
+                            serde_json::to_string_pretty(&shown).map_err(|e| e.to_string())?;
                         crate::print(&text).map_err(|e| format!("cannot write the output: {e}"))
                     })
                     .await?;
                 Ok(String::new())
+            }
+            ClientCommand::List { common } => {
+                let clients = admin(&common, Access::Existing)
+                    .await?
+                    .list_clients()
+                    .await?;
+                let mut out = format!(
+                    "{:<24} {:<12} {:<24} {}\n",
+                    "CLIENT", "TYPE", "SCOPE", "REDIRECT URIS"
+                );
+                for c in clients {
+                    let kind = match (c.public, c.can_introspect) {
+                        (true, _) => "public",
+                        (false, true) => "introspect",
+                        (false, false) => "confidential",
+                    };
+                    let scope = if c.scope.is_empty() { "-" } else { &c.scope };
+                    let uris = if c.redirect_uris.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        c.redirect_uris.join(" ")
+                    };
+                    out.push_str(&format!(
+                        "{:<24} {:<12} {:<24} {}\n",
+                        c.client_id, kind, scope, uris
+                    ));
+                }
+                Ok(out)
+            }
+            ClientCommand::Remove { id, common } => {
+                admin(&common, Access::Existing)
+                    .await?
+                    .remove_client(&id)
+                    .await?;
+                Ok(format!("client {id} removed"))
             }
         }
     })

@@ -49,6 +49,10 @@ pub struct User {
     pub disabled: bool,
     /// Creation time.
     pub created_at: i64,
+    /// The `email` claim (scope `email`).
+    pub email: Option<String>,
+    /// The `name` claim (scope `profile`): the full name.
+    pub display_name: Option<String>,
 }
 
 impl User {
@@ -59,7 +63,44 @@ impl User {
             role: r.try_get("role")?,
             disabled: r.try_get::<i64, _>("disabled")? != 0,
             created_at: r.try_get("created_at")?,
+            email: r.try_get("email")?,
+            display_name: r.try_get("display_name")?,
         })
+    }
+}
+
+/// What `tessera user add` registers beside the name, role and password.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    /// The `email` claim.
+    pub email: Option<String>,
+    /// The `name` claim.
+    pub display_name: Option<String>,
+}
+
+impl Profile {
+    fn validate(&self) -> Result<()> {
+        if let Some(email) = &self.email {
+            let ok = email.len() <= 254
+                && email.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+                })
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "invalid email address `{}`",
+                    tessera_jose::shown(email)
+                )));
+            }
+        }
+        if let Some(name) = &self.display_name {
+            if name.trim().is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+                return Err(Error::Invalid(
+                    "a full name must be 1-200 characters without control characters".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -275,16 +316,23 @@ impl Users {
     }
 
     /// Adds a user; fails if the name is taken.
-    pub async fn add(&self, name: &str, password: &str, role: &str) -> Result<()> {
+    pub async fn add(
+        &self,
+        name: &str,
+        password: &str,
+        role: &str,
+        profile: &Profile,
+    ) -> Result<()> {
         validate_name(name, "user name")?;
         validate_name(role, "role")?;
+        profile.validate()?;
         if password.len() < 8 {
             return Err(Error::Invalid(
                 "passwords need at least 8 characters".into(),
             ));
         }
         let hash = hash_password(password)?;
-        self.insert(name, &hash, role).await
+        self.insert(name, &hash, role, profile).await
     }
 
     /// Adds a user if absent (for `--demo`), hashing on the server's password workers;
@@ -300,7 +348,7 @@ impl Users {
             return Ok(false);
         }
         let hash = passwords.hash(password).await?;
-        match self.insert(name, &hash, role).await {
+        match self.insert(name, &hash, role, &Profile::default()).await {
             Ok(()) => Ok(true),
             // Another replica added it meanwhile.
             Err(Error::Invalid(_)) => Ok(false),
@@ -308,7 +356,7 @@ impl Users {
         }
     }
 
-    async fn insert(&self, name: &str, hash: &str, role: &str) -> Result<()> {
+    async fn insert(&self, name: &str, hash: &str, role: &str, profile: &Profile) -> Result<()> {
         let mut tx = self.db.begin().await?;
         // Random, so equal to a client id only by an astronomical chance; checked anyway,
         // since a client's tokens carry its id as `sub`.
@@ -323,13 +371,15 @@ impl Users {
             }
         };
         let result = sqlx::query(
-            "INSERT INTO users (subject, name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+            "INSERT INTO users (subject, name, password_hash, role, disabled, created_at, email, display_name) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
         )
         .bind(&subject)
         .bind(name)
         .bind(hash)
         .bind(role)
         .bind(self.clock.unix_secs())
+        .bind(profile.email.as_deref())
+        .bind(profile.display_name.as_deref())
         .execute(&mut *tx)
         .await;
         match result {
@@ -411,19 +461,29 @@ impl Users {
 }
 
 /// The columns [`User::from_row`] reads.
-const USER_COLUMNS: &str = "subject, name, role, disabled, created_at";
+const USER_COLUMNS: &str = "subject, name, role, disabled, created_at, email, display_name";
 
 /// An OAuth client as stored.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// `client_id`.
     pub client_id: String,
-    /// Space-separated scopes it may ask for.
+    /// Space-separated scopes it may ask for with client credentials.
     pub scope: String,
     /// Disabled clients cannot authenticate.
     pub disabled: bool,
     /// A resource server allowed to introspect tokens issued to other clients.
     pub can_introspect: bool,
+    /// A public client (an SPA, a native app): no secret, PKCE only.
+    pub public: bool,
+    /// Where authorization responses may go (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Where the browser may go after a logout it asked for (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where ended sessions are announced (OpenID Connect Back-Channel Logout).
+    pub backchannel_logout_uri: Option<String>,
+    /// Never show the consent page for this client (a first-party application).
+    pub skip_consent: bool,
 }
 
 /// What `tessera client add` registers.
@@ -431,10 +491,80 @@ pub struct Client {
 pub struct ClientSpec {
     /// The client id.
     pub client_id: String,
-    /// Space-separated scopes it may ask for.
+    /// Space-separated scopes it may ask for with client credentials.
     pub scope: String,
     /// May introspect tokens issued to other clients (a resource server).
     pub can_introspect: bool,
+    /// A public client: no secret, PKCE only.
+    pub public: bool,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout URI.
+    pub backchannel_logout_uri: Option<String>,
+    /// Never ask for consent.
+    pub skip_consent: bool,
+}
+
+impl ClientSpec {
+    fn validate(&self) -> Result<()> {
+        validate_name(&self.client_id, "client id")?;
+        for s in self.scope.split_whitespace() {
+            if !s
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                return Err(Error::Invalid(format!(
+                    "invalid scope `{}`",
+                    tessera_jose::shown(s)
+                )));
+            }
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri, self.public, "redirect URI")?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri(uri, self.public, "post-logout redirect URI")?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            let parsed = url::Url::parse(uri).map_err(|e| {
+                Error::Invalid(format!(
+                    "back-channel logout URI `{}`: {e}",
+                    tessera_jose::shown(uri)
+                ))
+            })?;
+            tessera_contract::check_fetch_url(&parsed)
+                .map_err(|e| Error::Invalid(format!("back-channel logout URI: {e}")))?;
+            if parsed.fragment().is_some() {
+                return Err(Error::Invalid(
+                    "a back-channel logout URI has no fragment".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A redirect URI a client may register: absolute, without a fragment; `https`, or plain
+/// `http` to a loopback host; or, for public (native) clients, a private-use scheme named
+/// after a domain (`com.example.app:/callback`, RFC 8252 section 7.1).
+fn check_redirect_uri(uri: &str, public: bool, what: &str) -> Result<()> {
+    let bad = |why: &str| Error::Invalid(format!("{what} `{}`: {why}", tessera_jose::shown(uri)));
+    let parsed = url::Url::parse(uri).map_err(|e| bad(&e.to_string()))?;
+    if parsed.fragment().is_some() {
+        return Err(bad("it must not have a fragment"));
+    }
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" => tessera_contract::check_fetch_url(&parsed)
+            .map_err(|_| bad("plain http is allowed for loopback hosts only")),
+        scheme if public && scheme.contains('.') => Ok(()),
+        "javascript" | "data" | "file" | "vbscript" => Err(bad("not a scheme to redirect to")),
+        _ => Err(bad(
+            "use https, http on loopback, or (public clients) a scheme like com.example.app",
+        )),
+    }
 }
 
 /// Client storage and authentication.
@@ -474,26 +604,22 @@ impl Clients {
         }
     }
 
-    /// Registers a client, handing its secret to `deliver` (which shows it, say) before
-    /// committing: if `deliver` fails, nothing is stored and the client id stays free, since
-    /// a secret nobody saw would leave an unusable client behind.
+    /// Registers a client, handing its secret (none for a public client) to `deliver`
+    /// (which shows it, say) before committing: if `deliver` fails, nothing is stored and
+    /// the client id stays free, since a secret nobody saw would leave an unusable client.
     pub async fn add_confirmed(
         &self,
         spec: &ClientSpec,
-        deliver: impl FnOnce(&str) -> std::result::Result<(), String>,
-    ) -> Result<String> {
+        deliver: impl FnOnce(Option<&str>) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        spec.validate()?;
         let client_id = spec.client_id.as_str();
-        validate_name(client_id, "client id")?;
-        for s in spec.scope.split_whitespace() {
-            if !s
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-            {
-                return Err(Error::Invalid(format!("invalid scope `{s}`")));
-            }
-        }
         let scope = spec.scope.split_whitespace().collect::<Vec<_>>().join(" ");
-        let secret = random_token(32)?;
+        let secret = if spec.public {
+            None
+        } else {
+            Some(random_token(32)?)
+        };
         let mut tx = self.db.begin().await?;
         // A client's tokens carry its id as `sub`: it must never name a user.
         let user = sqlx::query("SELECT name FROM users WHERE subject = $1")
@@ -506,13 +632,19 @@ impl Clients {
             )));
         }
         let result = sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect) VALUES ($1, $2, $3, 0, $4, $5)",
+            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(client_id)
-        .bind(secret_hash(&secret))
+        // A public client has no secret: an empty hash, which no presented secret matches.
+        .bind(secret.as_deref().map(secret_hash).unwrap_or_default())
         .bind(&scope)
         .bind(self.clock.unix_secs())
         .bind(i64::from(spec.can_introspect))
+        .bind(i64::from(spec.public))
+        .bind(json_list(&spec.redirect_uris))
+        .bind(json_list(&spec.post_logout_redirect_uris))
+        .bind(spec.backchannel_logout_uri.as_deref())
+        .bind(i64::from(spec.skip_consent))
         .execute(&mut *tx)
         .await;
         match result {
@@ -522,13 +654,66 @@ impl Clients {
             }
             Err(e) => return Err(e.into()),
         }
-        deliver(&secret).map_err(Error::Invalid)?;
+        deliver(secret.as_deref()).map_err(Error::Invalid)?;
         tx.commit().await.map_err(|e| {
             Error::Invalid(format!(
                 "client {client_id} was NOT created (the secret shown is void): {e}"
             ))
         })?;
-        Ok(secret)
+        Ok(())
+    }
+
+    /// A client by id, whatever its state (for the authorization endpoint, which checks its
+    /// redirect URI before anything else).
+    pub async fn find(&self, client_id: &str) -> Result<Option<Client>> {
+        Ok(self.lookup(client_id).await?.map(|(c, _)| c))
+    }
+
+    /// Every client, by id.
+    pub async fn list(&self) -> Result<Vec<Client>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS}, secret_hash FROM clients ORDER BY client_id"
+        ))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    /// Removes a client: it can no longer authenticate, its refresh tokens and codes stop
+    /// working, and its remembered consents go.
+    pub async fn remove(&self, client_id: &str) -> Result<()> {
+        let now = self.clock.unix_secs();
+        let mut tx = self.db.begin().await?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("no client {client_id}")));
+        }
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
+        for table in [
+            "consents",
+            "authorization_codes",
+            "session_clients",
+            "backchannel_logouts",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE client_id = $1"))
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|(id, _), _| id != client_id);
+        }
+        Ok(())
     }
 
     /// Checks a client's credentials in constant time; unknown and disabled clients and
@@ -553,7 +738,7 @@ impl Clients {
             .map_or(presented.as_str(), |(_, h)| h.as_str());
         let matches =
             constant_time::verify_slices_are_equal(presented.as_bytes(), stored.as_bytes()).is_ok();
-        let Some((client, _)) = found.filter(|(c, _)| matches && !c.disabled) else {
+        let Some((client, _)) = found.filter(|(c, _)| matches && !c.disabled && !c.public) else {
             return Ok(None);
         };
         if let Ok(mut cache) = self.cache.lock() {
@@ -572,23 +757,44 @@ impl Clients {
         if client_id.contains('\0') {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT client_id, secret_hash, scope, disabled, can_introspect FROM clients WHERE client_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS}, secret_hash FROM clients WHERE client_id = $1"
+        ))
         .bind(client_id)
         .fetch_optional(self.db.pool())
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let client = Client {
-            client_id: row.try_get("client_id")?,
-            scope: row.try_get("scope")?,
-            disabled: row.try_get::<i64, _>("disabled")? != 0,
-            can_introspect: row.try_get::<i64, _>("can_introspect")? != 0,
-        };
+        let client = client_from_row(&row)?;
         Ok(Some((client, row.try_get("secret_hash")?)))
     }
+}
+
+/// The columns [`client_from_row`] reads.
+const CLIENT_COLUMNS: &str = "client_id, scope, disabled, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent";
+
+fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client> {
+    let list = |column: &str| -> Result<Vec<String>> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("stored {column} is not a JSON list: {e}")))
+    };
+    Ok(Client {
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        can_introspect: row.try_get::<i64, _>("can_introspect")? != 0,
+        public: row.try_get::<i64, _>("public")? != 0,
+        redirect_uris: list("redirect_uris")?,
+        post_logout_redirect_uris: list("post_logout_redirect_uris")?,
+        backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
+        skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+    })
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
 /// A random URL-safe token of `bytes` random bytes.
@@ -693,7 +899,14 @@ mod tests {
             client_id: "svc".into(),
             ..ClientSpec::default()
         };
-        let secret = clients.add_confirmed(&spec, |_| Ok(())).await.unwrap();
+        let mut secret = String::new();
+        clients
+            .add_confirmed(&spec, |s| {
+                secret = s.unwrap().to_owned();
+                Ok(())
+            })
+            .await
+            .unwrap();
         let cached = |clients: &Clients| clients.cache.lock().unwrap().len();
         assert!(clients
             .authenticate("svc", "wrong")

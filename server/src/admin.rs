@@ -9,7 +9,7 @@ use tessera_jose::{Algorithm, Jwk};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use crate::accounts::{ClientSpec, Clients, User, Users};
+use crate::accounts::{Client, ClientSpec, Clients, Profile, User, Users};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -84,8 +84,14 @@ impl Admin {
     }
 
     /// Adds a user with an argon2id-hashed password; fails if the name is taken.
-    pub async fn add_user(&self, name: &str, password: &str, role: &str) -> Result<()> {
-        self.users.add(name, password, role).await
+    pub async fn add_user(
+        &self,
+        name: &str,
+        password: &str,
+        role: &str,
+        profile: &Profile,
+    ) -> Result<()> {
+        self.users.add(name, password, role, profile).await
     }
 
     /// Every user, by name.
@@ -104,14 +110,24 @@ impl Admin {
         Ok(ended)
     }
 
-    /// Registers a client and hands its secret to `deliver` (which shows it) before
-    /// committing: a secret nobody saw leaves no client behind.
+    /// Registers a client and hands its secret (none for a public client) to `deliver`
+    /// (which shows it) before committing: a secret nobody saw leaves no client behind.
     pub async fn add_client(
         &self,
         spec: &ClientSpec,
-        deliver: impl FnOnce(&str) -> std::result::Result<(), String>,
+        deliver: impl FnOnce(Option<&str>) -> std::result::Result<(), String>,
     ) -> Result<()> {
-        self.clients.add_confirmed(spec, deliver).await.map(drop)
+        self.clients.add_confirmed(spec, deliver).await
+    }
+
+    /// Every client.
+    pub async fn list_clients(&self) -> Result<Vec<Client>> {
+        self.clients.list().await
+    }
+
+    /// Removes a client; its refresh tokens, codes and remembered consents go with it.
+    pub async fn remove_client(&self, client_id: &str) -> Result<()> {
+        self.clients.remove(client_id).await
     }
 
     /// Every key in the database, newest first (needs no master key).

@@ -199,6 +199,7 @@ pub async fn login(
             subject: &user.subject,
             role: &user.role,
             client_id: None,
+            scope: None,
             fingerprint_hash: fingerprint_hash.as_deref(),
         })
         .await?;
@@ -210,6 +211,8 @@ pub async fn login(
             role: &user.role,
             session_id: &started.session_id,
             fingerprint_hash: fingerprint_hash.as_deref(),
+            client_id: None,
+            scope: None,
         })?
         .ok_or(ApiError::Unavailable)?;
     let refresh_token = started.refresh_token;

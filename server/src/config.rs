@@ -30,6 +30,9 @@ pub struct Config {
     pub session_lifetime: u64,
     /// Live sessions per user at most; a new login ends the oldest beyond it.
     pub max_sessions_per_user: usize,
+    /// How long a browser stays signed in after it signed in on the login page, in seconds
+    /// (absolute). Tokens issued in its session live as long as any session's.
+    pub browser_session_lifetime: u64,
     /// Scheduled rotation interval in seconds (default 30 days).
     pub rotation_interval: u64,
     /// How long a new key is published before it signs, in seconds (must exceed the JWKS
@@ -120,6 +123,7 @@ impl Config {
             refresh_ttl: 14 * 86_400,
             session_lifetime: 30 * 86_400,
             max_sessions_per_user: 20,
+            browser_session_lifetime: 8 * 3600,
             rotation_interval: 30 * 86_400,
             prepublish: 3600,
             jwks_max_age: 300,
@@ -165,6 +169,12 @@ impl Config {
         for (name, value, min, max) in [
             ("refresh_ttl", self.refresh_ttl, 1, 366 * 86_400),
             ("session_lifetime", self.session_lifetime, 60, 366 * 86_400),
+            (
+                "browser_session_lifetime",
+                self.browser_session_lifetime,
+                60,
+                366 * 86_400,
+            ),
             ("leeway", self.leeway, 0, 3600),
             ("jwks_max_age", self.jwks_max_age, 0, 7 * 86_400),
             ("prepublish", self.prepublish, 1, 60 * 86_400),
@@ -239,6 +249,8 @@ pub struct FileConfig {
     pub session_lifetime: Option<u64>,
     /// See [`Config::max_sessions_per_user`].
     pub max_sessions_per_user: Option<usize>,
+    /// See [`Config::browser_session_lifetime`].
+    pub browser_session_lifetime: Option<u64>,
     /// See [`Config::rotation_interval`].
     pub rotation_interval: Option<u64>,
     /// See [`Config::prepublish`].
@@ -295,6 +307,7 @@ impl FileConfig {
             db => database_url, issuer => issuer, audience => audience, token_ttl => token_ttl,
             refresh_ttl => refresh_ttl, rotation_interval => rotation_interval,
             session_lifetime => session_lifetime, max_sessions_per_user => max_sessions_per_user,
+            browser_session_lifetime => browser_session_lifetime,
             prepublish => prepublish, jwks_max_age => jwks_max_age, leeway => leeway,
             demo => demo, master_key_file => master_key_file,
             fingerprint_cookie => fingerprint_cookie, trust_forwarded_for => trust_forwarded_for,

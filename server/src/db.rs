@@ -111,6 +111,69 @@ CREATE INDEX login_attempts_key ON login_attempts (key, at);
 CREATE INDEX login_attempts_attempt ON login_attempts (attempt)
 "#,
     ),
+    // OpenID Connect: users' profile claims; clients' redirect and logout URIs, public
+    // clients and remembered consent; browser sessions (a cookie secret, the time of the
+    // login, and a shorter lifetime for the browser than for the session's refresh tokens);
+    // which clients took part in a session (for back-channel logout); single-use
+    // authorization codes; and the back-channel logouts still to deliver.
+    (
+        5,
+        r#"
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN display_name TEXT;
+ALTER TABLE clients ADD COLUMN public BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;
+ALTER TABLE clients ADD COLUMN skip_consent BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN auth_time BIGINT;
+ALTER TABLE sessions ADD COLUMN browser_token_hash TEXT;
+ALTER TABLE sessions ADD COLUMN browser_expires_at BIGINT;
+CREATE UNIQUE INDEX sessions_browser ON sessions (browser_token_hash);
+ALTER TABLE refresh_tokens ADD COLUMN scope TEXT;
+CREATE TABLE session_clients (
+    session_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    PRIMARY KEY (session_id, client_id)
+);
+CREATE TABLE authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    nonce TEXT,
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    auth_time BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    access_jti TEXT,
+    access_expires_at BIGINT,
+    refresh_family TEXT
+);
+CREATE TABLE consents (
+    subject TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (subject, client_id)
+);
+CREATE TABLE backchannel_logouts (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX backchannel_due ON backchannel_logouts (next_attempt_at)
+"#,
+    ),
 ];
 
 /// The revocations table: the dialects differ only in how the cursor column counts.

@@ -158,7 +158,7 @@ impl OAuthError {
     pub fn unsupported_grant_type() -> ApiError {
         OAuthError::api(
             OAuthCode::UnsupportedGrantType,
-            "grant_type must be client_credentials or refresh_token",
+            "grant_type must be authorization_code, client_credentials or refresh_token",
         )
     }
 }

@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod metrics;
 mod oauth;
+mod oidc;
 mod ops;
 mod ratelimit;
 mod revocations;
@@ -34,7 +35,7 @@ use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use accounts::{ClientSpec, User};
+pub use accounts::{Client, ClientSpec, Profile, User};
 pub use admin::{Access, Admin};
 pub use config::{Config, FileConfig, Secret, DEFAULT_DATABASE, DEFAULT_LISTEN};
 pub use db::Db;
@@ -49,6 +50,7 @@ use revocations::Revocations;
 use sessions::Sessions;
 use tessera_contract::revocation as wire;
 use tessera_contract::SharedClock;
+use tessera_jose::Algorithm;
 use tessera_listen::{Limits, Shutdown, ShutdownTrigger};
 use tokens::TokenIssuer;
 
@@ -72,6 +74,14 @@ pub struct AppState {
     stop: ShutdownTrigger,
     /// One permit per open revocation event stream.
     event_streams: Arc<tokio::sync::Semaphore>,
+    /// Seals CSRF tokens and sign-in requests (and the private keys).
+    master: Arc<MasterKey>,
+    /// The sign-in pages.
+    pages: Arc<oidc::pages::Pages>,
+    /// Authorization codes.
+    codes: oidc::codes::Codes,
+    /// The origins browser applications may call from.
+    cors_origins: Arc<oidc::cors::Origins>,
 }
 
 impl AppState {
@@ -109,12 +119,18 @@ impl AppState {
         let config = Arc::new(config);
         master.check(&db).await?;
         let master = Arc::new(master);
+        // ID tokens are RS256 unless a client asks otherwise (OpenID Connect Core 3.1.3.7):
+        // an RS256 key stays active beside a signing algorithm of another kind.
+        let mut algorithms = vec![config.alg];
+        if config.alg != Algorithm::RS256 {
+            algorithms.push(Algorithm::RS256);
+        }
         let keys = Arc::new(KeyManager::new(
             db.clone(),
-            master,
+            master.clone(),
             clock.clone(),
             config.clone(),
-            vec![config.alg],
+            algorithms,
         ));
         keys.record_policy().await?;
         let changes = keys.maintain().await?;
@@ -124,6 +140,10 @@ impl AppState {
         let revocations = Revocations::new(db.clone(), clock.clone());
         let (stop, shutdown) = Shutdown::new();
         Ok(AppState {
+            master,
+            pages: Arc::new(oidc::pages::Pages::new()?),
+            codes: oidc::codes::Codes::new(db.clone(), clock.clone()),
+            cors_origins: Arc::new(oidc::cors::Origins::default()),
             shutdown,
             stop,
             event_streams: Arc::new(tokio::sync::Semaphore::new(config.max_event_streams)),
@@ -165,6 +185,13 @@ impl AppState {
     /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// Delivers the back-channel logouts that are due, once (the server does this every
+    /// second); returns how many were delivered.
+    pub async fn deliver_logouts(&self) -> Result<usize> {
+        let http = oidc::backchannel::client()?;
+        oidc::backchannel::deliver_due(self, &http).await
     }
 
     /// Stops a server running on this state (as SIGTERM does): it stops accepting, ends its
@@ -226,6 +253,8 @@ impl AppState {
         let revocations = self.revocations.clone();
         let poll = Duration::from_millis(self.config.revocation_poll_ms.max(50));
         tokio::spawn(revocations.run_poller(poll));
+        tokio::spawn(oidc::backchannel::run(self.clone()));
+        let codes = self.codes.clone();
         let limiter = self.limiter.clone();
         let clock = self.clock.clone();
         tokio::spawn(async move {
@@ -235,6 +264,9 @@ impl AppState {
                 ticker.tick().await;
                 if let Err(e) = limiter.sweep(clock.unix_secs()).await {
                     tracing::warn!(error = %e, "failed-login sweep failed; will retry");
+                }
+                if let Err(e) = codes.sweep().await {
+                    tracing::warn!(error = %e, "authorization code sweep failed; will retry");
                 }
             }
         });
@@ -246,20 +278,21 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// The HTTP API.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new()
-        .route("/api/v1/auth", post(api::login))
-        .route("/api/v1/logout", post(api::logout))
+    // A request that reads a body and has not been answered after 30 s gets a 408: a client
+    // trickling its body cannot hold a connection and a task for ever. Only on the routes
+    // with bodies: a timer per request costs the hot GET routes, such as the JWKS, about a
+    // tenth of their throughput.
+    let timeout =
+        || TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30));
+    // What browser applications call from their own origin (CORS for registered ones).
+    let browser_api = Router::new()
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
-        .route("/oauth/introspect", post(oauth::introspect))
-        // A request that reads a body and has not been answered after 30 s gets a 408: a
-        // client trickling its body cannot hold a connection and a task for ever. Only on
-        // the routes above (the ones with bodies): a timer per request costs the hot GET
-        // routes, such as the JWKS, about a tenth of their throughput.
-        .route_layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .route(
+            "/oauth/userinfo",
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
+        .route_layer(timeout())
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -269,13 +302,38 @@ pub fn app(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(wellknown::discovery),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            oidc::cors::cors,
+        ));
+    // The sign-in pages (HTML, same-origin only).
+    let pages = Router::new()
+        .route(
+            "/oauth/authorize",
+            get(oidc::authorize::authorize_get).post(oidc::authorize::authorize_post),
+        )
+        .route("/oauth/login", post(oidc::authorize::login))
+        .route("/oauth/consent", post(oidc::authorize::consent))
+        .route(
+            "/oauth/logout",
+            get(oidc::logout::logout_get).post(oidc::logout::logout_post),
+        )
+        .route_layer(timeout())
+        .route("/oauth/static/tessera.css", get(oidc::pages::stylesheet));
+    let router = Router::new()
+        .route("/api/v1/auth", post(api::login))
+        .route("/api/v1/logout", post(api::logout))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route_layer(timeout())
         .route(&format!("/{}", wire::LIST_PATH), get(ops::revocations))
         .route(
             &format!("/{}", wire::STREAM_PATH),
             get(ops::revocation_stream),
         )
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
+        .route("/readyz", get(ops::readyz))
+        .merge(browser_api)
+        .merge(pages);
     // With a listener of its own, /metrics is not on the main one.
     let router = if state.config.metrics_listen.is_none() {
         router.route("/metrics", get(ops::metrics))

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub tokens_client_credentials: AtomicU64,
     /// Access tokens issued by refresh.
     pub tokens_refresh: AtomicU64,
+    /// Access tokens issued for authorization codes.
+    pub tokens_authorization_code: AtomicU64,
     /// Failed logins (wrong credentials).
     pub logins_failed: AtomicU64,
     /// Logins refused by the rate limiter.
@@ -45,6 +47,7 @@ impl Metrics {
             ("password", &self.tokens_password),
             ("client_credentials", &self.tokens_client_credentials),
             ("refresh_token", &self.tokens_refresh),
+            ("authorization_code", &self.tokens_authorization_code),
         ] {
             let _ = writeln!(
                 out,

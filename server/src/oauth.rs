@@ -17,8 +17,10 @@ use crate::accounts::Client;
 use crate::api::{media_type, verify_own};
 use crate::error::{ApiError, OAuthError};
 use crate::metrics::bump;
-use crate::sessions::RefreshRefusal;
-use crate::tokens::Subject;
+use crate::oidc::codes::{pkce_matches, Redemption};
+use crate::oidc::userinfo::scope_claims;
+use crate::sessions::{Owner, RefreshRefusal};
+use crate::tokens::{IdToken, Subject};
 use crate::AppState;
 
 /// The form fields of the three endpoints.
@@ -32,6 +34,9 @@ pub struct OAuthForm {
     token: Option<String>,
     #[allow(dead_code)]
     token_type_hint: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 }
 
 fn form(headers: &HeaderMap, body: &Bytes) -> Result<OAuthForm, ApiError> {
@@ -104,6 +109,31 @@ async fn authenticate_client(
     }
 }
 
+/// The client of a request that may come from a public client: a confidential client
+/// authenticates as [`authenticate_client`] says; a public one (an SPA, a native app) sends
+/// only its `client_id` (`token_endpoint_auth_method` `none`).
+async fn identify_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Client, ApiError> {
+    let has_credentials =
+        form.client_secret.is_some() || headers.contains_key(header::AUTHORIZATION);
+    if has_credentials {
+        return authenticate_client(state, headers, form).await;
+    }
+    let Some(id) = form.client_id.as_deref().filter(|id| id.len() <= 256) else {
+        return Err(OAuthError::invalid_client(false));
+    };
+    match state.clients.find(id).await? {
+        Some(client) if client.public && !client.disabled => Ok(client),
+        _ => {
+            tracing::info!(client_id = %Shown::full(id), "client authentication failed: not a public client");
+            Err(OAuthError::invalid_client(false))
+        }
+    }
+}
+
 fn form_decode(text: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={text}")).ok()?;
     pairs.into_iter().next().map(|(_, v)| v)
@@ -126,7 +156,8 @@ pub async fn token(
     let form = form(&headers, &body)?;
     match form.grant_type.as_deref() {
         Some("client_credentials") => client_credentials(&state, &headers, &form).await,
-        Some("refresh_token") => refresh(&state, &form).await,
+        Some("refresh_token") => refresh(&state, &headers, &form).await,
+        Some("authorization_code") => authorization_code(&state, &headers, &form).await,
         Some(_) => Err(OAuthError::unsupported_grant_type()),
         None => Err(OAuthError::invalid_request("grant_type is required")),
     }
@@ -171,13 +202,29 @@ async fn client_credentials(
     Ok(token_response(body))
 }
 
-async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiError> {
+async fn refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Response, ApiError> {
     let presented = form
         .refresh_token
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     if presented.len() > 256 {
         return Err(OAuthError::invalid_grant("refresh token is invalid"));
+    }
+    // A refresh token issued to a client is redeemed by that client only (RFC 6749 6),
+    // checked before it is spent. The login API's refresh tokens belong to no client.
+    if let Some(info) = state.sessions.lookup(presented).await? {
+        if let Some(owner) = &info.client_id {
+            let client = identify_client(state, headers, form).await?;
+            if client.client_id != *owner {
+                return Err(OAuthError::invalid_grant(
+                    "refresh token was issued to another client",
+                ));
+            }
+        }
     }
     let redeemed = match state.sessions.redeem(presented).await? {
         Ok(r) => r,
@@ -210,15 +257,163 @@ async fn refresh(state: &AppState, form: &OAuthForm) -> Result<Response, ApiErro
             role: &user.role,
             session_id: &redeemed.session_id,
             fingerprint_hash: redeemed.fingerprint_hash.as_deref(),
+            client_id: redeemed.client_id.as_deref(),
+            scope: redeemed.scope.as_deref(),
         })?
         .ok_or(ApiError::Unavailable)?;
     bump(&state.metrics.tokens_refresh);
-    Ok(token_response(json!({
+    let mut body = json!({
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
         "refresh_token": redeemed.refresh_token,
-    })))
+    });
+    if let Some(scope) = redeemed.scope.filter(|s| !s.is_empty()) {
+        body["scope"] = Value::String(scope);
+    }
+    Ok(token_response(body))
+}
+
+/// `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636, OpenID Connect Core 3.1.3).
+async fn authorization_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Response, ApiError> {
+    let client = identify_client(state, headers, form).await?;
+    let (Some(code), Some(redirect_uri), Some(verifier)) = (
+        form.code.as_deref(),
+        form.redirect_uri.as_deref(),
+        form.code_verifier.as_deref(),
+    ) else {
+        return Err(OAuthError::invalid_request(
+            "code, redirect_uri and code_verifier are required",
+        ));
+    };
+    let now = state.clock.unix_secs();
+    let (grant, expires_at) = match state.codes.redeem(code).await? {
+        Redemption::Unknown => {
+            return Err(OAuthError::invalid_grant("authorization code is invalid"))
+        }
+        Redemption::Reused {
+            access_jti,
+            access_expires_at,
+            refresh_family,
+        } => {
+            // Someone has the code besides the client: what its first use issued is revoked.
+            if let (Some(jti), Some(exp)) = (access_jti, access_expires_at) {
+                let until = exp.saturating_add(i64::try_from(state.config.leeway).unwrap_or(60));
+                state
+                    .revocations
+                    .add(RevocationKind::Jti, &jti, until)
+                    .await?;
+            }
+            if let Some(family) = refresh_family {
+                state.sessions.revoke_family(&family).await?;
+            }
+            tracing::warn!(client = %Shown::full(&client.client_id), "authorization code reused: what it issued is revoked");
+            return Err(OAuthError::invalid_grant(
+                "authorization code was already used; what it issued has been revoked",
+            ));
+        }
+        Redemption::Fresh { grant, expires_at } => (grant, expires_at),
+    };
+    if expires_at <= now {
+        return Err(OAuthError::invalid_grant("authorization code has expired"));
+    }
+    if grant.client_id != client.client_id {
+        tracing::warn!(client = %Shown::full(&client.client_id), "authorization code of another client presented");
+        return Err(OAuthError::invalid_grant(
+            "authorization code was issued to another client",
+        ));
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    if !pkce_matches(verifier, &grant.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    if !state.sessions.is_live(&grant.session_id).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session of this code has ended",
+        ));
+    }
+    let Some(user) = state
+        .users
+        .by_subject(&grant.subject)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(OAuthError::invalid_grant("the user is disabled"));
+    };
+    let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let issued = state
+        .issuer
+        .issue(Subject::User {
+            subject: &user.subject,
+            name: &user.name,
+            role: &user.role,
+            session_id: &grant.session_id,
+            fingerprint_hash: None,
+            client_id: Some(&client.client_id),
+            scope: Some(&grant.scope),
+        })?
+        .ok_or(ApiError::Unavailable)?;
+    let mut body = json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": grant.scope,
+    });
+    if scopes.contains(&"openid") {
+        let id_token = state
+            .issuer
+            .id_token(
+                IdToken {
+                    subject: &user.subject,
+                    client_id: &client.client_id,
+                    auth_time: grant.auth_time,
+                    session_id: &grant.session_id,
+                    nonce: grant.nonce.as_deref(),
+                    profile: scope_claims(&user, &scopes),
+                },
+                &issued.token,
+            )?
+            .ok_or(ApiError::Unavailable)?;
+        body["id_token"] = Value::String(id_token);
+    }
+    let mut family = None;
+    if scopes.contains(&"offline_access") {
+        let owner = Owner {
+            subject: &user.subject,
+            role: &user.role,
+            client_id: Some(&client.client_id),
+            scope: Some(&grant.scope),
+            fingerprint_hash: None,
+        };
+        match state.sessions.add_refresh(&grant.session_id, owner).await? {
+            Some((token, f)) => {
+                body["refresh_token"] = Value::String(token);
+                family = Some(f);
+            }
+            None => {
+                return Err(OAuthError::invalid_grant(
+                    "the session of this code has ended",
+                ))
+            }
+        }
+    }
+    state
+        .codes
+        .record(code, &issued.jti, issued.expires_at, family.as_deref())
+        .await?;
+    bump(&state.metrics.tokens_authorization_code);
+    tracing::info!(client = %Shown::full(&client.client_id), user = %Shown::full(&user.name), "tokens issued for an authorization code");
+    Ok(token_response(body))
 }
 
 /// The `token` parameter of revocation and introspection, and the client that asks.

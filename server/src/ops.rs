@@ -63,10 +63,13 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 /// limit come as plain text otherwise, and clients deserve one stable error shape.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
+    // JSON already, or a page meant for a person (the sign-in pages' errors).
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     if !status.is_client_error() || is_json || status == StatusCode::NOT_MODIFIED {
         return response;
     }

@@ -35,8 +35,21 @@ pub(crate) struct Owner<'a> {
     pub role: &'a str,
     /// The client the session's tokens are issued to (`None`: the login API).
     pub client_id: Option<&'a str>,
+    /// The scopes granted to that client (`None` for the login API).
+    pub scope: Option<&'a str>,
     /// SHA-256 (hex) of the fingerprint cookie, carried to refreshed access tokens.
     pub fingerprint_hash: Option<&'a str>,
+}
+
+/// A browser's live session, found by its cookie.
+#[derive(Debug, Clone)]
+pub(crate) struct BrowserSession {
+    /// The session id (`sid`, `sessionId`).
+    pub session_id: String,
+    /// The user's subject.
+    pub subject: String,
+    /// When the user authenticated.
+    pub auth_time: i64,
 }
 
 /// A new session and its first refresh token.
@@ -59,6 +72,10 @@ pub(crate) struct Redeemed {
     pub session_id: String,
     /// The login's token fingerprint (`fgp`), if it had one.
     pub fingerprint_hash: Option<String>,
+    /// The client the token was issued to (`None`: the login API).
+    pub client_id: Option<String>,
+    /// The scopes granted to it.
+    pub scope: Option<String>,
 }
 
 /// Why a refresh token was refused.
@@ -123,7 +140,7 @@ impl Sessions {
         let expires_at = now.saturating_add(secs(self.config.session_lifetime));
         let keep = keep_seconds(&self.db, &self.config).await?;
         let mut tx = self.db.begin().await?;
-        sqlx::query("INSERT INTO sessions (id, subject, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO sessions (id, subject, client_id, created_at, expires_at, auth_time) VALUES ($1, $2, $3, $4, $5, $4)")
             .bind(&session_id)
             .bind(owner.subject)
             .bind(owner.client_id)
@@ -135,24 +152,144 @@ impl Sessions {
         let refresh_token = self
             .insert_token(&mut tx, &family, owner, &session_id, expires_at)
             .await?;
-        // The new session counts first; of the others, the newest stay.
-        let others = sqlx::query("SELECT id FROM sessions WHERE subject = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3 ORDER BY created_at DESC, id")
-            .bind(owner.subject)
-            .bind(&session_id)
-            .bind(now)
-            .fetch_all(&mut *tx)
+        self.cap(&mut tx, owner.subject, &session_id, now, keep)
             .await?;
-        let cap = self.config.max_sessions_per_user.max(1);
-        for row in others.iter().skip(cap - 1) {
-            let old: String = row.try_get("id")?;
-            self.end_in(&mut tx, &old, now, keep).await?;
-            tracing::info!(session = %old, "oldest session ended: too many for one user");
-        }
         tx.commit().await?;
         Ok(Started {
             session_id,
             refresh_token,
         })
+    }
+
+    /// Starts a browser session after a sign-in on the login page: the browser is known by
+    /// `browser_token` (kept only as its hash), for `browser_session_lifetime`; tokens issued
+    /// in it live as long as any session. Ends the user's oldest sessions beyond the cap.
+    pub(crate) async fn start_browser(&self, subject: &str, browser_token: &str) -> Result<String> {
+        let now = self.clock.unix_secs();
+        let session_id = random_token(16)?;
+        let expires_at = now.saturating_add(secs(self.config.session_lifetime));
+        let browser_expires_at = now
+            .saturating_add(secs(self.config.browser_session_lifetime))
+            .min(expires_at);
+        let keep = keep_seconds(&self.db, &self.config).await?;
+        let mut tx = self.db.begin().await?;
+        sqlx::query("INSERT INTO sessions (id, subject, created_at, expires_at, auth_time, browser_token_hash, browser_expires_at) VALUES ($1, $2, $3, $4, $3, $5, $6)")
+            .bind(&session_id)
+            .bind(subject)
+            .bind(now)
+            .bind(expires_at)
+            .bind(token_hash(browser_token))
+            .bind(browser_expires_at)
+            .execute(&mut *tx)
+            .await?;
+        self.cap(&mut tx, subject, &session_id, now, keep).await?;
+        tx.commit().await?;
+        Ok(session_id)
+    }
+
+    /// The live browser session a cookie names, if any.
+    pub(crate) async fn browser(&self, browser_token: &str) -> Result<Option<BrowserSession>> {
+        let now = self.clock.unix_secs();
+        let row = sqlx::query("SELECT id, subject, auth_time FROM sessions WHERE browser_token_hash = $1 AND revoked_at IS NULL AND browser_expires_at > $2 AND expires_at > $2")
+            .bind(token_hash(browser_token))
+            .bind(now)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(BrowserSession {
+            session_id: row.try_get("id")?,
+            subject: row.try_get("subject")?,
+            auth_time: opt_i64(&row, "auth_time")?.unwrap_or(0),
+        }))
+    }
+
+    /// Records that `client_id` received tokens in a session (it is told when it ends).
+    pub(crate) async fn join(&self, session_id: &str, client_id: &str) -> Result<()> {
+        sqlx::query("INSERT INTO session_clients (session_id, client_id) VALUES ($1, $2) ON CONFLICT (session_id, client_id) DO NOTHING")
+            .bind(session_id)
+            .bind(client_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A new refresh-token family in an existing, live session (the authorization-code
+    /// grant with `offline_access`). Returns the token and its family.
+    pub(crate) async fn add_refresh(
+        &self,
+        session_id: &str,
+        owner: Owner<'_>,
+    ) -> Result<Option<(String, String)>> {
+        let now = self.clock.unix_secs();
+        let mut tx = self.db.begin().await?;
+        let row = sqlx::query("SELECT expires_at FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2")
+            .bind(session_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let family = random_token(16)?;
+        let token = self
+            .insert_token(&mut tx, &family, owner, session_id, expires_at)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((token, family)))
+    }
+
+    /// True if the session exists, has not ended and has not expired.
+    pub(crate) async fn is_live(&self, session_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(session_id)
+        .bind(self.clock.unix_secs())
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Revokes one refresh-token family (what an authorization code's first use issued,
+    /// when the code is presented again).
+    pub(crate) async fn revoke_family(&self, family: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(self.clock.unix_secs())
+        .bind(family)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Ends the owner's oldest live sessions beyond `max_sessions_per_user`, the new one
+    /// counting first.
+    async fn cap(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        subject: &str,
+        session_id: &str,
+        now: i64,
+        keep: i64,
+    ) -> Result<()> {
+        // The new session counts first; of the others, the newest stay.
+        let others = sqlx::query("SELECT id FROM sessions WHERE subject = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3 ORDER BY created_at DESC, id")
+            .bind(subject)
+            .bind(session_id)
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+        let cap = self.config.max_sessions_per_user.max(1);
+        for row in others.iter().skip(cap - 1) {
+            let old: String = row.try_get("id")?;
+            self.end_in(tx, &old, now, keep).await?;
+            tracing::info!(session = %old, "oldest session ended: too many for one user");
+        }
+        Ok(())
     }
 
     async fn insert_token(
@@ -168,7 +305,7 @@ impl Sessions {
         let expires_at = now
             .saturating_add(secs(self.config.refresh_ttl))
             .min(session_expires_at);
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash, client_id, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(token_hash(&token))
             .bind(family)
             .bind(owner.subject)
@@ -178,6 +315,7 @@ impl Sessions {
             .bind(expires_at)
             .bind(owner.fingerprint_hash)
             .bind(owner.client_id)
+            .bind(owner.scope)
             .execute(&mut **tx)
             .await?;
         Ok(token)
@@ -195,7 +333,7 @@ impl Sessions {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT t.family_id, t.subject, t.role, t.session_id, t.client_id, t.used_at, t.revoked_at, t.fingerprint_hash, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1")
+        let row = sqlx::query("SELECT t.family_id, t.subject, t.role, t.session_id, t.client_id, t.scope, t.used_at, t.revoked_at, t.fingerprint_hash, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1")
             .bind(&hash)
             .fetch_optional(&mut *tx)
             .await?;
@@ -225,11 +363,13 @@ impl Sessions {
             let subject: String = row.try_get("subject")?;
             let role: String = row.try_get("role")?;
             let client_id: Option<String> = row.try_get("client_id")?;
+            let scope: Option<String> = row.try_get("scope")?;
             let fingerprint_hash: Option<String> = row.try_get("fingerprint_hash")?;
             let owner = Owner {
                 subject: &subject,
                 role: &role,
                 client_id: client_id.as_deref(),
+                scope: scope.as_deref(),
                 fingerprint_hash: fingerprint_hash.as_deref(),
             };
             let refresh_token = self
@@ -241,6 +381,8 @@ impl Sessions {
                 subject,
                 session_id,
                 fingerprint_hash,
+                client_id,
+                scope,
             }));
         }
         drop(tx);
@@ -292,7 +434,15 @@ impl Sessions {
                 session_id,
                 now.saturating_add(keep),
             )
-            .await
+            .await?;
+        // Every client of the session with a back-channel logout URI is told, by the
+        // delivery task, which survives restarts: the jobs are rows of this transaction.
+        sqlx::query("INSERT INTO backchannel_logouts (id, client_id, uri, session_id, subject, next_attempt_at, created_at) SELECT s.session_id || ' ' || c.client_id, c.client_id, c.backchannel_logout_uri, s.session_id, x.subject, $2, $2 FROM session_clients s JOIN clients c ON c.client_id = s.client_id JOIN sessions x ON x.id = s.session_id WHERE s.session_id = $1 AND c.backchannel_logout_uri IS NOT NULL ON CONFLICT (id) DO NOTHING")
+            .bind(session_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Ends every live session of a user inside the caller's transaction (a user being

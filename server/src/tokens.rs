@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::Serialize;
 use tessera_contract::{claims, SharedClock};
 
@@ -51,6 +53,10 @@ pub enum Subject<'a> {
         session_id: &'a str,
         /// SHA-256 (hex) of the fingerprint cookie, if enabled.
         fingerprint_hash: Option<&'a str>,
+        /// The client the token is issued to (`None`: the login API).
+        client_id: Option<&'a str>,
+        /// Granted scopes, space-separated (`None`: the login API's tokens have none).
+        scope: Option<&'a str>,
     },
     /// A client-credentials grant: `sub` and `client_id` are the client.
     Client {
@@ -68,6 +74,10 @@ pub struct Issued {
     pub token: String,
     /// Lifetime in seconds.
     pub expires_in: u64,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `exp`.
+    pub expires_at: i64,
 }
 
 /// Signs access tokens with the current active key.
@@ -104,6 +114,8 @@ impl TokenIssuer {
                 role,
                 session_id,
                 fingerprint_hash,
+                client_id,
+                scope,
             } => AccessClaims {
                 iss: &self.config.issuer,
                 sub: subject,
@@ -111,12 +123,12 @@ impl TokenIssuer {
                 exp: now + ttl,
                 iat: now,
                 nbf: now,
-                jti,
+                jti: jti.clone(),
                 preferred_username: Some(name),
                 role: Some(role),
                 session_id: Some(session_id),
-                client_id: None,
-                scope: None,
+                client_id,
+                scope: scope.filter(|s| !s.is_empty()),
                 fgp: fingerprint_hash,
             },
             Subject::Client { client_id, scope } => AccessClaims {
@@ -126,7 +138,7 @@ impl TokenIssuer {
                 exp: now + ttl,
                 iat: now,
                 nbf: now,
-                jti,
+                jti: jti.clone(),
                 preferred_username: None,
                 role: None,
                 session_id: None,
@@ -139,8 +151,89 @@ impl TokenIssuer {
         Ok(Some(Issued {
             token,
             expires_in: self.config.token_ttl,
+            jti,
+            expires_at: now + ttl,
         }))
     }
+
+    /// Signs an ID token (OpenID Connect Core 2) with the RS256 key: the registered
+    /// claims, plus `at_hash` of the access token it comes with. `None` if no RS256 key can
+    /// sign right now.
+    pub fn id_token(&self, claims: IdToken<'_>, access_token: &str) -> Result<Option<String>> {
+        let published = self.keys.published();
+        let Some(signer) = published.id_signer.as_ref() else {
+            return Ok(None);
+        };
+        let now = self.clock.unix_secs();
+        let ttl = i64::try_from(self.config.token_ttl).unwrap_or(1200);
+        // at_hash: the left half of the SHA-256 of the access token (RS256's hash).
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+        let at_hash = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]);
+        let mut body = serde_json::Map::new();
+        body.insert("iss".into(), self.config.issuer.clone().into());
+        body.insert("sub".into(), claims.subject.into());
+        body.insert("aud".into(), claims.client_id.into());
+        body.insert("azp".into(), claims.client_id.into());
+        body.insert("exp".into(), (now + ttl).into());
+        body.insert("iat".into(), now.into());
+        body.insert("auth_time".into(), claims.auth_time.into());
+        body.insert("at_hash".into(), at_hash.into());
+        body.insert("sid".into(), claims.session_id.into());
+        if let Some(nonce) = claims.nonce {
+            body.insert("nonce".into(), nonce.into());
+        }
+        for (name, value) in claims.profile {
+            body.insert(name.into(), value);
+        }
+        Ok(Some(signer.sign_jwt_with_typ(Some("JWT"), &body)?))
+    }
+
+    /// Signs a back-channel logout token (OpenID Connect Back-Channel Logout 2.4): no
+    /// `nonce`, the logout event, `typ` `logout+jwt`.
+    pub fn logout_token(
+        &self,
+        client_id: &str,
+        subject: &str,
+        session_id: &str,
+    ) -> Result<Option<String>> {
+        let published = self.keys.published();
+        let Some(signer) = published.id_signer.as_ref() else {
+            return Ok(None);
+        };
+        let now = self.clock.unix_secs();
+        let body = serde_json::json!({
+            "iss": self.config.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": random_token(16)?,
+            "sid": session_id,
+            "sub": subject,
+            "events": { (BACKCHANNEL_LOGOUT_EVENT): {} },
+        });
+        Ok(Some(signer.sign_jwt_with_typ(Some("logout+jwt"), &body)?))
+    }
+}
+
+/// The event a logout token carries.
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
+
+/// What an ID token says beyond the issuer and the times.
+#[derive(Debug)]
+pub struct IdToken<'a> {
+    /// The user's subject.
+    pub subject: &'a str,
+    /// The client (`aud` and `azp`).
+    pub client_id: &'a str,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The session (`sid`), the access token's `sessionId`.
+    pub session_id: &'a str,
+    /// The request's `nonce`, if it had one.
+    pub nonce: Option<&'a str>,
+    /// Claims of the granted scopes (`preferred_username`, `name`, `email`...).
+    pub profile: Vec<(&'static str, serde_json::Value)>,
 }
 
 #[cfg(test)]

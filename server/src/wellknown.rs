@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use tessera_jose::Algorithm;
+
 use crate::metrics::bump;
 use crate::AppState;
 
@@ -57,10 +59,16 @@ fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
     })
 }
 
-/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`
+/// (OpenID Connect Discovery 1.0, RFC 8414).
 pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
     let issuer = state.config.issuer.trim_end_matches('/');
-    let alg = state.config.alg.as_str();
+    let mut id_token_algs = vec![Algorithm::RS256.as_str()];
+    if state.config.alg != Algorithm::RS256 {
+        id_token_algs.push(state.config.alg.as_str());
+    }
+    let auth_methods = json!(["client_secret_basic", "client_secret_post", "none"]);
+    let secret_methods = json!(["client_secret_basic", "client_secret_post"]);
     (
         [(
             header::CACHE_CONTROL,
@@ -68,19 +76,36 @@ pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         )],
         Json(json!({
             "issuer": state.config.issuer,
-            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "authorization_endpoint": format!("{issuer}/oauth/authorize"),
             "token_endpoint": format!("{issuer}/oauth/token"),
+            "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "end_session_endpoint": format!("{issuer}/oauth/logout"),
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-            "grant_types_supported": ["client_credentials", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [alg],
-            "token_endpoint_auth_signing_alg_values_supported": [alg],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "role", "sessionId", "client_id", "scope"],
+            "id_token_signing_alg_values_supported": id_token_algs,
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": [
+                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp",
+                "preferred_username", "name", "email", "email_verified",
+                "role", "sessionId", "client_id", "scope", "jti", "nbf"
+            ],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": secret_methods,
+            "introspection_endpoint_auth_methods_supported": secret_methods,
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
+            "frontchannel_logout_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "claims_parameter_supported": false,
         })),
     )
 }

@@ -118,6 +118,9 @@ impl KeyInfo {
 pub struct Published {
     /// The key that signs tokens for the configured algorithm.
     pub signer: Option<Arc<SigningKey>>,
+    /// The RS256 key that signs ID tokens and logout tokens (the signer itself when the
+    /// configured algorithm is RS256).
+    pub id_signer: Option<Arc<SigningKey>>,
     /// The JWKS document, serialised once.
     pub jwks_body: Bytes,
     /// Its strong ETag.
@@ -249,8 +252,11 @@ impl KeyManager {
     /// needs is generated before the lock is taken (RSA generation is slow), from a first
     /// plan on the keys read without the lock; the plan that counts is made again under it.
     async fn run(&self, request: &plan::Request, supplied: Option<New>) -> Result<Changes> {
-        let mut fresh = supplied;
-        if fresh.is_none() {
+        // The new keys, one per algorithm the plan inserts for.
+        let mut fresh: Vec<(Algorithm, New)> = Vec::new();
+        if let Some(new) = supplied {
+            fresh.push((new.algorithm(request), new));
+        } else {
             let keys = list_keys(&self.db).await?;
             let policy = self.policy(self.db.pool()).await?;
             let draft =
@@ -260,40 +266,52 @@ impl KeyManager {
                 self.reload().await?;
                 return Ok(Changes::default());
             }
-            fresh = self.generate_for(&draft)?;
+            self.generate_for(&draft, &mut fresh)?;
         }
         let mut tx = self.lock().await?;
         let now = self.clock.unix_secs();
         let policy = self.policy(&mut *tx).await?;
         let keys = load_all(&mut tx).await?;
         let actions = plan::plan(&keys, now, &policy, request).map_err(refused)?;
-        if fresh.is_none() {
-            // The keys changed between the two plans (another replica): rare, and the
-            // lock is held for one generation only.
-            fresh = self.generate_for(&actions)?;
-        }
+        // The keys may have changed between the two plans (another replica): rare, and the
+        // lock is then held for a generation.
+        self.generate_for(&actions, &mut fresh)?;
         let mut changes = Changes::default();
+        let mut inserted: Vec<(Algorithm, String)> = Vec::new();
         for action in &actions {
-            self.apply(&mut tx, action, now, fresh.as_ref(), &mut changes)
+            self.apply(&mut tx, action, now, &fresh, &mut inserted, &mut changes)
                 .await?;
-            changes.done.push(match (action, &changes.new_kid) {
-                (plan::Action::Insert { .. }, Some(kid)) => format!("{action}: key {kid}"),
+            changes.done.push(match action {
+                plan::Action::Insert { alg, .. } => {
+                    let kid = inserted
+                        .iter()
+                        .find(|(a, _)| a == alg)
+                        .map(|(_, k)| k.as_str());
+                    format!("{action}: key {}", kid.unwrap_or("-"))
+                }
                 _ => action.to_string(),
             });
         }
+        changes.new_kid = inserted.into_iter().next().map(|(_, kid)| kid);
         tx.commit().await?;
         self.reload().await?;
         Ok(changes)
     }
 
-    /// A new key of the algorithm the plan inserts, if it inserts one.
-    fn generate_for(&self, actions: &[plan::Action]) -> Result<Option<New>> {
+    /// Generates a key for each algorithm the plan inserts one for and `fresh` has none.
+    fn generate_for(
+        &self,
+        actions: &[plan::Action],
+        fresh: &mut Vec<(Algorithm, New)>,
+    ) -> Result<()> {
         for action in actions {
             if let plan::Action::Insert { alg, .. } = action {
-                return Ok(Some(New::Generated(Jwk::generate(*alg, None)?)));
+                if !fresh.iter().any(|(a, _)| a == alg) {
+                    fresh.push((*alg, New::Generated(Jwk::generate(*alg, None)?)));
+                }
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     async fn apply(
@@ -301,7 +319,8 @@ impl KeyManager {
         tx: &mut Transaction<'static, Any>,
         action: &plan::Action,
         now: i64,
-        fresh: Option<&New>,
+        fresh: &[(Algorithm, New)],
+        inserted: &mut Vec<(Algorithm, String)>,
         changes: &mut Changes,
     ) -> Result<()> {
         match action {
@@ -309,14 +328,19 @@ impl KeyManager {
                 alg,
                 activate_after,
             } => {
-                let new = fresh.ok_or_else(|| Error::Invalid("no new key to insert".into()))?;
-                if changes.new_kid.is_some() {
-                    return Err(Error::Invalid("a plan inserts one key at most".into()));
+                let (_, new) = fresh
+                    .iter()
+                    .find(|(a, _)| a == alg)
+                    .ok_or_else(|| Error::Invalid(format!("no new {alg} key to insert")))?;
+                if inserted.iter().any(|(a, _)| a == alg) {
+                    return Err(Error::Invalid(format!(
+                        "a plan inserts one {alg} key at most"
+                    )));
                 }
                 let kid = self
                     .insert(tx, new.jwk(), *alg, new.source(), now, *activate_after)
                     .await?;
-                changes.new_kid = Some(kid);
+                inserted.push((*alg, kid));
             }
             plan::Action::Retire { kid, expires_at } => {
                 sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $1, expires_at = $2 WHERE kid = $3 AND state IN ('active', 'pending')")
@@ -329,9 +353,10 @@ impl KeyManager {
             plan::Action::Activate { key, .. } => {
                 let kid = match key {
                     plan::KeyRef::Kid(kid) => kid.clone(),
-                    plan::KeyRef::New(_) => changes
-                        .new_kid
-                        .clone()
+                    plan::KeyRef::New(alg) => inserted
+                        .iter()
+                        .find(|(a, _)| a == alg)
+                        .map(|(_, kid)| kid.clone())
                         .ok_or_else(|| Error::Invalid("activating a key not inserted".into()))?,
                 };
                 sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2 AND state = 'pending'")
@@ -382,29 +407,42 @@ impl KeyManager {
         let signing_alg = self.signing_algorithm();
         let mut public = Vec::with_capacity(rows.len());
         let mut signer = None;
+        let mut id_signer = None;
         for (row, info) in rows.iter().zip(&infos) {
             let text: String = row.try_get("public_jwk")?;
             public.push(Jwk::from_json(&text)?);
-            if info.state == KeyState::Active && info.alg == signing_alg {
-                let reuse = current
-                    .signer
-                    .as_ref()
-                    .filter(|s| s.kid() == Some(info.kid.as_str()))
-                    .cloned();
-                signer = match reuse {
-                    Some(s) => Some(s),
-                    None => {
-                        let sealed: Option<String> = row.try_get("private_sealed")?;
-                        let sealed = sealed.ok_or_else(|| {
-                            Error::Seal(format!("active key {} has no private material", info.kid))
-                        })?;
-                        let plain = self.master.open(&info.kid, &sealed)?;
-                        let text = std::str::from_utf8(&plain)
-                            .map_err(|_| Error::Seal(format!("key {} is not UTF-8", info.kid)))?;
-                        let jwk = Jwk::from_json(text)?;
-                        Some(Arc::new(SigningKey::from_jwk(&jwk, Some(info.alg))?))
-                    }
-                };
+            if info.state != KeyState::Active {
+                continue;
+            }
+            let is_signer = info.alg == signing_alg;
+            let is_id_signer = info.alg == Algorithm::RS256;
+            if !is_signer && !is_id_signer {
+                continue;
+            }
+            let reuse = [&current.signer, &current.id_signer]
+                .into_iter()
+                .flatten()
+                .find(|s| s.kid() == Some(info.kid.as_str()))
+                .cloned();
+            let key = match reuse {
+                Some(s) => s,
+                None => {
+                    let sealed: Option<String> = row.try_get("private_sealed")?;
+                    let sealed = sealed.ok_or_else(|| {
+                        Error::Seal(format!("active key {} has no private material", info.kid))
+                    })?;
+                    let plain = self.master.open(&info.kid, &sealed)?;
+                    let text = std::str::from_utf8(&plain)
+                        .map_err(|_| Error::Seal(format!("key {} is not UTF-8", info.kid)))?;
+                    let jwk = Jwk::from_json(text)?;
+                    Arc::new(SigningKey::from_jwk(&jwk, Some(info.alg))?)
+                }
+            };
+            if is_signer {
+                signer = Some(key.clone());
+            }
+            if is_id_signer {
+                id_signer = Some(key);
             }
         }
         let set = JwkSet::new(public);
@@ -417,6 +455,7 @@ impl KeyManager {
         .map_err(|_| Error::Invalid("etag".into()))?;
         self.published.store(Arc::new(Published {
             signer,
+            id_signer,
             jwks_body: body,
             etag,
             verifier: KeySet::from_jwks(&set),
@@ -527,6 +566,14 @@ enum New {
 }
 
 impl New {
+    /// The algorithm the request adds this key for.
+    fn algorithm(&self, request: &plan::Request) -> Algorithm {
+        match request {
+            plan::Request::Add { alg, .. } => *alg,
+            _ => self.jwk().alg().unwrap_or(Algorithm::RS256),
+        }
+    }
+
     fn jwk(&self) -> &Jwk {
         match self {
             New::Generated(jwk) | New::Imported(jwk) => jwk,
@@ -650,6 +697,7 @@ fn secs(value: u64) -> i64 {
 fn empty_published() -> Published {
     Published {
         signer: None,
+        id_signer: None,
         jwks_body: Bytes::from_static(br#"{"keys":[]}"#),
         etag: HeaderValue::from_static("\"empty\""),
         verifier: KeySet::default(),

@@ -663,7 +663,54 @@ async fn discovery_documents_point_at_the_endpoints() {
             assert_eq!(doc["issuer"], "https://auth.test");
             assert_eq!(doc["jwks_uri"], "https://auth.test/.well-known/jwks.json");
             assert_eq!(doc["token_endpoint"], "https://auth.test/oauth/token");
-            assert_eq!(doc["id_token_signing_alg_values_supported"][0], "ES256");
+            // ID tokens are RS256 by default; the server's own algorithm is offered too.
+            assert_eq!(
+                doc["id_token_signing_alg_values_supported"],
+                serde_json::json!(["RS256", "ES256"])
+            );
+            for field in [
+                "authorization_endpoint",
+                "userinfo_endpoint",
+                "end_session_endpoint",
+                "revocation_endpoint",
+                "introspection_endpoint",
+            ] {
+                assert!(
+                    doc[field]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("https://auth.test/"),
+                    "{field}"
+                );
+            }
+            assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+            assert_eq!(
+                doc["code_challenge_methods_supported"],
+                serde_json::json!(["S256"])
+            );
+            assert_eq!(
+                doc["subject_types_supported"],
+                serde_json::json!(["public"])
+            );
+            assert_eq!(
+                doc["scopes_supported"],
+                serde_json::json!(["openid", "profile", "email", "offline_access"])
+            );
+            assert_eq!(
+                doc["token_endpoint_auth_methods_supported"],
+                serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+            );
+            for flag in [
+                "backchannel_logout_supported",
+                "backchannel_logout_session_supported",
+                "authorization_response_iss_parameter_supported",
+            ] {
+                assert_eq!(doc[flag], true, "{flag}");
+            }
+            assert!(doc["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("authorization_code")));
         }
     }
 }

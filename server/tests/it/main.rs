@@ -93,11 +93,12 @@ pub async fn add_client_with(
         client_id: id.to_owned(),
         scope: scope.to_owned(),
         can_introspect,
+        ..Default::default()
     };
     state
         .admin()
         .add_client(&spec, |secret| {
-            shown = secret.to_owned();
+            shown = secret.unwrap_or_default().to_owned();
             Ok(())
         })
         .await
