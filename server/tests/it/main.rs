@@ -5,6 +5,7 @@
 
 mod api;
 mod lifecycle;
+mod oidc;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
