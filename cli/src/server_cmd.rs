@@ -66,7 +66,7 @@ pub struct ServeArgs {
 pub enum UserCommand {
     /// Add a user (password from --password-stdin or a prompt).
     Add {
-        /// User name (the token's `sub`).
+        /// Login name (`preferred_username` in tokens; `sub` is an opaque id made here).
         name: String,
         /// The `role` claim.
         #[arg(long)]

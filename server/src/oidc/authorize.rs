@@ -904,16 +904,50 @@ pub(crate) fn redirect_to(uri: &str, params: &[(&str, &str)]) -> Response {
     let Ok(mut url) = url::Url::parse(uri) else {
         return (StatusCode::BAD_REQUEST, "bad redirect URI").into_response();
     };
-    {
+    // Without parameters the registered URI is used as it is (no stray `?`).
+    if !params.is_empty() {
         let mut query = url.query_pairs_mut();
         for (name, value) in params {
             query.append_pair(name, value);
         }
     }
+    let Ok(location) = HeaderValue::from_str(url.as_str()) else {
+        return (StatusCode::BAD_REQUEST, "bad redirect URI").into_response();
+    };
     let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    response.headers_mut().insert(header::LOCATION, location);
     security_headers(response.headers_mut(), &[]);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(response: &Response) -> &str {
+        response.headers()[header::LOCATION].to_str().unwrap()
+    }
+
+    #[test]
+    fn a_redirect_without_parameters_is_the_registered_uri_exactly() {
+        let response = redirect_to("http://127.0.0.1:8000/", &[]);
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "http://127.0.0.1:8000/");
+    }
+
+    #[test]
+    fn parameters_are_appended_to_the_registered_query() {
+        let response = redirect_to("https://app.example/cb?tenant=a", &[("state", "x y&z")]);
+        assert_eq!(
+            location(&response),
+            "https://app.example/cb?tenant=a&state=x+y%26z"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_uri_is_a_client_error_not_a_redirect() {
+        let response = redirect_to("not a uri", &[]);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get(header::LOCATION).is_none());
+    }
 }

@@ -33,6 +33,14 @@ impl Pages {
         let mut env = Environment::new();
         // Every template is HTML: every value is escaped.
         env.set_auto_escape_callback(|_| AutoEscape::Html);
+        // An absent value (`None` from Rust, `null` in JSON) prints nothing, never "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .map_err(|e| Error::Invalid(format!("template {name}: {e}")))?;
@@ -164,6 +172,19 @@ pub(crate) fn describe_scope(scope: &str) -> ScopeLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_value_renders_as_nothing() {
+        let pages = Pages::new().unwrap();
+        let body = pages
+            .render_string(
+                "login.html",
+                serde_json::json!({"client": "app", "username": null, "action": "/oauth/login"}),
+            )
+            .unwrap();
+        assert!(body.contains("required value=\"\" autofocus"), "{body}");
+        assert!(!body.to_lowercase().contains("value=\"none\""), "{body}");
+    }
 
     #[test]
     fn every_template_renders_and_escapes() {
