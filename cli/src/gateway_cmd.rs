@@ -55,6 +55,20 @@ pub struct GatewayArgs {
     /// closed to make room.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: Option<u32>,
+    /// Upgraded connections (WebSockets) open at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tunnels: u32,
+    /// Also send an RFC 7239 `Forwarded` header (for, host, proto) to the upstream.
+    #[arg(long)]
+    forwarded: bool,
+    /// Append the client's address to the `X-Forwarded-For` it sent instead of replacing
+    /// it. Only when every client is a proxy you trust (a load balancer).
+    #[arg(long)]
+    keep_forwarded_for: bool,
+    /// Also send oauth2-proxy's headers (X-Forwarded-User = sub, -Email, -Preferred-Username,
+    /// -Groups, -Access-Token), for applications configured for oauth2-proxy.
+    #[arg(long)]
+    oauth2_proxy_headers: bool,
 }
 
 /// `tessera gateway`.
@@ -86,9 +100,13 @@ pub fn run(args: GatewayArgs) -> Outcome {
     let upstream_timeout = args.upstream_timeout;
     gateway::upstream_base(&args.upstream)?;
     let config = GatewayConfig {
-        upstream: args.upstream,
         guard,
         upstream_timeout,
+        forwarded: args.forwarded,
+        keep_forwarded_for: args.keep_forwarded_for,
+        oauth2_proxy_headers: args.oauth2_proxy_headers,
+        max_tunnels: args.max_tunnels as usize,
+        ..GatewayConfig::new(args.upstream)
     };
     runtime()?.block_on(async move {
         let mut builder = Verifier::builder()

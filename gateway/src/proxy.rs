@@ -7,9 +7,30 @@
 //!   when present as strings;
 //! - `X-Tessera-Claims`: every claim, as base64url (no padding) of the JSON object.
 //!
-//! Any `X-Tessera-*` header the client sent (also spelt with underscores) is removed first,
-//! so the upstream can trust them. Hop-by-hop headers (RFC 9110 section 7.6.1, and those
-//! named in `Connection`) are not forwarded in either direction. Bodies are streamed.
+//! With [`GatewayConfig::oauth2_proxy_headers`], also the header set applications written
+//! for oauth2-proxy read: `X-Forwarded-User` (`sub`), `X-Forwarded-Email` (`email`),
+//! `X-Forwarded-Preferred-Username` (`preferred_username`), `X-Forwarded-Groups` (`groups`
+//! joined by commas, else `role`) and `X-Forwarded-Access-Token` (the token).
+//!
+//! A claim is sent as it is (UTF-8 bytes included) when a header can carry it exactly; one
+//! holding a control character (CR, LF, NUL, DEL...) or starting or ending with white space
+//! (which HTTP would strip) cannot be, and the request is refused (401 `invalid_token`)
+//! rather than forwarded without the identity or with a changed one.
+//!
+//! Headers the client cannot forge: every `X-Tessera-*` header, the oauth2-proxy names
+//! above (and oauth2-proxy's `X-Auth-Request-*`), and the forwarding headers (`Forwarded`,
+//! `X-Forwarded-*`, `X-Real-IP`, `X-Original-URL`, `X-Rewrite-URL`, `X-Host`...) are removed
+//! however spelt (`_` for `-` too); the gateway then sets `X-Forwarded-For` (the peer
+//! address), `X-Forwarded-Host` (the request's authority, else its `Host`) and
+//! `X-Forwarded-Proto`, and RFC 7239 `Forwarded` if asked. Two `Host` headers are a 400
+//! (RFC 9112 section 3.2). Hop-by-hop headers (RFC 9110 section 7.6.1, and those named in
+//! `Connection`) are not forwarded in either direction. Bodies are streamed.
+//!
+//! Upgrades (WebSocket): an HTTP/1.1 request with `Upgrade` is verified like any other,
+//! then forwarded with its `Upgrade` header; if the upstream answers `101`, the two
+//! connections are joined and bytes flow both ways until either side closes. A token that
+//! expires during a long-lived tunnel is the application's concern: the gateway checks it
+//! once, at the upgrade.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,9 +47,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use tessera_jose::Jwt;
+use tokio::sync::Semaphore;
 
 use tessera_listen::{Limits, Shutdown};
 use tessera_verifier::{authenticate, Guard, Verifier};
@@ -50,6 +72,36 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// Forwarding headers a client may not set (compared after `_` becomes `-`).
+const CLIENT_FORWARDING: [&str; 17] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-forwarded-uri",
+    "x-real-ip",
+    "x-original-url",
+    "x-original-uri",
+    "x-original-host",
+    "x-rewrite-url",
+    "x-host",
+    "x-client-ip",
+];
+
+/// The oauth2-proxy identity headers (set by the gateway when asked, never by a client).
+const OAUTH2_PROXY_HEADERS: [&str; 5] = [
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-forwarded-groups",
+    "x-forwarded-access-token",
+];
+
 /// What the gateway protects and how.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -60,6 +112,31 @@ pub struct GatewayConfig {
     /// How long to wait for the upstream's response head before answering 504 (the body
     /// then streams without a limit). [`DEFAULT_UPSTREAM_TIMEOUT`] is a sensible value.
     pub upstream_timeout: Duration,
+    /// Also send RFC 7239 `Forwarded` (`for`, `host`, `proto`).
+    pub forwarded: bool,
+    /// Append the peer to the client's `X-Forwarded-For` instead of replacing it: only when
+    /// every client is a proxy you trust (a load balancer in front of the gateway).
+    pub keep_forwarded_for: bool,
+    /// Also send the oauth2-proxy header set (see the module documentation).
+    pub oauth2_proxy_headers: bool,
+    /// Upgraded connections (WebSockets) open at once; more are answered 503.
+    pub max_tunnels: usize,
+}
+
+impl GatewayConfig {
+    /// The defaults for `upstream`: no role or scope required, [`DEFAULT_UPSTREAM_TIMEOUT`],
+    /// `X-Forwarded-*` only, no oauth2-proxy headers, 1024 tunnels.
+    pub fn new(upstream: impl Into<String>) -> GatewayConfig {
+        GatewayConfig {
+            upstream: upstream.into(),
+            guard: Guard::new(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            forwarded: false,
+            keep_forwarded_for: false,
+            oauth2_proxy_headers: false,
+            max_tunnels: 1024,
+        }
+    }
 }
 
 /// The default wait for an upstream's response head.
@@ -73,6 +150,10 @@ struct Gateway {
     /// `scheme://authority` plus the path prefix without its trailing `/`.
     base: String,
     client: Client<HttpConnector, Body>,
+    forwarded: bool,
+    keep_forwarded_for: bool,
+    oauth2_proxy_headers: bool,
+    tunnels: Arc<Semaphore>,
 }
 
 /// The gateway's routes: `/verify` and, for every other path and method, the proxy.
@@ -88,6 +169,10 @@ pub fn router(verifier: Arc<Verifier>, config: GatewayConfig) -> Result<Router, 
         upstream_timeout: config.upstream_timeout,
         base,
         client,
+        forwarded: config.forwarded,
+        keep_forwarded_for: config.keep_forwarded_for,
+        oauth2_proxy_headers: config.oauth2_proxy_headers,
+        tunnels: Arc::new(Semaphore::new(config.max_tunnels)),
     });
     Ok(Router::new()
         .route("/verify", any(verify))
@@ -138,11 +223,19 @@ async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
     match authenticate(&gw.verifier, &gw.guard, &headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            set_claim_headers(response.headers_mut(), &jwt);
+            let token = gw.oauth2_proxy_headers.then(|| bearer(&headers)).flatten();
+            if let Err(refusal) = set_identity_headers(response.headers_mut(), &jwt, token) {
+                return refusal.into_response();
+            }
             response
         }
         Err(rejection) => rejection.into_response(),
     }
+}
+
+/// The token of the request's `Authorization` header (checked by `authenticate` already).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    tessera_contract::bearer_token(headers).ok()
 }
 
 /// True if a segment of `path` is `.` or `..` (before any `;` parameters), or holds a `/`
@@ -161,6 +254,15 @@ fn has_dot_segment(path: &str) -> bool {
 }
 
 async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return error(StatusCode::BAD_REQUEST, "more than one Host header");
+    }
     let jwt = match authenticate(&gw.verifier, &gw.guard, request.headers()).await {
         Ok(jwt) => jwt,
         Err(rejection) => return rejection.into_response(),
@@ -182,34 +284,48 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
             "dot segments and encoded slashes are not allowed in the path",
         );
     }
-    let authority = request
-        .uri()
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let uri: Uri = match format!("{}{path}", gw.base).parse() {
         Ok(uri) => uri,
         Err(_) => return error(StatusCode::BAD_REQUEST, "unusable request path"),
     };
+    // Read before the hop-by-hop headers go: an HTTP/1.1 upgrade keeps its `Upgrade`.
+    let upgrade = upgrade_protocol(&request);
+    let token = gw
+        .oauth2_proxy_headers
+        .then(|| bearer(request.headers()).map(str::to_owned))
+        .flatten();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    // The authority of the request target (HTTP/2 `:authority`, or an HTTP/1.1
+    // absolute-form target) wins over `Host` (RFC 9112 section 3.2.2).
+    let authority = request
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    let h2 = request.version() == Version::HTTP_2;
     let headers = request.headers_mut();
+    let client_forwarded_for = gw
+        .keep_forwarded_for
+        .then(|| forwarded_for_chain(headers))
+        .flatten();
     strip_hop_by_hop(headers);
-    strip_claim_headers(headers);
-    // Never the client's own X-Forwarded-Host: the Host it used (HTTP/1.1), or the
-    // request target's authority (HTTP/2 has no Host header).
-    headers.remove("x-forwarded-host");
-    let host = headers.remove(header::HOST).or(authority);
-    if let Some(host) = host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+    strip_client_identity_headers(headers);
+    if h2 {
+        join_cookies(headers);
+    }
+    let host = authority.or_else(|| headers.remove(header::HOST));
+    headers.remove(header::HOST);
+    if let Some(host) = &host {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
     }
     if let Some(ip) = peer {
-        let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let value = match &client_forwarded_for {
             Some(earlier) => format!("{earlier}, {ip}"),
             None => ip.to_string(),
         };
-        if let Ok(v) = HeaderValue::from_str(&forwarded) {
+        if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
         }
     }
@@ -217,10 +333,20 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static("http"),
     );
-    set_claim_headers(headers, &jwt);
+    if gw.forwarded {
+        if let Some(v) = forwarded_header(peer, host.as_ref()) {
+            headers.insert(header::FORWARDED, v);
+        }
+    }
+    if let Err(refusal) = set_identity_headers(headers, &jwt, token.as_deref()) {
+        return refusal.into_response();
+    }
     *request.uri_mut() = uri;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
+    if let Some(protocol) = upgrade {
+        return tunnel(&gw, request, protocol).await;
+    }
 
     match tokio::time::timeout(gw.upstream_timeout, gw.client.request(request)).await {
         Ok(Ok(response)) => {
@@ -228,21 +354,149 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
             strip_hop_by_hop(response.headers_mut());
             response
         }
-        Err(_) => {
-            tracing::warn!(upstream = %gw.base, timeout = ?gw.upstream_timeout, "upstream did not answer in time");
-            error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the upstream service did not answer in time",
-            )
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = %gw.base, error = %e, "upstream request failed");
-            error(
-                StatusCode::BAD_GATEWAY,
-                "the upstream service is unavailable",
-            )
-        }
+        Err(_) => upstream_timed_out(&gw),
+        Ok(Err(e)) => upstream_failed(&gw, &e),
     }
+}
+
+fn upstream_timed_out(gw: &Gateway) -> Response {
+    tracing::warn!(upstream = %gw.base, timeout = ?gw.upstream_timeout, "upstream did not answer in time");
+    error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "the upstream service did not answer in time",
+    )
+}
+
+fn upstream_failed(gw: &Gateway, e: &hyper_util::client::legacy::Error) -> Response {
+    tracing::warn!(upstream = %gw.base, error = %e, "upstream request failed");
+    error(
+        StatusCode::BAD_GATEWAY,
+        "the upstream service is unavailable",
+    )
+}
+
+/// The protocol an HTTP/1.1 request asks to switch to (`Upgrade`, with `upgrade` among the
+/// `Connection` options), if any.
+fn upgrade_protocol(request: &Request) -> Option<HeaderValue> {
+    if request.version() != Version::HTTP_11 {
+        return None;
+    }
+    let asks = request
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|option| option.trim().eq_ignore_ascii_case("upgrade"));
+    if !asks {
+        return None;
+    }
+    request.headers().get(header::UPGRADE).cloned()
+}
+
+/// Forwards an upgrade request; on the upstream's `101`, joins the client's connection to
+/// the upstream's and copies bytes both ways until either side closes.
+async fn tunnel(gw: &Arc<Gateway>, mut request: Request, protocol: HeaderValue) -> Response {
+    let Ok(permit) = gw.tunnels.clone().try_acquire_owned() else {
+        tracing::warn!("upgrade refused: too many open tunnels");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many upgraded connections are open",
+        );
+    };
+    let client_side = hyper::upgrade::on(&mut request);
+    let headers = request.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+    let mut response =
+        match tokio::time::timeout(gw.upstream_timeout, gw.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Err(_) => return upstream_timed_out(gw),
+            Ok(Err(e)) => return upstream_failed(gw, &e),
+        };
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // The upstream declined: an ordinary answer.
+        let mut response = response.map(Body::new);
+        strip_hop_by_hop(response.headers_mut());
+        return response;
+    }
+    let upstream_side = hyper::upgrade::on(&mut response);
+    let base = gw.base.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let (client, upstream) = match tokio::join!(client_side, upstream_side) {
+            (Ok(client), Ok(upstream)) => (client, upstream),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(upstream = %base, error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(upstream = %base, error = %e, "tunnel ended with an error");
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    let upgrade_to = parts.headers.get(header::UPGRADE).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(upgrade_to) = upgrade_to {
+        parts.headers.insert(header::UPGRADE, upgrade_to);
+    }
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    Response::from_parts(parts, Body::empty())
+}
+
+/// The client's `X-Forwarded-For` chain as one line, if it has one worth keeping.
+fn forwarded_for_chain(headers: &HeaderMap) -> Option<String> {
+    let parts: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// HTTP/2 may split `cookie` into several fields; an HTTP/1.1 upstream needs one
+/// (RFC 9113 section 8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if values.len() < 2 {
+        return;
+    }
+    let mut joined = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(v.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// RFC 7239 `Forwarded: for=...;host="...";proto=http`.
+fn forwarded_header(
+    peer: Option<std::net::IpAddr>,
+    host: Option<&HeaderValue>,
+) -> Option<HeaderValue> {
+    let mut parts = Vec::new();
+    match peer {
+        Some(std::net::IpAddr::V6(ip)) => parts.push(format!("for=\"[{ip}]\"")),
+        Some(ip) => parts.push(format!("for={ip}")),
+        None => {}
+    }
+    if let Some(host) = host.and_then(|h| h.to_str().ok()) {
+        let quoted = host.replace('\\', "\\\\").replace('"', "\\\"");
+        parts.push(format!("host=\"{quoted}\""));
+    }
+    parts.push("proto=http".to_owned());
+    HeaderValue::from_str(&parts.join(";")).ok()
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
@@ -262,14 +516,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Removes every `X-Tessera-*` header, however spelt (`X_Tessera_Sub` too: some servers
-/// treat `_` and `-` alike).
-pub fn strip_claim_headers(headers: &mut HeaderMap) {
+/// Removes every header a client could use to pass as someone else or somewhere else:
+/// `X-Tessera-*`, the oauth2-proxy identity headers and `X-Auth-Request-*`, and the
+/// forwarding headers; however spelt (`X_Tessera_Sub` too: some servers treat `_` and `-`
+/// alike).
+pub fn strip_client_identity_headers(headers: &mut HeaderMap) {
     let owned: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
             let normalised = name.as_str().replace('_', "-");
             normalised.starts_with(CLAIM_HEADER_PREFIX)
+                || normalised.starts_with("x-auth-request-")
+                || CLIENT_FORWARDING.contains(&normalised.as_str())
+                || OAUTH2_PROXY_HEADERS.contains(&normalised.as_str())
         })
         .cloned()
         .collect();
@@ -278,33 +537,97 @@ pub fn strip_claim_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Puts the verified claims in the `X-Tessera-*` headers.
-pub fn set_claim_headers(headers: &mut HeaderMap, jwt: &Jwt) {
-    let claims = jwt.claims();
-    for (name, claim) in [
-        ("x-tessera-sub", "sub"),
-        ("x-tessera-iss", "iss"),
-        ("x-tessera-role", "role"),
-        ("x-tessera-scope", "scope"),
-    ] {
-        if let Some(Value::String(value)) = claims.get(claim) {
-            match HeaderValue::from_str(value) {
-                Ok(v) => {
-                    headers.insert(HeaderName::from_static(name), v);
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        claim,
-                        "claim not representable as a header; see X-Tessera-Claims"
-                    )
-                }
-            }
+/// A claim the gateway cannot put in a header without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unforwardable {
+    /// The claim's name.
+    pub claim: &'static str,
+}
+
+impl IntoResponse for Unforwardable {
+    fn into_response(self) -> Response {
+        tracing::warn!(
+            claim = self.claim,
+            "token refused: a claim cannot be forwarded in a header exactly"
+        );
+        let description = format!(
+            "the {} claim cannot be forwarded in a header exactly",
+            self.claim
+        );
+        let challenge = format!(
+            "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{description}\""
+        );
+        let mut response = error(StatusCode::UNAUTHORIZED, &description);
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        response
+    }
+}
+
+/// `value` as a header value, byte for byte, or `None` if HTTP cannot carry it exactly:
+/// control characters (CR, LF, NUL, DEL, tab...) and white space at either end (which
+/// parsers strip). Non-ASCII text goes as its UTF-8 bytes.
+pub fn exact_header_value(value: &str) -> Option<HeaderValue> {
+    if value.bytes().any(|b| b < 0x20 || b == 0x7f)
+        || value.starts_with(' ')
+        || value.ends_with(' ')
+    {
+        return None;
+    }
+    HeaderValue::from_bytes(value.as_bytes()).ok()
+}
+
+/// Puts the verified claims in the `X-Tessera-*` headers, and with `token` (the
+/// oauth2-proxy mode) the oauth2-proxy header set too; refuses a claim a header cannot carry
+/// exactly.
+pub fn set_identity_headers(
+    headers: &mut HeaderMap,
+    jwt: &Jwt,
+    token: Option<&str>,
+) -> Result<(), Unforwardable> {
+    let claims = jwt.claims();
+    let string = |claim: &str| match claims.get(claim) {
+        Some(Value::String(value)) => Some(value.as_str()),
+        _ => None,
+    };
+    let mut set = |name: &'static str, claim: &'static str, value: Option<&str>| {
+        if let Some(value) = value {
+            let v = exact_header_value(value).ok_or(Unforwardable { claim })?;
+            headers.insert(HeaderName::from_static(name), v);
+        }
+        Ok(())
+    };
+    set("x-tessera-sub", "sub", string("sub"))?;
+    set("x-tessera-iss", "iss", string("iss"))?;
+    set("x-tessera-role", "role", string("role"))?;
+    set("x-tessera-scope", "scope", string("scope"))?;
+    if let Some(token) = token {
+        set("x-forwarded-user", "sub", string("sub"))?;
+        set("x-forwarded-email", "email", string("email"))?;
+        set(
+            "x-forwarded-preferred-username",
+            "preferred_username",
+            string("preferred_username"),
+        )?;
+        let groups = match claims.get("groups") {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => string("role").map(str::to_owned),
+        };
+        set("x-forwarded-groups", "groups", groups.as_deref())?;
+        set("x-forwarded-access-token", "token", Some(token))?;
     }
     // The payload as signed (a checked JSON object), not a re-encoding of it.
     if let Ok(v) = HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims.raw())) {
         headers.insert(HeaderName::from_static("x-tessera-claims"), v);
     }
+    Ok(())
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -332,15 +655,83 @@ mod tests {
     }
 
     #[test]
-    fn client_claim_headers_are_removed_however_spelt() {
+    fn identity_and_forwarding_headers_from_clients_are_removed_however_spelt() {
         let mut h = HeaderMap::new();
-        h.insert("x-tessera-sub", HeaderValue::from_static("admin"));
-        h.insert("x_tessera_role", HeaderValue::from_static("admin"));
+        for name in [
+            "x-tessera-sub",
+            "x_tessera_role",
+            "forwarded",
+            "x-forwarded-for",
+            "x_forwarded_host",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-forwarded-server",
+            "x-real-ip",
+            "x-original-url",
+            "x-rewrite-url",
+            "x-host",
+            "x-forwarded-user",
+            "x_forwarded_email",
+            "x-forwarded-preferred-username",
+            "x-forwarded-groups",
+            "x-forwarded-access-token",
+            "x-auth-request-user",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("forged"),
+            );
+        }
         h.insert("x-tessera", HeaderValue::from_static("kept"));
         h.insert("x-other", HeaderValue::from_static("kept"));
-        strip_claim_headers(&mut h);
-        assert_eq!(h.len(), 2);
-        assert!(h.contains_key("x-tessera") && h.contains_key("x-other"));
+        h.insert("x-forwarded", HeaderValue::from_static("kept"));
+        strip_client_identity_headers(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-forwarded", "x-other", "x-tessera"]);
+    }
+
+    #[test]
+    fn a_header_carries_a_claim_exactly_or_not_at_all() {
+        assert_eq!(exact_header_value("jane").unwrap(), "jane");
+        assert_eq!(exact_header_value("a b").unwrap(), "a b");
+        let accented = exact_header_value("José Müller").unwrap();
+        assert_eq!(accented.as_bytes(), "José Müller".as_bytes());
+        for bad in [
+            "admin\r\nx-tessera-role: admin",
+            "a\nb",
+            "nul\0",
+            "del\u{7f}",
+            "tab\there",
+            " padded",
+            "padded ",
+        ] {
+            assert!(exact_header_value(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_quotes_ipv6_and_the_host() {
+        let host = HeaderValue::from_static("app.example:8443");
+        assert_eq!(
+            forwarded_header(Some("192.0.2.7".parse().unwrap()), Some(&host)).unwrap(),
+            "for=192.0.2.7;host=\"app.example:8443\";proto=http"
+        );
+        let odd = HeaderValue::from_static("a\"b");
+        assert_eq!(
+            forwarded_header(Some("2001:db8::1".parse().unwrap()), Some(&odd)).unwrap(),
+            "for=\"[2001:db8::1]\";host=\"a\\\"b\";proto=http"
+        );
+    }
+
+    #[test]
+    fn http2_cookie_fields_become_one_header() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        join_cookies(&mut h);
+        let all: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+        assert_eq!(all, ["a=1; b=2"]);
     }
 
     #[test]
@@ -351,11 +742,7 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        let config = |u: &str| GatewayConfig {
-            upstream: u.into(),
-            guard: Guard::new(),
-            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
-        };
+        let config = |u: &str| GatewayConfig::new(u);
         assert!(router(verifier.clone(), config("https://svc.internal")).is_err());
         assert!(router(verifier.clone(), config("not a url")).is_err());
         assert!(router(verifier, config("http://127.0.0.1:8080/api/")).is_ok());

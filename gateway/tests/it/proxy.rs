@@ -33,7 +33,7 @@ async fn echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
                 .map(|(k, v)| {
                     (
                         k.as_str().to_owned(),
-                        json!(v.to_str().unwrap_or("<binary>")),
+                        json!(String::from_utf8_lossy(v.as_bytes())),
                     )
                 })
                 .collect();
@@ -79,10 +79,14 @@ async fn start_gateway_with(
     upstream_timeout: Duration,
 ) -> SocketAddr {
     let config = GatewayConfig {
-        upstream,
         guard,
         upstream_timeout,
+        ..GatewayConfig::new(upstream)
     };
+    start_configured(verifier, config).await
+}
+
+async fn start_configured(verifier: Arc<Verifier>, config: GatewayConfig) -> SocketAddr {
     let app = gateway::router(verifier, config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -376,4 +380,379 @@ async fn response_bodies_are_streamed_not_buffered() {
     );
     let second = response.chunk().await.unwrap().unwrap();
     assert_eq!(&second[..], b"second");
+}
+
+/// Sends `request` as raw bytes and returns the whole answer as text.
+async fn raw(gateway: SocketAddr, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn echoed_headers(reply: &str) -> Value {
+    let body = reply.split("\r\n\r\n").nth(1).unwrap();
+    serde_json::from_str::<Value>(body).unwrap()["headers"].clone()
+}
+
+#[tokio::test]
+async fn forwarding_headers_are_the_gateways_own() {
+    let s = setup(Guard::new()).await;
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/x", s.gateway))
+        .bearer_auth(token(&s.key))
+        .header("Forwarded", "for=10.0.0.1;host=evil.example;proto=https")
+        .header("X-Forwarded-For", "10.0.0.1")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Port", "443")
+        .header("X-Forwarded-Prefix", "/admin")
+        .header("X-Forwarded-Server", "evil")
+        .header("X-Real-IP", "10.0.0.1")
+        .header("X-Original-URL", "/admin")
+        .header("X-Rewrite-URL", "/admin")
+        .header("X-Host", "evil.example")
+        .header("X_Forwarded_Host", "evil.example")
+        .header("X-Forwarded-User", "admin")
+        .header("X-Auth-Request-Email", "admin@evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let h = &echo["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "replaced, not appended");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], s.gateway.to_string());
+    for forged in [
+        "forwarded",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-server",
+        "x-real-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-host",
+        "x_forwarded_host",
+        "x-forwarded-user",
+        "x-auth-request-email",
+    ] {
+        assert!(
+            h.get(forged).is_none(),
+            "{forged} reached the upstream: {h}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forwarded_and_a_trusted_chain_when_asked() {
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, _) = echo_upstream().await;
+    let config = GatewayConfig {
+        forwarded: true,
+        keep_forwarded_for: true,
+        ..GatewayConfig::new(format!("http://{upstream}"))
+    };
+    let gw = start_configured(plain_verifier(&jwks), config).await;
+    let response = reqwest::Client::new()
+        .get(format!("http://{gw}/x"))
+        .bearer_auth(key.token(json!({"sub": "s"})))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .header("Forwarded", "for=10.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let h = &echo["headers"];
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(
+        h["forwarded"],
+        format!("for=127.0.0.1;host=\"{gw}\";proto=http"),
+        "the gateway's own, not the client's"
+    );
+}
+
+#[tokio::test]
+async fn host_headers_two_are_refused_and_the_target_authority_wins() {
+    let s = setup(Guard::new()).await;
+    let bearer = token(&s.key);
+    let reply = raw(
+        s.gateway,
+        format!("GET /x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    // An absolute-form target names the authority; Host is ignored (RFC 9112 3.2.2).
+    let reply = raw(
+        s.gateway,
+        format!("GET http://front.example/x HTTP/1.1\r\nHost: other.example\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert_eq!(echoed_headers(&reply)["x-forwarded-host"], "front.example");
+}
+
+#[tokio::test]
+async fn a_claim_a_header_cannot_carry_refuses_the_request() {
+    let s = setup(Guard::new()).await;
+    let client = reqwest::Client::new();
+    for sub in ["jane\r\nx-tessera-role: admin", "jane\0", " jane"] {
+        let t = s
+            .key
+            .token(json!({"iss": "https://auth.test", "aud": "api", "sub": sub}));
+        let r = client
+            .get(format!("http://{}/x", s.gateway))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{sub:?}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.contains("invalid_token") && challenge.contains("the sub claim"),
+            "{challenge}"
+        );
+        let r = client
+            .get(format!("http://{}/verify", s.gateway))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "/verify {sub:?}");
+    }
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    // Text beyond ASCII is carried exactly, as UTF-8.
+    let t = s
+        .key
+        .token(json!({"iss": "https://auth.test", "aud": "api", "sub": "José", "role": "ops-ü"}));
+    let echo = client
+        .get(format!("http://{}/x", s.gateway))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let echo: Value = serde_json::from_str(&echo).unwrap();
+    assert_eq!(echo["headers"]["x-tessera-sub"], "José");
+    assert_eq!(echo["headers"]["x-tessera-role"], "ops-ü");
+}
+
+#[tokio::test]
+async fn the_oauth2_proxy_header_set_when_asked() {
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, _) = echo_upstream().await;
+    let config = GatewayConfig {
+        oauth2_proxy_headers: true,
+        ..GatewayConfig::new(format!("http://{upstream}"))
+    };
+    let gw = start_configured(plain_verifier(&jwks), config).await;
+    let t = key.token(json!({"sub": "u-1", "email": "ada@example.com", "preferred_username": "ada", "role": "ops"}));
+    let echo = reqwest::Client::new()
+        .get(format!("http://{gw}/x"))
+        .bearer_auth(&t)
+        .header("X-Forwarded-User", "admin")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let echo: Value = serde_json::from_str(&echo).unwrap();
+    let h = &echo["headers"];
+    assert_eq!(h["x-forwarded-user"], "u-1");
+    assert_eq!(h["x-forwarded-email"], "ada@example.com");
+    assert_eq!(h["x-forwarded-preferred-username"], "ada");
+    assert_eq!(h["x-forwarded-groups"], "ops");
+    assert_eq!(h["x-forwarded-access-token"], t.as_str());
+    let t = key.token(json!({"sub": "u-2", "groups": ["a", "b"], "role": "ops"}));
+    let r = reqwest::Client::new()
+        .get(format!("http://{gw}/verify"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-forwarded-groups"], "a,b");
+    assert!(r.headers().get("x-forwarded-email").is_none());
+}
+
+#[tokio::test]
+async fn http2_cookie_fields_reach_the_upstream_as_one_header() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let s = setup(Guard::new()).await;
+    let tcp = tokio::net::TcpStream::connect(s.gateway).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{}/x", s.gateway))
+        .header("authorization", format!("Bearer {}", token(&s.key)))
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let echo: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["headers"]["cookie"], "a=1; b=2");
+    assert_eq!(echo["headers"]["x-forwarded-host"], s.gateway.to_string());
+}
+
+/// An upstream that accepts any upgrade and then echoes bytes back, upper-cased; counts
+/// the connections it saw.
+async fn upgrading_upstream(accept: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                if !accept
+                    || !head.contains("upgrade: websocket")
+                    || !head.contains("x-tessera-sub: jane")
+                {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno",
+                        )
+                        .await;
+                    return;
+                }
+                socket
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    let upper = buf[..n].to_ascii_uppercase();
+                    socket.write_all(&upper).await.unwrap();
+                }
+            });
+        }
+    });
+    (addr, calls)
+}
+
+#[tokio::test]
+async fn a_websocket_upgrade_is_tunnelled_both_ways_after_verification() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, calls) = upgrading_upstream(true).await;
+    let gw = start_gateway(
+        plain_verifier(&jwks),
+        format!("http://{upstream}"),
+        Guard::new(),
+    )
+    .await;
+    let t = key.token(json!({"sub": "jane"}));
+
+    let mut stream = tokio::net::TcpStream::connect(gw).await.unwrap();
+    stream
+        .write_all(format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed before the head"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for message in ["hello", "second message"] {
+        stream.write_all(message.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; message.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf))
+            .await
+            .expect("bytes flow back through the tunnel")
+            .unwrap();
+        assert_eq!(buf, message.to_ascii_uppercase().as_bytes());
+    }
+    drop(stream);
+
+    // Without a valid token: 401, and the upstream never hears of it.
+    let before = calls.load(Ordering::SeqCst);
+    let reply = raw(
+        gw,
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nAuthorization: Bearer nope\r\n\r\n".into(),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+    assert_eq!(calls.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn an_upgrade_the_upstream_declines_is_an_ordinary_answer() {
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, _) = upgrading_upstream(false).await;
+    let gw = start_gateway(
+        plain_verifier(&jwks),
+        format!("http://{upstream}"),
+        Guard::new(),
+    )
+    .await;
+    let t = key.token(json!({"sub": "jane"}));
+    let reply = raw(
+        gw,
+        format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n"),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("no"), "{reply}");
+}
+
+#[tokio::test]
+async fn tunnels_beyond_the_cap_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, _) = upgrading_upstream(true).await;
+    let config = GatewayConfig {
+        max_tunnels: 1,
+        ..GatewayConfig::new(format!("http://{upstream}"))
+    };
+    let gw = start_configured(plain_verifier(&jwks), config).await;
+    let t = key.token(json!({"sub": "jane"}));
+    let upgrade = format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n");
+    let mut first = tokio::net::TcpStream::connect(gw).await.unwrap();
+    first.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    first.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 101");
+    let reply = raw(
+        gw,
+        upgrade.replace("Upgrade\r\nUpgrade", "Upgrade, close\r\nUpgrade"),
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
 }
