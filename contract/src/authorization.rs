@@ -1,7 +1,7 @@
 //! Reading the access token from a request's `Authorization` header: one parser for the
 //! server's own endpoints and every resource-server form.
 
-use http::header::{HeaderMap, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 /// Why no token could be read from `Authorization`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +39,12 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthorizationError> {
     if values.next().is_some() {
         return Err(AuthorizationError::Repeated);
     }
+    bearer_token_of(value)
+}
+
+/// The token of one `Authorization` value, read as [`bearer_token`] reads it (for a caller
+/// that has taken the header out of its map; the single-header rule is the caller's).
+pub fn bearer_token_of(value: &HeaderValue) -> Result<&str, AuthorizationError> {
     let text = value
         .to_str()
         .map_err(|_| AuthorizationError::NotAscii)?

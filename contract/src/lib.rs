@@ -28,7 +28,7 @@ pub mod fingerprint;
 pub mod revocation;
 mod url_rule;
 
-pub use authorization::{bearer_token, AuthorizationError};
+pub use authorization::{bearer_token, bearer_token_of, AuthorizationError};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use revocation::{Revocation, RevocationKind, RevocationPage};
 pub use url_rule::{check_fetch_url, FetchUrlError};

@@ -223,19 +223,16 @@ async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
     match authenticate(&gw.verifier, &gw.guard, &headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            let token = gw.oauth2_proxy_headers.then(|| bearer(&headers)).flatten();
-            if let Err(refusal) = set_identity_headers(response.headers_mut(), &jwt, token) {
+            let token = tessera_contract::bearer_token(&headers).unwrap_or_default();
+            if let Err(refusal) =
+                set_identity_headers(response.headers_mut(), &jwt, token, gw.oauth2_proxy_headers)
+            {
                 return refusal.into_response();
             }
             response
         }
         Err(rejection) => rejection.into_response(),
     }
-}
-
-/// The token of the request's `Authorization` header (checked by `authenticate` already).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    tessera_contract::bearer_token(headers).ok()
 }
 
 /// True if a segment of `path` is `.` or `..` (before any `;` parameters), or holds a `/`
@@ -290,10 +287,6 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     };
     // Read before the hop-by-hop headers go: an HTTP/1.1 upgrade keeps its `Upgrade`.
     let upgrade = upgrade_protocol(&request);
-    let token = gw
-        .oauth2_proxy_headers
-        .then(|| bearer(request.headers()).map(str::to_owned))
-        .flatten();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -306,6 +299,13 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let h2 = request.version() == Version::HTTP_2;
     let headers = request.headers_mut();
+    // Taken out while the other headers are rewritten, so the token can be read from it
+    // without a copy; `authenticate` has refused a repeated `Authorization` already.
+    let authorization = headers.remove(header::AUTHORIZATION);
+    let token = authorization
+        .as_ref()
+        .and_then(|v| tessera_contract::bearer_token_of(v).ok())
+        .unwrap_or_default();
     let client_forwarded_for = gw
         .keep_forwarded_for
         .then(|| forwarded_for_chain(headers))
@@ -338,8 +338,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
             headers.insert(header::FORWARDED, v);
         }
     }
-    if let Err(refusal) = set_identity_headers(headers, &jwt, token.as_deref()) {
+    if let Err(refusal) = set_identity_headers(headers, &jwt, token, gw.oauth2_proxy_headers) {
         return refusal.into_response();
+    }
+    if let Some(authorization) = authorization {
+        headers.insert(header::AUTHORIZATION, authorization);
     }
     *request.uri_mut() = uri;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
@@ -524,17 +527,31 @@ pub fn strip_client_identity_headers(headers: &mut HeaderMap) {
     let owned: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            let normalised = name.as_str().replace('_', "-");
-            normalised.starts_with(CLAIM_HEADER_PREFIX)
-                || normalised.starts_with("x-auth-request-")
-                || CLIENT_FORWARDING.contains(&normalised.as_str())
-                || OAUTH2_PROXY_HEADERS.contains(&normalised.as_str())
+            let name = name.as_str().as_bytes();
+            spelt_with_prefix(name, CLAIM_HEADER_PREFIX)
+                || spelt_with_prefix(name, "x-auth-request-")
+                || CLIENT_FORWARDING.iter().any(|c| spelt_as(name, c))
+                || OAUTH2_PROXY_HEADERS.iter().any(|c| spelt_as(name, c))
         })
         .cloned()
         .collect();
     for name in owned {
         headers.remove(name);
     }
+}
+
+/// `name` (lower case, as a `HeaderMap` keeps it) is `canonical` with any `-` written `_`.
+fn spelt_as(name: &[u8], canonical: &str) -> bool {
+    name.len() == canonical.len() && spelt_with_prefix(name, canonical)
+}
+
+/// `name` starts with `prefix`, any `-` of which may be written `_`.
+fn spelt_with_prefix(name: &[u8], prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .iter()
+            .zip(prefix.as_bytes())
+            .all(|(&n, &p)| n == p || (p == b'-' && n == b'_'))
 }
 
 /// A claim the gateway cannot put in a header without changing it.
@@ -578,13 +595,14 @@ pub fn exact_header_value(value: &str) -> Option<HeaderValue> {
     HeaderValue::from_bytes(value.as_bytes()).ok()
 }
 
-/// Puts the verified claims in the `X-Tessera-*` headers, and with `token` (the
-/// oauth2-proxy mode) the oauth2-proxy header set too; refuses a claim a header cannot carry
-/// exactly.
+/// Puts the verified claims of `jwt` (verified from the compact `token`) in the
+/// `X-Tessera-*` headers, and with `oauth2_proxy` the oauth2-proxy header set too; refuses a
+/// claim a header cannot carry exactly.
 pub fn set_identity_headers(
     headers: &mut HeaderMap,
     jwt: &Jwt,
-    token: Option<&str>,
+    token: &str,
+    oauth2_proxy: bool,
 ) -> Result<(), Unforwardable> {
     let claims = jwt.claims();
     let string = |claim: &str| match claims.get(claim) {
@@ -602,7 +620,7 @@ pub fn set_identity_headers(
     set("x-tessera-iss", "iss", string("iss"))?;
     set("x-tessera-role", "role", string("role"))?;
     set("x-tessera-scope", "scope", string("scope"))?;
-    if let Some(token) = token {
+    if oauth2_proxy {
         set("x-forwarded-user", "sub", string("sub"))?;
         set("x-forwarded-email", "email", string("email"))?;
         set(
@@ -623,10 +641,26 @@ pub fn set_identity_headers(
         set("x-forwarded-groups", "groups", groups.as_deref())?;
         set("x-forwarded-access-token", "token", Some(token))?;
     }
-    // The payload as signed (a checked JSON object), not a re-encoding of it.
-    if let Ok(v) = HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims.raw())) {
-        headers.insert(HeaderName::from_static("x-tessera-claims"), v);
-    }
+    // The payload as signed (a checked JSON object). For a compact JWS (three segments)
+    // that is the token's own payload segment, the one base64url encoding of those bytes
+    // (the decoder accepts canonical text only), so nothing is encoded again per request;
+    // anything else is encoded from the verified bytes.
+    let mut segments = token.split('.');
+    let segment = match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(_), Some(payload), Some(_), None) if !payload.is_empty() => Some(payload),
+        _ => None,
+    };
+    let value = match segment.and_then(|s| HeaderValue::from_str(s).ok()) {
+        Some(value) => value,
+        None => HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims.raw()))
+            .map_err(|_| Unforwardable { claim: "claims" })?,
+    };
+    headers.insert(HeaderName::from_static("x-tessera-claims"), value);
     Ok(())
 }
 

@@ -90,7 +90,7 @@ impl<'a> UnverifiedJwt<'a> {
         validation.check_claims(&self.header, &self.claims)?;
         Ok(Jwt {
             header: self.header,
-            claims: self.claims,
+            claims: std::sync::Arc::new(self.claims),
             kid,
         })
     }
@@ -173,10 +173,13 @@ impl KeyResolver for VerifyingKey {
 }
 
 /// A token whose signature verified and whose claims passed validation.
+///
+/// Cloning is cheap: the header and claims are shared, so a clone kept by a verified-token
+/// cache hands out the same claims, their lazily parsed members included.
 #[derive(Debug, Clone)]
 pub struct Jwt {
     header: Header,
-    claims: Claims,
+    claims: std::sync::Arc<Claims>,
     kid: Option<std::sync::Arc<str>>,
 }
 

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The gateway against the proxy people already run, in one run on loopback: nginx (Debian's)
+# as a plain reverse proxy with no authentication, `tessera gateway` verifying RS256 on
+# every request, and `tessera gateway --token-cache 1000`, all in front of the same upstream
+# (nginx answering a fixed 200). ROUNDS rounds (default 3) of `wrk -t1 -c32 -dDURATION`
+# (default 6 s) alternate between the three; the summary gives each one's median req/s and
+# p99, its ratio to nginx, non-2xx answers, and the gateways' peak RSS (VmHWM).
+# Usage: bash bench/gateway.sh   (needs wrk and nginx: apt-get install wrk nginx-light)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=interop/lib.sh
+. "$ROOT/interop/lib.sh"
+DURATION="${DURATION:-6}"
+ROUNDS="${ROUNDS:-3}"
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "bench/gateway.sh: $tool is required (apt-get install wrk nginx-light)" >&2; exit 2; }
+done
+cd "$ROOT"
+cargo build --release --locked -p tessera --quiet
+TESSERA="${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench-gateway.XXXXXX")"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+AUTH=$(free_port); UPSTREAM=$(free_port); NGINX_PORT=$(free_port); GW=$(free_port); GW_CACHE=$(free_port)
+sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" -e "s|@PROXY@|127.0.0.1:$NGINX_PORT|g" \
+  bench/gateway/nginx.conf >"$WORK/nginx.conf"
+nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
+(cd "$WORK" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH" >/dev/null 2>&1) &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$AUTH/readyz"
+JWKS="http://127.0.0.1:$AUTH/.well-known/jwks.json"
+TOKEN=$(curl -s -X POST "http://127.0.0.1:$AUTH/api/v1/auth" -H 'Content-Type: application/json' \
+  -d '{"userName":"Jane","password":"pass123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')
+TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
+  --listen "127.0.0.1:$GW" >/dev/null 2>&1 &
+GW_PID=$!; PIDS+=($GW_PID)
+TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
+  --listen "127.0.0.1:$GW_CACHE" --token-cache 1000 >/dev/null 2>&1 &
+GW_CACHE_PID=$!; PIDS+=($GW_CACHE_PID)
+wait_for "http://127.0.0.1:$NGINX_PORT/"
+wait_for "http://127.0.0.1:$GW/verify"
+wait_for "http://127.0.0.1:$GW_CACHE/verify"
+for port in "$NGINX_PORT" "$GW" "$GW_CACHE"; do # each answers 200 with the token before timing
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x")
+  [ "$code" = 200 ] || { echo "bench/gateway.sh: port $port answered $code" >&2; exit 1; }
+done
+
+echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS rounds, $(nproc) cores"
+for round in $(seq 1 "$ROUNDS"); do
+  for who in "nginx:$NGINX_PORT" "gateway:$GW" "gateway-cache:$GW_CACHE"; do
+    name=${who%%:*}; port=${who##*:}
+    wrk -t1 -c32 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x" \
+      >"$WORK/wrk.$name.$round"
+  done
+  echo "round $round done"
+done
+python3 - "$WORK" "$ROUNDS" <<'PY'
+import re, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+def unit(value, suffix):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
+rows = {}
+for name in ["nginx", "gateway", "gateway-cache"]:
+    rps, p99, bad = [], [], 0
+    for r in range(1, rounds + 1):
+        text = open(f"{work}/wrk.{name}.{r}").read()
+        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+        m = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+        p99.append(unit(m.group(1), m.group(2)))
+        m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+        bad += int(m.group(1)) if m else 0
+        m = re.search(r"Socket errors: (.*)", text)
+        if m:
+            print(f"{name} round {r}: socket errors {m.group(1)}")
+    rows[name] = (statistics.median(rps), statistics.median(p99), bad, rps)
+base_rps, base_p99 = rows["nginx"][0], rows["nginx"][1]
+print("| | req/s (median) | vs nginx | p99 (median) | vs nginx | non-2xx | rounds |")
+print("|---|---|---|---|---|---|---|")
+for name, (rps, p99, bad, all_rps) in rows.items():
+    print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} | {', '.join(f'{x:,.0f}' for x in all_rps)} |")
+PY
+echo "peak RSS: gateway $(grep VmHWM /proc/$GW_PID/status | awk '{print $2 " " $3}'), gateway --token-cache $(grep VmHWM /proc/$GW_CACHE_PID/status | awk '{print $2 " " $3}')"
