@@ -726,6 +726,22 @@ mod tests {
     }
 
     #[test]
+    fn names_match_with_underscores_for_hyphens_only() {
+        assert!(spelt_as(b"x-forwarded-for", "x-forwarded-for"));
+        assert!(spelt_as(b"x_forwarded_for", "x-forwarded-for"));
+        assert!(spelt_as(b"x-forwarded_for", "x-forwarded-for"));
+        assert!(!spelt_as(b"x-forwarded-fo", "x-forwarded-for"));
+        assert!(!spelt_as(b"x-forwarded-forx", "x-forwarded-for"));
+        // `_` stands for `-` only, not for any other character.
+        assert!(!spelt_as(b"x_real_ip", "x-realxip"));
+        assert!(!spelt_as(b"x-real-ip", "x_real_ip"));
+        assert!(spelt_with_prefix(b"x_tessera_sub", CLAIM_HEADER_PREFIX));
+        assert!(spelt_with_prefix(b"x-tessera-", CLAIM_HEADER_PREFIX));
+        assert!(!spelt_with_prefix(b"x-tessera", CLAIM_HEADER_PREFIX));
+        assert!(!spelt_with_prefix(b"x-tesserb-sub", CLAIM_HEADER_PREFIX));
+    }
+
+    #[test]
     fn a_header_carries_a_claim_exactly_or_not_at_all() {
         assert_eq!(exact_header_value("jane").unwrap(), "jane");
         assert_eq!(exact_header_value("a b").unwrap(), "a b");

@@ -138,9 +138,10 @@ fn token(key: &Key) -> String {
 async fn forwards_verified_claims_and_strips_what_the_client_sent() {
     let s = setup(Guard::new()).await;
     let client = reqwest::Client::new();
+    let sent = token(&s.key);
     let response = client
         .post(format!("http://{}/orders/7?x=1&y=2", s.gateway))
-        .bearer_auth(token(&s.key))
+        .bearer_auth(&sent)
         .header("X-Tessera-Sub", "admin")
         .header("x_tessera_role", "admin")
         .header("X-Tessera-Claims", "e30")
@@ -181,6 +182,9 @@ async fn forwards_verified_claims_and_strips_what_the_client_sent() {
     .unwrap();
     assert_eq!(claims["sub"], "jane");
     assert_eq!(claims["aud"], "api");
+    // The token's own payload segment, and the token itself passed on unchanged.
+    assert_eq!(h["x-tessera-claims"], sent.split('.').nth(1).unwrap());
+    assert_eq!(h["authorization"], format!("Bearer {sent}"));
 }
 
 #[tokio::test]
