@@ -53,7 +53,7 @@ use tessera_jose::Jwt;
 use tokio::sync::Semaphore;
 
 use tessera_listen::{Limits, Shutdown};
-use tessera_verifier::{authenticate, Guard, Verifier};
+use tessera_verifier::{authenticate, Guard, Rejection, Verifier};
 
 use crate::Error;
 
@@ -562,23 +562,25 @@ pub struct Unforwardable {
 }
 
 impl IntoResponse for Unforwardable {
+    /// The verifier's RFC 6750 `invalid_token` refusal, naming the claim.
     fn into_response(self) -> Response {
         tracing::warn!(
             claim = self.claim,
             "token refused: a claim cannot be forwarded in a header exactly"
         );
-        let description = format!(
-            "the {} claim cannot be forwarded in a header exactly",
-            self.claim
-        );
-        let challenge = format!(
-            "Bearer realm=\"tessera\", error=\"invalid_token\", error_description=\"{description}\""
-        );
-        let mut response = error(StatusCode::UNAUTHORIZED, &description);
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        response
+        let description = match self.claim {
+            "sub" => "the sub claim cannot be forwarded in a header exactly",
+            "iss" => "the iss claim cannot be forwarded in a header exactly",
+            "role" => "the role claim cannot be forwarded in a header exactly",
+            "scope" => "the scope claim cannot be forwarded in a header exactly",
+            "email" => "the email claim cannot be forwarded in a header exactly",
+            "preferred_username" => {
+                "the preferred_username claim cannot be forwarded in a header exactly"
+            }
+            "groups" => "the groups claim cannot be forwarded in a header exactly",
+            _ => "the token cannot be forwarded in a header exactly",
+        };
+        Rejection::InvalidToken { description }.into_response()
     }
 }
 

@@ -660,23 +660,34 @@ async fn upgrading_upstream(accept: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, calls)
 }
 
+/// An EdDSA issuer, an upstream that accepts (or declines) upgrades and a gateway with at
+/// most `max_tunnels` tunnels: the gateway, a valid token and the upstream's request count.
+async fn upgrade_setup(accept: bool, max_tunnels: usize) -> (SocketAddr, String, Arc<AtomicUsize>) {
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, calls) = upgrading_upstream(accept).await;
+    let config = GatewayConfig {
+        max_tunnels,
+        ..GatewayConfig::new(format!("http://{upstream}"))
+    };
+    let gw = start_configured(plain_verifier(&jwks), config).await;
+    (gw, key.token(json!({"sub": "jane"})), calls)
+}
+
+/// A WebSocket upgrade request with `token`; `close` also asks to close afterwards.
+fn upgrade_request(token: &str, close: bool) -> String {
+    let connection = if close { "Upgrade, close" } else { "Upgrade" };
+    format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: {connection}\r\nUpgrade: websocket\r\nAuthorization: Bearer {token}\r\n\r\n")
+}
+
 #[tokio::test]
 async fn a_websocket_upgrade_is_tunnelled_both_ways_after_verification() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let key = Key::new(Algorithm::EdDSA);
-    let jwks = JwksServer::start(&key).await;
-    let (upstream, calls) = upgrading_upstream(true).await;
-    let gw = start_gateway(
-        plain_verifier(&jwks),
-        format!("http://{upstream}"),
-        Guard::new(),
-    )
-    .await;
-    let t = key.token(json!({"sub": "jane"}));
+    let (gw, t, calls) = upgrade_setup(true, 1024).await;
 
     let mut stream = tokio::net::TcpStream::connect(gw).await.unwrap();
     stream
-        .write_all(format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n").as_bytes())
+        .write_all(upgrade_request(&t, false).as_bytes())
         .await
         .unwrap();
     let mut head = Vec::new();
@@ -705,32 +716,15 @@ async fn a_websocket_upgrade_is_tunnelled_both_ways_after_verification() {
 
     // Without a valid token: 401, and the upstream never hears of it.
     let before = calls.load(Ordering::SeqCst);
-    let reply = raw(
-        gw,
-        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nAuthorization: Bearer nope\r\n\r\n".into(),
-    )
-    .await;
+    let reply = raw(gw, upgrade_request("nope", true)).await;
     assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
     assert_eq!(calls.load(Ordering::SeqCst), before);
 }
 
 #[tokio::test]
 async fn an_upgrade_the_upstream_declines_is_an_ordinary_answer() {
-    let key = Key::new(Algorithm::EdDSA);
-    let jwks = JwksServer::start(&key).await;
-    let (upstream, _) = upgrading_upstream(false).await;
-    let gw = start_gateway(
-        plain_verifier(&jwks),
-        format!("http://{upstream}"),
-        Guard::new(),
-    )
-    .await;
-    let t = key.token(json!({"sub": "jane"}));
-    let reply = raw(
-        gw,
-        format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n"),
-    )
-    .await;
+    let (gw, t, _) = upgrade_setup(false, 1024).await;
+    let reply = raw(gw, upgrade_request(&t, true)).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with("no"), "{reply}");
 }
@@ -738,25 +732,15 @@ async fn an_upgrade_the_upstream_declines_is_an_ordinary_answer() {
 #[tokio::test]
 async fn tunnels_beyond_the_cap_are_refused() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let key = Key::new(Algorithm::EdDSA);
-    let jwks = JwksServer::start(&key).await;
-    let (upstream, _) = upgrading_upstream(true).await;
-    let config = GatewayConfig {
-        max_tunnels: 1,
-        ..GatewayConfig::new(format!("http://{upstream}"))
-    };
-    let gw = start_configured(plain_verifier(&jwks), config).await;
-    let t = key.token(json!({"sub": "jane"}));
-    let upgrade = format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer {t}\r\n\r\n");
+    let (gw, t, _) = upgrade_setup(true, 1).await;
     let mut first = tokio::net::TcpStream::connect(gw).await.unwrap();
-    first.write_all(upgrade.as_bytes()).await.unwrap();
+    first
+        .write_all(upgrade_request(&t, false).as_bytes())
+        .await
+        .unwrap();
     let mut buf = [0u8; 12];
     first.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"HTTP/1.1 101");
-    let reply = raw(
-        gw,
-        upgrade.replace("Upgrade\r\nUpgrade", "Upgrade, close\r\nUpgrade"),
-    )
-    .await;
+    let reply = raw(gw, upgrade_request(&t, true)).await;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
 }
