@@ -23,7 +23,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench-gateway.XXXXXX")"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  stop_nginx
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,7 +31,7 @@ trap cleanup EXIT
 AUTH=$(free_port); UPSTREAM=$(free_port); NGINX_PORT=$(free_port); GW=$(free_port); GW_CACHE=$(free_port)
 sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" -e "s|@PROXY@|127.0.0.1:$NGINX_PORT|g" \
   bench/gateway/nginx.conf >"$WORK/nginx.conf"
-nginx -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
+start_nginx "$WORK/nginx.conf"
 (cd "$WORK" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH" >/dev/null 2>&1) &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$AUTH/readyz"

@@ -23,3 +23,7 @@ wait_for() {
   echo "no answer from $1" >&2
   exit 1
 }
+
+# nginx as a daemon for a script's run: its config must put `pid` at "$WORK/nginx.pid".
+start_nginx() { "$(command -v nginx || echo /usr/sbin/nginx)" -e "$WORK/nginx-error.log" -p "$WORK" -c "$1"; }
+stop_nginx() { [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; }

@@ -25,7 +25,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-proxies.XXXXXX")"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  stop_nginx
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,7 +48,7 @@ fill() { # template -> output, with the placeholders replaced
     -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" "$1" >"$3"
 }
 fill "$HERE/proxies/nginx.conf" "$NGINX_PORT" "$WORK/nginx.conf"
-"$NGINX" -e "$WORK/nginx-error.log" -p "$WORK" -c "$WORK/nginx.conf"
+start_nginx "$WORK/nginx.conf"
 fill "$HERE/proxies/Caddyfile" "$CADDY_PORT" "$WORK/Caddyfile"
 XDG_DATA_HOME="$WORK/caddy-data" XDG_CONFIG_HOME="$WORK/caddy-config" \
   caddy run --adapter caddyfile --config "$WORK/Caddyfile" >"$WORK/caddy.log" 2>&1 &
