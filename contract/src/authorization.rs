@@ -16,12 +16,60 @@ pub enum AuthorizationError {
     /// The header holds bytes other than visible ASCII.
     #[error("unreadable Authorization header: not visible ASCII")]
     NotAscii,
-    /// Another scheme than `Bearer` (e.g. `Basic`).
-    #[error("unreadable Authorization header: not a Bearer credential")]
+    /// Another scheme than `Bearer` (or `DPoP` where that is accepted), e.g. `Basic`.
+    #[error("unreadable Authorization header: not a Bearer or DPoP credential")]
     OtherScheme,
     /// `Bearer` with nothing after it.
     #[error("unreadable Authorization header: empty bearer token")]
     Empty,
+}
+
+/// The scheme an access token was presented with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer <token>` (or the seed's bare `Authorization: <token>`).
+    Bearer,
+    /// `Authorization: DPoP <token>` (RFC 9449 section 7.1): the request carries a proof.
+    DPoP,
+}
+
+/// The token and its scheme: `Bearer`, `DPoP` (both in any letter case) or the seed's bare
+/// form (read as `Bearer`). Exactly one `Authorization` header is accepted.
+///
+/// ```
+/// use http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
+/// use tessera_contract::{access_token, Scheme};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("DPoP a.b.c"));
+/// assert_eq!(access_token(&headers), Ok((Scheme::DPoP, "a.b.c")));
+/// ```
+pub fn access_token(headers: &HeaderMap) -> Result<(Scheme, &str), AuthorizationError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthorizationError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthorizationError::Repeated);
+    }
+    access_token_of(value)
+}
+
+/// [`access_token`] for one header value already taken out of its map.
+pub fn access_token_of(value: &HeaderValue) -> Result<(Scheme, &str), AuthorizationError> {
+    let text = value
+        .to_str()
+        .map_err(|_| AuthorizationError::NotAscii)?
+        .trim();
+    if let Some((scheme, rest)) = text.split_once(' ') {
+        if scheme.eq_ignore_ascii_case("dpop") {
+            let token = rest.trim();
+            if token.is_empty() {
+                return Err(AuthorizationError::Empty);
+            }
+            return Ok((Scheme::DPoP, token));
+        }
+    } else if text.eq_ignore_ascii_case("dpop") {
+        return Err(AuthorizationError::Empty);
+    }
+    bearer_token_of(value).map(|t| (Scheme::Bearer, t))
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme in any letter case), or of the
@@ -96,6 +144,27 @@ mod tests {
         assert_eq!(
             bearer_token(&with(&["a.b.c", "d.e.f"])),
             Err(AuthorizationError::Repeated)
+        );
+        assert_eq!(
+            access_token(&with(&["dpop  a.b.c"])),
+            Ok((Scheme::DPoP, "a.b.c"))
+        );
+        assert_eq!(
+            access_token(&with(&["Bearer a.b.c"])),
+            Ok((Scheme::Bearer, "a.b.c"))
+        );
+        assert_eq!(
+            access_token(&with(&["a.b.c"])),
+            Ok((Scheme::Bearer, "a.b.c"))
+        );
+        assert_eq!(
+            access_token(&with(&["DPoP"])),
+            Err(AuthorizationError::Empty)
+        );
+        // The bearer-only reader does not take a DPoP credential for a bearer one.
+        assert_eq!(
+            bearer_token(&with(&["DPoP a.b.c"])),
+            Err(AuthorizationError::OtherScheme)
         );
         let mut h = HeaderMap::new();
         h.insert(
