@@ -787,12 +787,14 @@ mod tests {
         }
     }
 
+    type IsExpected = fn(&ProofError) -> bool;
+
     #[test]
     fn each_rule_broken_alone_is_named() {
         let c = Client::new(Algorithm::ES256);
         let checker = ProofChecker::new();
         let other = Client::new(Algorithm::ES256);
-        let cases: Vec<(&str, String, fn(&ProofError) -> bool)> = vec![
+        let cases: Vec<(&str, String, IsExpected)> = vec![
             (
                 "typ",
                 c.proof(|h, _| h["typ"] = "JWT".into()),
