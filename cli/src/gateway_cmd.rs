@@ -65,6 +65,14 @@ pub struct GatewayArgs {
     /// it. Only when every client is a proxy you trust (a load balancer).
     #[arg(long)]
     keep_forwarded_for: bool,
+    /// The URL clients reach the gateway at (default http://LISTEN): a DPoP proof's `htu`
+    /// must be it followed by the request path. Set it behind a load balancer or TLS
+    /// terminator; it is never taken from request headers.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// How far a DPoP proof's `iat` may be from now, either way.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    dpop_window: std::time::Duration,
     /// Also send oauth2-proxy's headers (X-Forwarded-User = sub, -Email, -Preferred-Username,
     /// -Groups, -Access-Token), for applications configured for oauth2-proxy.
     #[arg(long)]
@@ -109,9 +117,14 @@ pub fn run(args: GatewayArgs) -> Outcome {
         ..GatewayConfig::new(args.upstream)
     };
     runtime()?.block_on(async move {
+        let public_url = args
+            .public_url
+            .unwrap_or_else(|| format!("http://{}", args.listen));
         let mut builder = Verifier::builder()
             .issuer(issuer)
-            .token_cache(args.token_cache);
+            .token_cache(args.token_cache)
+            .public_url(public_url)
+            .dpop(tessera_contract::dpop::ProofChecker::new().window(args.dpop_window.as_secs()));
         if let Some(url) = args.revocations {
             builder = builder.revocation_feed(url);
         }

@@ -840,9 +840,11 @@ mod tests {
                 |e| matches!(e, ProofError::Claim { name: "jti", .. }),
             ),
             // The JOSE core checks registered claims' types while parsing.
-            ("jti type", c.proof(|_, cl| cl["jti"] = 7.into()), |e| {
-                matches!(e, ProofError::Malformed(m) if m.contains("claim `jti` is a number"))
-            }),
+            (
+                "jti type",
+                c.proof(|_, cl| cl["jti"] = 7.into()),
+                |e| matches!(e, ProofError::Malformed(m) if m.contains("claim `jti` is a number")),
+            ),
             ("htm", c.proof(|_, cl| cl["htm"] = "POST".into()), |e| {
                 matches!(e, ProofError::Htm { .. })
             }),

@@ -219,11 +219,25 @@ pub async fn serve(
 }
 
 /// `auth_request` / ForwardAuth: 200 with the claim headers, or the refusal.
-async fn verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    match authenticate(&gw.verifier, &gw.guard, &headers).await {
+///
+/// A DPoP proof names the original request, which the proxy describes with
+/// `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik and Caddy send both; the nginx
+/// recipe sets them): the proxy in front is the only client of this endpoint.
+async fn verify(
+    State(gw): State<Arc<Gateway>>,
+    method: http::Method,
+    headers: HeaderMap,
+) -> Response {
+    let forwarded = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let method = forwarded("x-forwarded-method").unwrap_or(method.as_str());
+    let path = forwarded("x-forwarded-uri")
+        .map_or("/verify", |uri| uri.split(['?', '#']).next().unwrap_or("/"));
+    match authenticate(&gw.verifier, &gw.guard, method, path, &headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            let token = tessera_contract::bearer_token(&headers).unwrap_or_default();
+            let token = tessera_contract::access_token(&headers)
+                .map(|(_, t)| t)
+                .unwrap_or_default();
             if let Err(refusal) =
                 set_identity_headers(response.headers_mut(), &jwt, token, gw.oauth2_proxy_headers)
             {
@@ -260,7 +274,15 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     {
         return error(StatusCode::BAD_REQUEST, "more than one Host header");
     }
-    let jwt = match authenticate(&gw.verifier, &gw.guard, request.headers()).await {
+    let jwt = match authenticate(
+        &gw.verifier,
+        &gw.guard,
+        request.method().as_str(),
+        request.uri().path(),
+        request.headers(),
+    )
+    .await
+    {
         Ok(jwt) => jwt,
         Err(rejection) => return rejection.into_response(),
     };
@@ -304,7 +326,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     let authorization = headers.remove(header::AUTHORIZATION);
     let token = authorization
         .as_ref()
-        .and_then(|v| tessera_contract::bearer_token_of(v).ok())
+        .and_then(|v| tessera_contract::access_token_of(v).ok())
+        .map(|(_, token)| token)
         .unwrap_or_default();
     let client_forwarded_for = gw
         .keep_forwarded_for

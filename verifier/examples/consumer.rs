@@ -1,5 +1,6 @@
 //! The seed's resource server, on Tessera: `GET /api/v1/protected` answers 200
-//! `{"message", "user": <claims>}` for a valid token and 401 (RFC 6750) otherwise.
+//! `{"message", "user": <claims>}` for a valid token and 401 (RFC 6750) otherwise. Tokens
+//! bound to a key (DPoP, RFC 9449) are accepted as `Authorization: DPoP` with a proof.
 //!
 //! Environment:
 //! - `PORT` (default 3000);
@@ -13,6 +14,9 @@
 //! - `TOKEN_CACHE`: how many verified tokens to remember (default 1024; `0` turns the cache
 //!   off). A token sent again skips its signature check while the key set is unchanged;
 //!   expiry and revocation are still checked on every request;
+//! - `PUBLIC_URL`: the URL clients reach this service at (default `http://127.0.0.1:PORT`):
+//!   a DPoP proof's `htu` must be it followed by the request path. Set it when the consumer
+//!   sits behind a proxy; it is never taken from the request's headers;
 //! - `MAX_CONNECTIONS`: open connections at most (default: below the descriptor limit,
 //!   which is raised to its hard limit at start); idle ones are closed to make room;
 //! - `RUST_LOG`: log filter (default `info`).
@@ -84,7 +88,11 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("TOKEN_CACHE is not a number: {n}"))?,
         None => 1024,
     };
-    let mut builder = Verifier::builder().issuer(issuer).token_cache(token_cache);
+    let public_url = env("PUBLIC_URL").unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+    let mut builder = Verifier::builder()
+        .issuer(issuer)
+        .token_cache(token_cache)
+        .public_url(public_url);
     if let Some(server) = env("REVOCATIONS") {
         builder = builder.revocation_feed(server);
     }

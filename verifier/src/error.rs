@@ -39,6 +39,18 @@ pub enum Error {
         value: String,
     },
 
+    /// The token is bound to a key (`cnf`) but came as a bearer token, without a proof.
+    #[error("token is bound to a DPoP key: it must come as `Authorization: DPoP` with a proof")]
+    BoundTokenAsBearer,
+
+    /// The token came with the `DPoP` scheme but is not bound to a key (`cnf.jkt`).
+    #[error("token sent with the DPoP scheme is not DPoP-bound (no `cnf.jkt`)")]
+    NotBound,
+
+    /// The DPoP proof was refused (RFC 9449).
+    #[error("{0}")]
+    Dpop(tessera_contract::dpop::ProofError),
+
     /// The verifier was configured wrongly.
     #[error("configuration error: {0}")]
     Config(String),
@@ -60,6 +72,9 @@ impl Error {
                 | Error::Token(_)
                 | Error::UnknownIssuer(_)
                 | Error::Revoked { .. }
+                | Error::BoundTokenAsBearer
+                | Error::NotBound
+                | Error::Dpop(_)
         )
     }
 

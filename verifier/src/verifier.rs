@@ -9,7 +9,8 @@ use tessera_jose::{dangerous, Algorithm, Jwt, KeySet, Limits, UnverifiedJwt, Val
 use crate::error::Error;
 use crate::jwks::{JwksOptions, RemoteJwks};
 use crate::revocation::{Revocations, Subscription};
-use tessera_contract::{Clock, SystemClock};
+use tessera_contract::dpop::{self, Expected, ProofChecker};
+use tessera_contract::{Clock, Scheme, SystemClock};
 use tessera_jose::{shown, Shown};
 
 /// Where an issuer's keys come from.
@@ -118,6 +119,8 @@ pub struct VerifierBuilder {
     revocation_feed: Option<String>,
     limits: Option<Limits>,
     token_cache: usize,
+    dpop: Option<ProofChecker>,
+    public_url: Option<String>,
 }
 
 impl VerifierBuilder {
@@ -165,6 +168,24 @@ impl VerifierBuilder {
         self
     }
 
+    /// The DPoP proof policy (algorithms, `iat` window, replay cache size); the default is
+    /// [`ProofChecker::new`]. DPoP-bound tokens are checked only when a
+    /// [`public_url`](VerifierBuilder::public_url) is set too.
+    pub fn dpop(mut self, checker: ProofChecker) -> VerifierBuilder {
+        self.dpop = Some(checker);
+        self
+    }
+
+    /// The URL clients use to reach this service (scheme, host, port and any path prefix,
+    /// e.g. `https://api.example.com`): the `htu` of a DPoP proof must be it followed by the
+    /// request's path. It comes from configuration because a service behind a proxy sees
+    /// another scheme, host and port than its clients, and client headers (`Host`,
+    /// `X-Forwarded-*`) could name anything. Without it, DPoP-bound tokens are refused.
+    pub fn public_url(mut self, url: impl Into<String>) -> VerifierBuilder {
+        self.public_url = Some(url.into());
+        self
+    }
+
     /// Checks the configuration and builds the verifier. Nothing is fetched yet: key sets
     /// (and discovery documents) are fetched on first use.
     pub fn build(self) -> Result<Verifier, Error> {
@@ -172,6 +193,14 @@ impl VerifierBuilder {
             return Err(Error::Config("no issuer configured".into()));
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let public_url = match self.public_url {
+            Some(url) => {
+                let normal = dpop::normalize_htu(&url)
+                    .map_err(|e| Error::Config(format!("public URL: {e}")))?;
+                Some(normal.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
         let mut entries = Vec::with_capacity(self.issuers.len());
         let mut by_iss = HashMap::new();
         let mut fallback = None;
@@ -219,6 +248,8 @@ impl VerifierBuilder {
             clock,
             limits: self.limits.unwrap_or_default(),
             cache: (self.token_cache > 0).then(|| TokenCache::new(self.token_cache)),
+            dpop: self.dpop.unwrap_or_default(),
+            public_url,
         })
     }
 }
@@ -253,6 +284,8 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     limits: Limits,
     cache: Option<TokenCache>,
+    dpop: ProofChecker,
+    public_url: Option<String>,
 }
 
 impl Verifier {
@@ -261,25 +294,101 @@ impl Verifier {
         VerifierBuilder::default()
     }
 
-    /// Verifies a compact token: issuer chosen by `iss`, key by `kid` (refetching the set
-    /// once for an unknown `kid`), signature, claims, then revocation. Every refusal is
-    /// logged with its reason.
+    /// Verifies a bearer token: issuer chosen by `iss`, key by `kid` (refetching the set
+    /// once for an unknown `kid`), signature, claims, then revocation. A token bound to a
+    /// key (`cnf`) is refused: it is only good with a proof ([`Verifier::verify_request`]).
+    /// Every refusal is logged with its reason.
     pub async fn verify(&self, token: &str) -> Result<Jwt, Error> {
         let mut kid = None;
-        let outcome = self.verify_inner(token, &mut kid).await;
+        let outcome = self.verify_inner(token, &mut kid).await.and_then(|jwt| {
+            if jwt.claims().get("cnf").is_some() {
+                Err(Error::BoundTokenAsBearer)
+            } else {
+                Ok(jwt)
+            }
+        });
+        self.log_refusal(&outcome, kid.as_deref());
+        outcome
+    }
+
+    /// Verifies the access token of a request, in either form: `Authorization: Bearer`
+    /// (as [`Verifier::verify`]), or `Authorization: DPoP` with a `DPoP` proof (RFC 9449),
+    /// which must be signed by the key the token's `cnf.jkt` names, for this `method` and
+    /// `path` under the [public URL](VerifierBuilder::public_url), fresh, never seen
+    /// before, and hash the token (`ath`).
+    pub async fn verify_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<Jwt, Error> {
+        let (scheme, token) = tessera_contract::access_token(headers).map_err(|e| {
+            tracing::info!(reason = %e, "request without a usable token");
+            Error::Authorization(e)
+        })?;
+        if scheme == Scheme::Bearer {
+            return self.verify(token).await;
+        }
+        let mut kid = None;
+        let outcome = match self.verify_inner(token, &mut kid).await {
+            Ok(jwt) => self.check_proof(jwt, token, method, path, headers),
+            Err(e) => Err(e),
+        };
+        self.log_refusal(&outcome, kid.as_deref());
+        outcome
+    }
+
+    fn check_proof(
+        &self,
+        jwt: Jwt,
+        token: &str,
+        method: &str,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<Jwt, Error> {
+        let jkt = match jwt.claims().get("cnf") {
+            Some(serde_json::Value::Object(cnf)) => match cnf.get("jkt") {
+                Some(serde_json::Value::String(jkt)) => jkt.as_str(),
+                _ => return Err(Error::NotBound),
+            },
+            _ => return Err(Error::NotBound),
+        };
+        let proof = dpop::proof_header(headers)
+            .map_err(Error::Dpop)?
+            .ok_or(Error::Dpop(dpop::ProofError::Missing))?;
+        let Some(base) = &self.public_url else {
+            return Err(Error::Config(
+                "a DPoP-bound token arrived but no public URL is configured to check its proof against".into(),
+            ));
+        };
+        let htu = dpop::request_htu(base, path).map_err(|_| {
+            Error::Dpop(dpop::ProofError::Malformed("unusable request path".into()))
+        })?;
+        let expected = Expected::new(method, &htu).access_token(token).jkt(jkt);
+        self.dpop
+            .check(proof, &expected, self.clock.unix_secs())
+            .map_err(Error::Dpop)?;
+        Ok(jwt)
+    }
+
+    /// The DPoP proof policy (its `algs` go into `WWW-Authenticate: DPoP` challenges).
+    pub fn dpop(&self) -> &ProofChecker {
+        &self.dpop
+    }
+
+    fn log_refusal(&self, outcome: &Result<Jwt, Error>, kid: Option<&str>) {
         if let Err(e) = &outcome {
             // Reasons can quote the token (its kid, iss, aud): escaped so that a crafted
             // token cannot forge log lines.
             let reason = e.to_string();
             let reason = Shown::full(&reason);
-            let kid = shown(kid.as_deref().unwrap_or("-"));
+            let kid = shown(kid.unwrap_or("-"));
             if e.is_token_error() {
                 tracing::info!(%reason, %kid, "token rejected");
             } else {
                 tracing::warn!(%reason, %kid, "token could not be verified");
             }
         }
-        outcome
     }
 
     async fn verify_inner(&self, token: &str, kid: &mut Option<String>) -> Result<Jwt, Error> {

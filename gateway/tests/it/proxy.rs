@@ -744,3 +744,75 @@ async fn tunnels_beyond_the_cap_are_refused() {
     let reply = raw(gw, upgrade_request(&t, true)).await;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
 }
+
+#[tokio::test]
+async fn dpop_bound_tokens_need_their_proof_before_anything_is_forwarded() {
+    use tessera_contract::dpop::sign_proof;
+    let key = Key::new(Algorithm::EdDSA);
+    let jwks = JwksServer::start(&key).await;
+    let (upstream, calls) = echo_upstream().await;
+    // The public URL is what clients see (a TLS terminator in front); the gateway's own
+    // address and the request's Host do not count.
+    let verifier = Arc::new(
+        Verifier::builder()
+            .issuer(Issuer::jwks(jwks.url()))
+            .public_url("https://gw.example.com")
+            .build()
+            .unwrap(),
+    );
+    let gateway = start_gateway(verifier, format!("http://{upstream}"), Guard::new()).await;
+    let holder = tessera_jose::Jwk::generate(Algorithm::ES256, None).unwrap();
+    let signer = tessera_jose::SigningKey::from_jwk(&holder, None).unwrap();
+    let jkt = tessera_jose::thumbprint(&holder);
+    let token = key.token(json!({"sub": "jane", "cnf": {"jkt": jkt}}));
+    let proof = |url: &str| {
+        sign_proof(
+            &signer,
+            &holder,
+            "GET",
+            url,
+            tessera_jose::unix_now(),
+            Some(&token),
+            None,
+        )
+        .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let send = |scheme: &str, proof: Option<String>| {
+        let mut request = client
+            .get(format!("http://{gateway}/orders?x=1"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            request = request.header("dpop", p);
+        }
+        request.send()
+    };
+    let r = send("Bearer", None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("DPoP error=\"invalid_token\""));
+    let r = send("DPoP", Some(proof(&format!("http://{gateway}/orders"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the gateway's own address is not its public URL"
+    );
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_dpop_proof"));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let good = proof("https://gw.example.com/orders");
+    let r = send("DPoP", Some(good.clone())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let echoed: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(echoed["headers"]["x-tessera-sub"], "jane");
+    // Replayed: refused, and the upstream saw only the one request.
+    let r = send("DPoP", Some(good)).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -31,6 +31,17 @@ pub enum Rejection {
     /// of its own for this, so the code is `insufficient_scope`; the description says it
     /// is the role, and no `scope` attribute names the roles as if they were scopes.
     MissingRole,
+    /// A DPoP refusal (RFC 9449 section 7.1): a bad proof (`invalid_dpop_proof`), or a
+    /// token in the wrong scheme (`invalid_token`: a bound token sent as `Bearer`, an
+    /// unbound one sent as `DPoP`): 401 with `WWW-Authenticate: DPoP`.
+    Dpop {
+        /// The error code.
+        error: &'static str,
+        /// A short, generic description for the client.
+        description: &'static str,
+        /// The proof algorithms accepted, space-separated (the challenge's `algs`).
+        algs: String,
+    },
 }
 
 const REALM: &str = "tessera";
@@ -47,6 +58,22 @@ impl Rejection {
             },
             e if e.is_expired() => Rejection::InvalidToken {
                 description: "the access token expired",
+            },
+            Error::Dpop(e) => Rejection::Dpop {
+                error: e.error_code(),
+                description: "the DPoP proof is invalid",
+                algs: String::new(),
+            },
+            Error::BoundTokenAsBearer => Rejection::Dpop {
+                error: "invalid_token",
+                description:
+                    "the access token is bound to a key: send it with the DPoP scheme and a proof",
+                algs: String::new(),
+            },
+            Error::NotBound => Rejection::Dpop {
+                error: "invalid_token",
+                description: "the access token is not bound to a key",
+                algs: String::new(),
             },
             Error::KeysUnavailable { .. } => Rejection::InvalidToken {
                 description: "the access token cannot be verified now",
@@ -70,6 +97,7 @@ impl Rejection {
         match self {
             Rejection::MissingToken => None,
             Rejection::InvalidToken { .. } => Some("invalid_token"),
+            Rejection::Dpop { error, .. } => Some(error),
             Rejection::InsufficientScope { .. } | Rejection::MissingRole => {
                 Some("insufficient_scope")
             }
@@ -79,14 +107,37 @@ impl Rejection {
     fn description(&self) -> &'static str {
         match self {
             Rejection::MissingToken => "a bearer token is required",
-            Rejection::InvalidToken { description } => description,
+            Rejection::InvalidToken { description } | Rejection::Dpop { description, .. } => {
+                description
+            }
             Rejection::InsufficientScope { .. } => "the access token lacks a required scope",
             Rejection::MissingRole => "the access token's role is not allowed here",
         }
     }
 
+    /// The same refusal, its DPoP challenge naming these proof algorithms.
+    pub fn with_dpop_algs(mut self, accepted: &str) -> Rejection {
+        if let Rejection::Dpop { algs, .. } = &mut self {
+            accepted.clone_into(algs);
+        }
+        self
+    }
+
     /// The `WWW-Authenticate` challenge.
     pub fn challenge(&self) -> HeaderValue {
+        if let Rejection::Dpop {
+            error,
+            description,
+            algs,
+        } = self
+        {
+            let mut text = format!("DPoP error=\"{error}\", error_description=\"{description}\"");
+            if !algs.is_empty() {
+                text.push_str(&format!(", algs=\"{algs}\""));
+            }
+            return HeaderValue::from_str(&text)
+                .unwrap_or_else(|_| HeaderValue::from_static("DPoP"));
+        }
         // The error first (`Bearer error="invalid_token", ...`): auth-param order carries no
         // meaning (RFC 9110 section 11.2), and this is the form clients and tests look for.
         let mut text = match self.error_code() {
@@ -158,6 +209,19 @@ mod tests {
             role.challenge(),
             "Bearer error=\"insufficient_scope\", error_description=\"the access token's role is not allowed here\""
         );
+        let dpop = Rejection::from_error(&Error::Dpop(tessera_contract::dpop::ProofError::Replay))
+            .with_dpop_algs("ES256 EdDSA");
+        assert_eq!(dpop.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            dpop.challenge(),
+            "DPoP error=\"invalid_dpop_proof\", error_description=\"the DPoP proof is invalid\", algs=\"ES256 EdDSA\""
+        );
+        let as_bearer = Rejection::from_error(&Error::BoundTokenAsBearer);
+        assert!(as_bearer
+            .challenge()
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_token\""));
         let injected = Rejection::InsufficientScope {
             scope: Some("a\" b".into()),
         };

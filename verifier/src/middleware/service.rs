@@ -14,7 +14,6 @@ use super::extract::VerifiedToken;
 use super::future::ResponseFuture;
 use super::policy::AuthPolicy;
 use super::rejection::Rejection;
-use crate::error::Error;
 use crate::verifier::Verifier;
 
 /// Verifies the bearer token, applies the policy, then calls the inner service with the
@@ -60,7 +59,17 @@ where
         let policy = self.policy.clone();
         ResponseFuture::new(
             async move {
-                match authenticate(&verifier, &policy, request.headers()).await {
+                let path = request.uri().path().to_owned();
+                let method = request.method().clone();
+                match authenticate(
+                    &verifier,
+                    &policy,
+                    method.as_str(),
+                    &path,
+                    request.headers(),
+                )
+                .await
+                {
                     Ok(jwt) => {
                         request.extensions_mut().insert(VerifiedToken(jwt));
                         inner.call(request).await
@@ -73,22 +82,21 @@ where
     }
 }
 
-/// Verifies the request's token and applies `policy`: what [`Auth`] does before calling
-/// the inner service, for handlers and gateways that need it directly.
+/// Verifies the request's token (a bearer token, or a DPoP-bound one with its proof for
+/// this `method` and `path`) and applies `policy`: what [`Auth`] does before calling the
+/// inner service, for handlers and gateways that need it directly.
 pub async fn authenticate<P: AuthPolicy>(
     verifier: &Verifier,
     policy: &P,
+    method: &str,
+    path: &str,
     headers: &HeaderMap,
 ) -> Result<Arc<Jwt>, Rejection> {
-    let token = tessera_contract::bearer_token(headers).map_err(|e| {
-        tracing::info!(reason = %e, "request without a usable token");
-        Rejection::from_error(&Error::Authorization(e))
-    })?;
     // The verifier logs its refusals with their reasons.
     let jwt = verifier
-        .verify(token)
+        .verify_request(method, path, headers)
         .await
-        .map_err(|e| Rejection::from_error(&e))?;
+        .map_err(|e| Rejection::from_error(&e).with_dpop_algs(verifier.dpop().algs()))?;
     policy.authorize(&jwt, headers)?;
     Ok(Arc::new(jwt))
 }
