@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// Create the demo users John/testpass (read) and Jane/pass123 (write) if absent.
     #[arg(long)]
     demo: bool,
+    /// Demand a server nonce (RFC 9449 section 8) in every DPoP proof sent to the token and
+    /// login endpoints: clients get it from the `DPoP-Nonce` header of a
+    /// `use_dpop_nonce` answer, and a fresh one with every answer.
+    #[arg(long)]
+    dpop_nonce: bool,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -122,6 +127,10 @@ pub enum ClientCommand {
         /// Never ask the user for consent (a first-party application).
         #[arg(long)]
         skip_consent: bool,
+        /// Issue tokens to this client only with a DPoP proof (RFC 9449): its access
+        /// tokens are then always bound to its key.
+        #[arg(long)]
+        require_dpop: bool,
         /// A resource server: may introspect tokens issued to other clients (without it, a
         /// client learns only about its own tokens).
         #[arg(long)]
@@ -238,6 +247,7 @@ pub fn serve(args: ServeArgs) -> Outcome {
         config.issuer = issuer;
     }
     config.demo |= args.demo;
+    config.dpop_nonce |= args.dpop_nonce;
     if let Some(n) = args.max_connections {
         config.max_connections = Some(n as usize);
     }
@@ -381,6 +391,7 @@ pub fn client(cmd: ClientCommand) -> Outcome {
                 post_logout_redirect_uris,
                 backchannel_logout_uri,
                 skip_consent,
+                require_dpop,
                 introspect,
                 common,
             } => {
@@ -393,6 +404,7 @@ pub fn client(cmd: ClientCommand) -> Outcome {
                     post_logout_redirect_uris,
                     backchannel_logout_uri,
                     skip_consent,
+                    require_dpop,
                 };
                 // Printed before the client is committed: a secret that cannot be shown
                 // (a full disk) leaves no client behind.

@@ -484,6 +484,8 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Never show the consent page for this client (a first-party application).
     pub skip_consent: bool,
+    /// Tokens are issued to it only with a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
 }
 
 /// What `tessera client add` registers.
@@ -505,6 +507,8 @@ pub struct ClientSpec {
     pub backchannel_logout_uri: Option<String>,
     /// Never ask for consent.
     pub skip_consent: bool,
+    /// Issue tokens only with a DPoP proof.
+    pub require_dpop: bool,
 }
 
 impl ClientSpec {
@@ -632,7 +636,7 @@ impl Clients {
             )));
         }
         let result = sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(client_id)
         // A public client has no secret: an empty hash, which no presented secret matches.
@@ -645,6 +649,7 @@ impl Clients {
         .bind(json_list(&spec.post_logout_redirect_uris))
         .bind(spec.backchannel_logout_uri.as_deref())
         .bind(i64::from(spec.skip_consent))
+        .bind(i64::from(spec.require_dpop))
         .execute(&mut *tx)
         .await;
         match result {
@@ -772,7 +777,7 @@ impl Clients {
 }
 
 /// The columns [`client_from_row`] reads.
-const CLIENT_COLUMNS: &str = "client_id, scope, disabled, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent";
+const CLIENT_COLUMNS: &str = "client_id, scope, disabled, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop";
 
 fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client> {
     let list = |column: &str| -> Result<Vec<String>> {
@@ -790,6 +795,7 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client> {
         post_logout_redirect_uris: list("post_logout_redirect_uris")?,
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
+        require_dpop: row.try_get::<i64, _>("require_dpop")? != 0,
     })
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
-use tessera_contract::{bearer_token, claims, fingerprint};
+use tessera_contract::{claims, fingerprint};
 use tessera_jose::{Jwt, Shown, UnverifiedJwt, Validation};
 
 use crate::accounts::random_token;
@@ -142,6 +142,9 @@ pub async fn login(
     if user_name.len() > 256 || password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
+    // A proof is checked before the password: a bad one costs no attempt and no hashing.
+    let proof = crate::dpop::token_request_proof(&state, &headers, "/api/v1/auth", None, false)?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let now = state.clock.unix_secs();
     // The attempt reserves its place in the failure counts before the password is checked,
     // so parallel guesses cannot all pass the check before any failure is recorded.
@@ -201,29 +204,37 @@ pub async fn login(
             client_id: None,
             scope: None,
             fingerprint_hash: fingerprint_hash.as_deref(),
+            dpop_jkt: jkt,
         })
         .await?;
     let issued = state
         .issuer
-        .issue(Subject::User {
-            subject: &user.subject,
-            name: &user.name,
-            role: &user.role,
-            session_id: &started.session_id,
-            fingerprint_hash: fingerprint_hash.as_deref(),
-            client_id: None,
-            scope: None,
-        })?
+        .issue(
+            Subject::User {
+                subject: &user.subject,
+                name: &user.name,
+                role: &user.role,
+                session_id: &started.session_id,
+                fingerprint_hash: fingerprint_hash.as_deref(),
+                client_id: None,
+                scope: None,
+            },
+            jkt,
+        )?
         .ok_or(ApiError::Unavailable)?;
     let refresh_token = started.refresh_token;
     bump(&state.metrics.tokens_password);
     tracing::info!(user = %Shown::full(&user.name), "login");
-    let mut response = Json(json!({
+    let mut body = json!({
         "jwt": issued.token,
         "refresh_token": refresh_token,
         "expires_in": issued.expires_in,
-    }))
-    .into_response();
+    });
+    if jkt.is_some() {
+        body["token_type"] = "DPoP".into();
+    }
+    let mut response = Json(body).into_response();
+    crate::dpop::add_nonce(&state, response.headers_mut());
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -238,8 +249,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = bearer_token(&headers).map_err(|_| ApiError::InvalidToken)?;
-    let jwt = verify_own(&state, token).ok_or(ApiError::InvalidToken)?;
+    let jwt = crate::dpop::presented_token(&state, "POST", "/api/v1/logout", &headers)?;
     let session = jwt
         .claims()
         .get(claims::SESSION_ID)

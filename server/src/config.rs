@@ -48,6 +48,11 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// Bind tokens to a `__Host-Fgp` cookie (the seed's sidejacking defence).
     pub fingerprint_cookie: bool,
+    /// Demand a server nonce in every DPoP proof at the token and login endpoints
+    /// (RFC 9449 section 8): a proof can then not be made ahead of time.
+    pub dpop_nonce: bool,
+    /// How far a DPoP proof's `iat` may be from now, either way, in seconds.
+    pub dpop_window: u64,
     /// How often the server rereads keys from the database, in milliseconds.
     pub reload_interval_ms: u64,
     /// How often the revocation feed polls the database, in milliseconds.
@@ -131,6 +136,8 @@ impl Config {
             demo: false,
             master_key_file: PathBuf::from("tessera-master.key"),
             fingerprint_cookie: false,
+            dpop_nonce: false,
+            dpop_window: 60,
             reload_interval_ms: 2000,
             revocation_poll_ms: 250,
             trust_forwarded_for: false,
@@ -185,6 +192,7 @@ impl Config {
                 10 * 366 * 86_400,
             ),
             ("failure_window", self.failure_window, 1, 86_400),
+            ("dpop_window", self.dpop_window, 1, 3600),
         ] {
             if value < min || value > max {
                 return Err(Error::Config(format!(
@@ -267,6 +275,10 @@ pub struct FileConfig {
     pub fingerprint_cookie: Option<bool>,
     /// See [`Config::trust_forwarded_for`].
     pub trust_forwarded_for: Option<bool>,
+    /// See [`Config::dpop_nonce`].
+    pub dpop_nonce: Option<bool>,
+    /// See [`Config::dpop_window`].
+    pub dpop_window: Option<u64>,
     /// See [`Config::max_failures_per_user`].
     pub max_failures_per_user: Option<u32>,
     /// See [`Config::max_failures_per_address`].
@@ -314,6 +326,7 @@ impl FileConfig {
             max_failures_per_user => max_failures_per_user,
             max_failures_per_address => max_failures_per_address,
             failure_window => failure_window,
+            dpop_nonce => dpop_nonce, dpop_window => dpop_window,
         );
         if self.max_connections.is_some() {
             config.max_connections = self.max_connections;

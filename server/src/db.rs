@@ -174,6 +174,16 @@ CREATE TABLE backchannel_logouts (
 CREATE INDEX backchannel_due ON backchannel_logouts (next_attempt_at)
 "#,
     ),
+    // DPoP (RFC 9449): clients that must prove a key; the key a refresh-token family or an
+    // authorization code is bound to (its RFC 7638 thumbprint).
+    (
+        6,
+        r#"
+ALTER TABLE clients ADD COLUMN require_dpop BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT
+"#,
+    ),
 ];
 
 /// The revocations table: the dialects differ only in how the cursor column counts.

@@ -72,6 +72,19 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// An RFC 6749 section 5.2 error for the OAuth endpoints.
     OAuth(OAuthError),
+    /// 400 for a refused DPoP proof at the token or login endpoint (RFC 9449 section 5):
+    /// `invalid_dpop_proof`, or `use_dpop_nonce` with the nonce to use in `DPoP-Nonce`.
+    Dpop {
+        /// The error code.
+        code: &'static str,
+        /// What was wrong (names the rule; no secret).
+        description: String,
+        /// A current server nonce, when the server demands them.
+        nonce: Option<String>,
+    },
+    /// 401 with `WWW-Authenticate: DPoP error="..."` at the server's own protected
+    /// endpoints: a bound token without its proof, or sent in the wrong scheme.
+    DpopToken(&'static str),
     /// 503: no signing key yet, or the database is down.
     Unavailable,
     /// 500: logged with its cause, generic to the client.
@@ -205,6 +218,16 @@ impl IntoResponse for ApiError {
                 e.code.status(),
                 json!({ "error": e.code.as_str(), "error_description": e.description }),
             ),
+            ApiError::Dpop {
+                code, description, ..
+            } => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": code, "error_description": description }),
+            ),
+            ApiError::DpopToken(code) => (
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": code, "message": "missing, invalid or unproven token" }),
+            ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "message": "temporarily unavailable" }),
@@ -226,6 +249,25 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer error="invalid_token""#),
                 );
+            }
+            ApiError::Dpop {
+                nonce: Some(nonce), ..
+            } => {
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    headers.insert(tessera_contract::dpop::NONCE_HEADER, v);
+                }
+            }
+            ApiError::DpopToken(code) => {
+                let algs = tessera_contract::dpop::DEFAULT_ALGORITHMS
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("DPoP error=\"{code}\", algs=\"{algs}\""))
+                {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
             }
             ApiError::TooManyAttempts(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

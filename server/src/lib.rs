@@ -13,6 +13,7 @@ mod admin;
 mod api;
 mod config;
 mod db;
+mod dpop;
 mod error;
 mod keys;
 mod metrics;
@@ -82,6 +83,8 @@ pub struct AppState {
     codes: oidc::codes::Codes,
     /// The origins browser applications may call from.
     cors_origins: Arc<oidc::cors::Origins>,
+    /// DPoP proofs: the checker (its replay cache shared by every request) and nonces.
+    pub(crate) dpop: Arc<dpop::Dpop>,
 }
 
 impl AppState {
@@ -139,7 +142,13 @@ impl AppState {
         }
         let revocations = Revocations::new(db.clone(), clock.clone());
         let (stop, shutdown) = Shutdown::new();
+        let dpop = Arc::new(dpop::Dpop::new(
+            config.dpop_window,
+            config.dpop_nonce,
+            &master.derive("dpop nonce"),
+        ));
         Ok(AppState {
+            dpop,
             master,
             pages: Arc::new(oidc::pages::Pages::new()?),
             codes: oidc::codes::Codes::new(db.clone(), clock.clone()),

@@ -139,8 +139,21 @@ fn form_decode(text: &str) -> Option<String> {
     pairs.into_iter().next().map(|(_, v)| v)
 }
 
-fn token_response(body: Value) -> Response {
+/// Where the token endpoint is served (a DPoP proof names it).
+const TOKEN_PATH: &str = "/oauth/token";
+
+/// `token_type`: `DPoP` for a token bound to a key, `Bearer` otherwise.
+fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
+fn token_response(state: &AppState, body: Value) -> Response {
     let mut response = Json(body).into_response();
+    crate::dpop::add_nonce(state, response.headers_mut());
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -169,6 +182,9 @@ async fn client_credentials(
     form: &OAuthForm,
 ) -> Result<Response, ApiError> {
     let client = authenticate_client(state, headers, form).await?;
+    let proof =
+        crate::dpop::token_request_proof(state, headers, TOKEN_PATH, None, client.require_dpop)?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let allowed: Vec<&str> = client.scope.split_whitespace().collect();
     let granted = match form.scope.as_deref() {
         None => client.scope.clone(),
@@ -185,21 +201,24 @@ async fn client_credentials(
     };
     let issued = state
         .issuer
-        .issue(Subject::Client {
-            client_id: &client.client_id,
-            scope: &granted,
-        })?
+        .issue(
+            Subject::Client {
+                client_id: &client.client_id,
+                scope: &granted,
+            },
+            jkt,
+        )?
         .ok_or(ApiError::Unavailable)?;
     bump(&state.metrics.tokens_client_credentials);
     let mut body = json!({
         "access_token": issued.token,
-        "token_type": "Bearer",
+        "token_type": token_type(jkt),
         "expires_in": issued.expires_in,
     });
     if !granted.is_empty() {
         body["scope"] = Value::String(granted);
     }
-    Ok(token_response(body))
+    Ok(token_response(state, body))
 }
 
 async fn refresh(
@@ -215,8 +234,13 @@ async fn refresh(
         return Err(OAuthError::invalid_grant("refresh token is invalid"));
     }
     // A refresh token issued to a client is redeemed by that client only (RFC 6749 6),
-    // checked before it is spent. The login API's refresh tokens belong to no client.
+    // checked before it is spent. The login API's refresh tokens belong to no client. A
+    // token bound to a DPoP key needs a proof by that key, also before it is spent: a
+    // thief without the key cannot burn the family.
+    let mut proof = None;
+    let mut checked = false;
     if let Some(info) = state.sessions.lookup(presented).await? {
+        let mut required = false;
         if let Some(owner) = &info.client_id {
             let client = identify_client(state, headers, form).await?;
             if client.client_id != *owner {
@@ -224,7 +248,16 @@ async fn refresh(
                     "refresh token was issued to another client",
                 ));
             }
+            required = client.require_dpop;
         }
+        proof = crate::dpop::token_request_proof(
+            state,
+            headers,
+            TOKEN_PATH,
+            info.dpop_jkt.as_deref(),
+            required,
+        )?;
+        checked = true;
     }
     let redeemed = match state.sessions.redeem(presented).await? {
         Ok(r) => r,
@@ -243,6 +276,24 @@ async fn refresh(
             return Err(OAuthError::invalid_grant(why));
         }
     };
+    if !checked {
+        // Not redeemable when looked up, yet redeemed: only a race with the clock. The
+        // rules are applied now; a failure ends the session, as a stolen token would.
+        match crate::dpop::token_request_proof(
+            state,
+            headers,
+            TOKEN_PATH,
+            redeemed.dpop_jkt.as_deref(),
+            false,
+        ) {
+            Ok(p) => proof = p,
+            Err(e) => {
+                state.sessions.end(&redeemed.session_id).await?;
+                return Err(e);
+            }
+        }
+    }
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     // The user may have been disabled since the session started.
     let user = state.users.by_subject(&redeemed.subject).await?;
     let Some(user) = user.filter(|u| !u.disabled) else {
@@ -251,27 +302,30 @@ async fn refresh(
     };
     let issued = state
         .issuer
-        .issue(Subject::User {
-            subject: &user.subject,
-            name: &user.name,
-            role: &user.role,
-            session_id: &redeemed.session_id,
-            fingerprint_hash: redeemed.fingerprint_hash.as_deref(),
-            client_id: redeemed.client_id.as_deref(),
-            scope: redeemed.scope.as_deref(),
-        })?
+        .issue(
+            Subject::User {
+                subject: &user.subject,
+                name: &user.name,
+                role: &user.role,
+                session_id: &redeemed.session_id,
+                fingerprint_hash: redeemed.fingerprint_hash.as_deref(),
+                client_id: redeemed.client_id.as_deref(),
+                scope: redeemed.scope.as_deref(),
+            },
+            jkt,
+        )?
         .ok_or(ApiError::Unavailable)?;
     bump(&state.metrics.tokens_refresh);
     let mut body = json!({
         "access_token": issued.token,
-        "token_type": "Bearer",
+        "token_type": token_type(jkt),
         "expires_in": issued.expires_in,
         "refresh_token": redeemed.refresh_token,
     });
     if let Some(scope) = redeemed.scope.filter(|s| !s.is_empty()) {
         body["scope"] = Value::String(scope);
     }
-    Ok(token_response(body))
+    Ok(token_response(state, body))
 }
 
 /// `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636, OpenID Connect Core 3.1.3).
@@ -290,6 +344,16 @@ async fn authorization_code(
             "code, redirect_uri and code_verifier are required",
         ));
     };
+    // Checked before the code is spent: a proof by the wrong key must not burn it.
+    let bound = state.codes.bound_key(code).await?;
+    let proof = crate::dpop::token_request_proof(
+        state,
+        headers,
+        TOKEN_PATH,
+        bound.as_deref(),
+        client.require_dpop,
+    )?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let now = state.clock.unix_secs();
     let (grant, expires_at) = match state.codes.redeem(code).await? {
         Redemption::Unknown => {
@@ -353,19 +417,22 @@ async fn authorization_code(
     let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let issued = state
         .issuer
-        .issue(Subject::User {
-            subject: &user.subject,
-            name: &user.name,
-            role: &user.role,
-            session_id: &grant.session_id,
-            fingerprint_hash: None,
-            client_id: Some(&client.client_id),
-            scope: Some(&grant.scope),
-        })?
+        .issue(
+            Subject::User {
+                subject: &user.subject,
+                name: &user.name,
+                role: &user.role,
+                session_id: &grant.session_id,
+                fingerprint_hash: None,
+                client_id: Some(&client.client_id),
+                scope: Some(&grant.scope),
+            },
+            jkt,
+        )?
         .ok_or(ApiError::Unavailable)?;
     let mut body = json!({
         "access_token": issued.token,
-        "token_type": "Bearer",
+        "token_type": token_type(jkt),
         "expires_in": issued.expires_in,
         "scope": grant.scope,
     });
@@ -394,6 +461,9 @@ async fn authorization_code(
             client_id: Some(&client.client_id),
             scope: Some(&grant.scope),
             fingerprint_hash: None,
+            // A public client's refresh tokens are bound to its key (RFC 9449 section 5);
+            // a confidential client's are bound to its credentials already.
+            dpop_jkt: jkt.filter(|_| client.public),
         };
         match state.sessions.add_refresh(&grant.session_id, owner).await? {
             Some((token, f)) => {
@@ -413,7 +483,7 @@ async fn authorization_code(
         .await?;
     bump(&state.metrics.tokens_authorization_code);
     tracing::info!(client = %Shown::full(&client.client_id), user = %Shown::full(&user.name), "tokens issued for an authorization code");
-    Ok(token_response(body))
+    Ok(token_response(state, body))
 }
 
 /// The `token` parameter of revocation and introspection, and the client that asks.
@@ -449,14 +519,14 @@ pub async fn revoke(
             } else {
                 tracing::warn!(client = %Shown::full(&client.client_id), "revocation of another client's refresh token refused");
             }
-            return Ok(token_response(json!({})));
+            return Ok(token_response(&state, json!({})));
         }
     }
     if let Some(jwt) = verify_own(&state, token) {
         let claims = jwt.claims();
         if issued_to(claims) != Some(client.client_id.as_str()) {
             tracing::warn!(client = %Shown::full(&client.client_id), "revocation of another client's access token refused");
-            return Ok(token_response(json!({})));
+            return Ok(token_response(&state, json!({})));
         }
         if let (Some(jti), Some(exp)) = (claims.jti(), claims.exp()) {
             let until = exp.saturating_add(i64::try_from(state.config.leeway).unwrap_or(60));
@@ -466,7 +536,7 @@ pub async fn revoke(
                 .await?;
         }
     }
-    Ok(token_response(json!({})))
+    Ok(token_response(&state, json!({})))
 }
 
 /// The client an access token was issued to (`client_id`; none for the login API's).
@@ -492,10 +562,12 @@ pub async fn introspect(
         if may_see(issued_to(claims))
             && !state.revocations.is_revoked(claims.jti(), session).await?
         {
+            // The claims include `cnf` for a DPoP-bound token (RFC 9449 section 6.2).
             let mut body = Value::Object(claims.members().clone());
             body["active"] = Value::Bool(true);
-            body["token_type"] = Value::String("Bearer".into());
-            return Ok(token_response(body));
+            let bound = claims.get("cnf").is_some();
+            body["token_type"] = Value::String(if bound { "DPoP" } else { "Bearer" }.into());
+            return Ok(token_response(&state, body));
         }
     } else if token.len() <= 256 {
         if let Some(refresh) = state.sessions.lookup(token).await? {
@@ -510,9 +582,12 @@ pub async fn introspect(
                 if let Some(client_id) = refresh.client_id {
                     body["client_id"] = Value::String(client_id);
                 }
-                return Ok(token_response(body));
+                if let Some(jkt) = refresh.dpop_jkt {
+                    body["cnf"] = json!({ "jkt": jkt });
+                }
+                return Ok(token_response(&state, body));
             }
         }
     }
-    Ok(token_response(json!({ "active": false })))
+    Ok(token_response(&state, json!({ "active": false })))
 }

@@ -21,6 +21,8 @@ const CHECK_PLAINTEXT: &[u8] = b"tessera master key check";
 /// The key that seals private keys. Never logged; `Debug` shows nothing.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// The master key as an HMAC key, for [`MasterKey::derive`].
+    prf: aws_lc_rs::hmac::Key,
     rng: SystemRandom,
 }
 
@@ -48,6 +50,7 @@ impl MasterKey {
             .map_err(|_| Error::Seal("the master key must be 32 bytes".into()))?;
         Ok(MasterKey {
             key: LessSafeKey::new(unbound),
+            prf: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes),
             rng: SystemRandom::new(),
         })
     }
@@ -175,6 +178,14 @@ impl MasterKey {
         self.open(CHECK_SETTING, &stored)
             .map(drop)
             .map_err(|_| mismatch())
+    }
+
+    /// A 32-byte secret for `purpose`, derived from the master key (HMAC-SHA256 of the
+    /// purpose, keyed by the master key), so that every replica with the same master key
+    /// has the same secret and none is stored.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<Vec<u8>> {
+        let tag = aws_lc_rs::hmac::sign(&self.prf, format!("tessera derive {purpose}").as_bytes());
+        Zeroizing::new(tag.as_ref().to_vec())
     }
 
     /// Encrypts `plaintext` bound to `kid`.

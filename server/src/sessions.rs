@@ -39,6 +39,9 @@ pub(crate) struct Owner<'a> {
     pub scope: Option<&'a str>,
     /// SHA-256 (hex) of the fingerprint cookie, carried to refreshed access tokens.
     pub fingerprint_hash: Option<&'a str>,
+    /// The DPoP key the refresh tokens are bound to (its thumbprint): a refresh needs a
+    /// proof by it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A browser's live session, found by its cookie.
@@ -76,6 +79,8 @@ pub(crate) struct Redeemed {
     pub client_id: Option<String>,
     /// The scopes granted to it.
     pub scope: Option<String>,
+    /// The DPoP key the family is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a refresh token was refused.
@@ -102,6 +107,8 @@ pub(crate) struct RefreshInfo {
     pub client_id: Option<String>,
     /// Its expiry.
     pub expires_at: i64,
+    /// The DPoP key its family is bound to (a refresh needs a proof by it).
+    pub dpop_jkt: Option<String>,
 }
 
 /// Sessions and refresh tokens.
@@ -305,7 +312,7 @@ impl Sessions {
         let expires_at = now
             .saturating_add(secs(self.config.refresh_ttl))
             .min(session_expires_at);
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash, client_id, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, subject, role, session_id, created_at, expires_at, fingerprint_hash, client_id, scope, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(token_hash(&token))
             .bind(family)
             .bind(owner.subject)
@@ -316,6 +323,7 @@ impl Sessions {
             .bind(owner.fingerprint_hash)
             .bind(owner.client_id)
             .bind(owner.scope)
+            .bind(owner.dpop_jkt)
             .execute(&mut **tx)
             .await?;
         Ok(token)
@@ -333,7 +341,7 @@ impl Sessions {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT t.family_id, t.subject, t.role, t.session_id, t.client_id, t.scope, t.used_at, t.revoked_at, t.fingerprint_hash, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1")
+        let row = sqlx::query("SELECT t.family_id, t.subject, t.role, t.session_id, t.client_id, t.scope, t.used_at, t.revoked_at, t.fingerprint_hash, t.dpop_jkt, s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1")
             .bind(&hash)
             .fetch_optional(&mut *tx)
             .await?;
@@ -365,12 +373,14 @@ impl Sessions {
             let client_id: Option<String> = row.try_get("client_id")?;
             let scope: Option<String> = row.try_get("scope")?;
             let fingerprint_hash: Option<String> = row.try_get("fingerprint_hash")?;
+            let dpop_jkt: Option<String> = row.try_get("dpop_jkt")?;
             let owner = Owner {
                 subject: &subject,
                 role: &role,
                 client_id: client_id.as_deref(),
                 scope: scope.as_deref(),
                 fingerprint_hash: fingerprint_hash.as_deref(),
+                dpop_jkt: dpop_jkt.as_deref(),
             };
             let refresh_token = self
                 .insert_token(&mut tx, &family, owner, &session_id, session_expires_at)
@@ -383,6 +393,7 @@ impl Sessions {
                 fingerprint_hash,
                 client_id,
                 scope,
+                dpop_jkt,
             }));
         }
         drop(tx);
@@ -470,7 +481,7 @@ impl Sessions {
 
     /// A refresh token we issued that can still be redeemed.
     pub(crate) async fn lookup(&self, token: &str) -> Result<Option<RefreshInfo>> {
-        let row = sqlx::query("SELECT t.subject, t.session_id, t.client_id, t.expires_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > $2 AND s.revoked_at IS NULL AND s.expires_at > $2")
+        let row = sqlx::query("SELECT t.subject, t.session_id, t.client_id, t.expires_at, t.dpop_jkt FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > $2 AND s.revoked_at IS NULL AND s.expires_at > $2")
             .bind(token_hash(token))
             .bind(self.clock.unix_secs())
             .fetch_optional(self.db.pool())
@@ -483,6 +494,7 @@ impl Sessions {
             session_id: r.try_get("session_id")?,
             client_id: r.try_get("client_id")?,
             expires_at: r.try_get("expires_at")?,
+            dpop_jkt: r.try_get("dpop_jkt")?,
         }))
     }
 }

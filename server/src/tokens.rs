@@ -36,6 +36,15 @@ struct AccessClaims<'a> {
     scope: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fgp: Option<&'a str>,
+    /// RFC 9449 section 6: the thumbprint of the key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// The `cnf` claim (RFC 7800) of a DPoP-bound token.
+#[derive(Debug, Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// What a token is issued for.
@@ -98,8 +107,9 @@ impl TokenIssuer {
         }
     }
 
-    /// Signs an access token. `None` means no key can sign right now (503).
-    pub fn issue(&self, subject: Subject<'_>) -> Result<Option<Issued>> {
+    /// Signs an access token, bound to the DPoP key with thumbprint `jkt` when given.
+    /// `None` means no key can sign right now (503).
+    pub fn issue(&self, subject: Subject<'_>, jkt: Option<&str>) -> Result<Option<Issued>> {
         let published = self.keys.published();
         let Some(signer) = published.signer.as_ref() else {
             return Ok(None);
@@ -130,6 +140,7 @@ impl TokenIssuer {
                 client_id,
                 scope: scope.filter(|s| !s.is_empty()),
                 fgp: fingerprint_hash,
+                cnf: jkt.map(|jkt| Confirmation { jkt }),
             },
             Subject::Client { client_id, scope } => AccessClaims {
                 iss: &self.config.issuer,
@@ -145,6 +156,7 @@ impl TokenIssuer {
                 client_id: Some(client_id),
                 scope: (!scope.is_empty()).then_some(scope),
                 fgp: None,
+                cnf: jkt.map(|jkt| Confirmation { jkt }),
             },
         };
         let token = signer.sign_jwt_with_typ(Some(claims::ACCESS_TOKEN_TYP), &claims)?;
@@ -256,6 +268,7 @@ mod tests {
             client_id: Some("c"),
             scope: Some("x y"),
             fgp: Some("f"),
+            cnf: Some(Confirmation { jkt: "t" }),
         };
         let value = serde_json::to_value(&claims).unwrap();
         for (name, expected) in [
@@ -267,5 +280,6 @@ mod tests {
         ] {
             assert_eq!(value[name], expected, "{name}");
         }
+        assert_eq!(value["cnf"]["jkt"], "t");
     }
 }

@@ -68,6 +68,13 @@ pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         id_token_algs.push(state.config.alg.as_str());
     }
     let auth_methods = json!(["client_secret_basic", "client_secret_post", "none"]);
+    let dpop_algs: Vec<&str> = state
+        .dpop
+        .checker
+        .algorithm_list()
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
     let secret_methods = json!(["client_secret_basic", "client_secret_post"]);
     (
         [(
@@ -87,6 +94,7 @@ pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "code_challenge_methods_supported": ["S256"],
+            "dpop_signing_alg_values_supported": dpop_algs,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": id_token_algs,
             "scopes_supported": ["openid", "profile", "email", "offline_access"],

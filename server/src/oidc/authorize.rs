@@ -51,6 +51,10 @@ pub(crate) struct Request {
     /// The subject of a valid `id_token_hint`.
     pub hint_subject: Option<String>,
     pub expires_at: i64,
+    /// `dpop_jkt` (RFC 9449 section 10): the code will be redeemable only with a proof by
+    /// the key of this thumbprint.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request is refused: before the redirect URI is trusted (a page), or after (a
@@ -319,6 +323,18 @@ async fn check(
             }
         },
     };
+    let dpop_jkt = get("dpop_jkt");
+    if dpop_jkt.is_some_and(|jkt| {
+        jkt.len() != 43
+            || !jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    }) {
+        return Err(refuse(
+            "invalid_request",
+            "dpop_jkt is not a base64url SHA-256 JWK thumbprint",
+        ));
+    }
     for (name, limit) in [("state", 2048), ("nonce", 512), ("login_hint", 256)] {
         if get(name).is_some_and(|v| v.len() > limit) {
             return Err(refuse("invalid_request", &format!("{name} is too long")));
@@ -338,6 +354,7 @@ async fn check(
         login_hint: get("login_hint").map(str::to_owned),
         hint_subject,
         expires_at: state.clock.unix_secs() + REQUEST_LIFETIME,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     })
 }
 
@@ -512,6 +529,7 @@ async fn proceed(
         subject: user.subject.clone(),
         session_id: session.session_id.clone(),
         auth_time: session.auth_time,
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     let code = state.codes.issue(&grant).await?;
     state

@@ -27,6 +27,9 @@ pub(crate) struct Grant {
     pub subject: String,
     pub session_id: String,
     pub auth_time: i64,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 section 10): redeeming it
+    /// needs a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a code found.
@@ -64,7 +67,7 @@ impl Codes {
     pub(crate) async fn issue(&self, grant: &Grant) -> Result<String> {
         let code = random_token(32)?;
         let now = self.clock.unix_secs();
-        sqlx::query("INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, subject, session_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        sqlx::query("INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, subject, session_id, auth_time, created_at, expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(code_hash(&code))
             .bind(&grant.client_id)
             .bind(&grant.redirect_uri)
@@ -76,9 +79,27 @@ impl Codes {
             .bind(grant.auth_time)
             .bind(now)
             .bind(now + CODE_LIFETIME)
+            .bind(grant.dpop_jkt.as_deref())
             .execute(self.db.pool())
             .await?;
         Ok(code)
+    }
+
+    /// The DPoP key an unspent code is bound to, if any (checked before it is spent).
+    pub(crate) async fn bound_key(&self, code: &str) -> Result<Option<String>> {
+        if code.len() > 256 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT dpop_jkt FROM authorization_codes WHERE code_hash = $1 AND used_at IS NULL",
+        )
+        .bind(code_hash(code))
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => row.try_get("dpop_jkt")?,
+            None => None,
+        })
     }
 
     /// Spends a code (one statement, so two concurrent redemptions cannot both win).
@@ -94,7 +115,7 @@ impl Codes {
         .bind(&hash)
         .execute(self.db.pool())
         .await?;
-        let row = sqlx::query("SELECT client_id, redirect_uri, code_challenge, nonce, scope, subject, session_id, auth_time, expires_at, access_jti, access_expires_at, refresh_family FROM authorization_codes WHERE code_hash = $1")
+        let row = sqlx::query("SELECT client_id, redirect_uri, code_challenge, nonce, scope, subject, session_id, auth_time, expires_at, access_jti, access_expires_at, refresh_family, dpop_jkt FROM authorization_codes WHERE code_hash = $1")
             .bind(&hash)
             .fetch_optional(self.db.pool())
             .await?;
@@ -118,6 +139,7 @@ impl Codes {
                 subject: row.try_get("subject")?,
                 session_id: row.try_get("session_id")?,
                 auth_time: row.try_get("auth_time")?,
+                dpop_jkt: row.try_get("dpop_jkt")?,
             },
             expires_at: row.try_get("expires_at")?,
         })

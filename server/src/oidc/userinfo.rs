@@ -6,24 +6,29 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use tessera_contract::{bearer_token, claims, RevocationKind};
+use tessera_contract::{claims, RevocationKind};
 
 use crate::accounts::User;
-use crate::api::verify_own;
 use crate::error::ApiError;
 use crate::AppState;
 
+/// Where UserInfo is served (a DPoP proof names it).
+pub(crate) const USERINFO_PATH: &str = "/oauth/userinfo";
+
 /// `GET /oauth/userinfo` and `POST /oauth/userinfo`.
-pub(crate) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match answer(&state, &headers).await {
+pub(crate) async fn userinfo(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response {
+    match answer(&state, method.as_str(), &headers).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn answer(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let token = bearer_token(headers).map_err(|_| ApiError::InvalidToken)?;
-    let jwt = verify_own(state, token).ok_or(ApiError::InvalidToken)?;
+async fn answer(state: &AppState, method: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let jwt = crate::dpop::presented_token(state, method, USERINFO_PATH, headers)?;
     let token_claims = jwt.claims();
     let session = RevocationKind::Session.value_in(token_claims);
     if state

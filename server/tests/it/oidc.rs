@@ -1186,3 +1186,105 @@ async fn an_rs256_key_signs_id_tokens_beside_another_algorithm() {
         assert_eq!(active.len(), 2, "{active:?}");
     }
 }
+
+/// RFC 9449 section 10: a code requested with `dpop_jkt` is redeemed only with a proof by
+/// that key; the public client's tokens and refresh tokens are bound to it.
+#[tokio::test]
+async fn a_code_bound_with_dpop_jkt_needs_a_proof_by_that_key() {
+    use tessera_contract::dpop::sign_proof;
+    for url in databases().await {
+        let s = setup(&url).await;
+        add(
+            &s.state,
+            ClientSpec {
+                client_id: "spa".into(),
+                public: true,
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                skip_consent: true,
+                ..Default::default()
+            },
+        )
+        .await;
+        let jwk = tessera_jose::Jwk::generate(tessera_jose::Algorithm::ES256, None).unwrap();
+        let key = tessera_jose::SigningKey::from_jwk(&jwk, None).unwrap();
+        let other = tessera_jose::Jwk::generate(tessera_jose::Algorithm::ES256, None).unwrap();
+        let other_key = tessera_jose::SigningKey::from_jwk(&other, None).unwrap();
+        let jkt = tessera_jose::thumbprint(&jwk);
+        let (verifier, challenge) = pkce();
+        let back = sign_in(
+            &s.state,
+            &mut Browser::default(),
+            &authorize_uri(
+                "spa",
+                "http://127.0.0.1/cb",
+                "openid offline_access",
+                &challenge,
+                &[("dpop_jkt", &jkt)],
+            ),
+        )
+        .await;
+        let (_, params) = redirect(&back);
+        let code = param(&params, "code").unwrap().to_owned();
+        let form = serde_urlencoded::to_string([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", "spa"),
+        ])
+        .unwrap();
+        let token_request = |proof: Option<String>| {
+            let mut r = Request::post("/oauth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(p) = proof {
+                r = r.header("dpop", p);
+            }
+            r.body(Body::from(form.clone())).unwrap()
+        };
+        let proof_by = |k: &tessera_jose::SigningKey, j: &tessera_jose::Jwk| {
+            sign_proof(
+                k,
+                j,
+                "POST",
+                "https://auth.test/oauth/token",
+                T0,
+                None,
+                None,
+            )
+            .unwrap()
+        };
+        // No proof, then a proof by another key: refused, and the code is not spent.
+        let reply = send(&s.state, token_request(None)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+        let reply = send(&s.state, token_request(Some(proof_by(&other_key, &other)))).await;
+        assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+        let reply = send(&s.state, token_request(Some(proof_by(&key, &jwk)))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", text(&reply));
+        let body = reply.json();
+        assert_eq!(body["token_type"], "DPoP");
+        // The public client's refresh token is bound to the key too.
+        let refresh = serde_urlencoded::to_string([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ("client_id", "spa"),
+        ])
+        .unwrap();
+        let reply = send(&s.state, post_form("/oauth/token", &refresh)).await;
+        assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+        // A malformed dpop_jkt is refused at the authorization endpoint.
+        let reply = send(
+            &s.state,
+            get(&authorize_uri(
+                "spa",
+                "http://127.0.0.1/cb",
+                "openid",
+                &challenge,
+                &[("dpop_jkt", "short")],
+            )),
+        )
+        .await;
+        let (_, params) = redirect(&reply);
+        assert_eq!(param(&params, "error"), Some("invalid_request"));
+    }
+}
