@@ -55,6 +55,29 @@ pub enum JwtCommand {
         /// The token, or - to read it from stdin.
         token: String,
     },
+    /// Make DPoP proofs (RFC 9449) for requests, one per line: what a DPoP client sends in
+    /// the `DPoP` header (e.g. for curl). Each has a fresh `jti`, so each is good once.
+    DpopProof {
+        /// The client's private key (asymmetric): JWK or PEM/DER/OpenSSH. Its public half
+        /// goes into the proof; tokens get bound to its thumbprint.
+        #[arg(long)]
+        key: String,
+        /// The request's method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request's URL (query and fragment are ignored by verifiers).
+        #[arg(long)]
+        url: String,
+        /// The access token the proof goes with (sets `ath`; needed at resource servers).
+        #[arg(long)]
+        token: Option<String>,
+        /// A server nonce (from a `DPoP-Nonce` header).
+        #[arg(long)]
+        nonce: Option<String>,
+        /// How many proofs to print (for load tests).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        count: u32,
+    },
     /// Show a token's header and claims WITHOUT verifying anything.
     Decode {
         /// The token, or - to read it from stdin.
@@ -96,7 +119,56 @@ pub fn run(cmd: JwtCommand) -> Outcome {
             verify(jwks, key, &validation, &token)
         }
         JwtCommand::Decode { token } => decode(&token),
+        JwtCommand::DpopProof {
+            key,
+            method,
+            url,
+            token,
+            nonce,
+            count,
+        } => dpop_proof(
+            &key,
+            &method,
+            &url,
+            token.as_deref(),
+            nonce.as_deref(),
+            count,
+        ),
     }
+}
+
+fn dpop_proof(
+    key: &str,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    nonce: Option<&str>,
+    count: u32,
+) -> Outcome {
+    use std::io::Write;
+    let jwk = pem::parse_key(&input::read(Some(key))?)?;
+    if !jwk.is_private() || jwk.is_symmetric() {
+        return Err(Failure(format!(
+            "{key} is not an asymmetric private key; a DPoP proof is signed by one"
+        )));
+    }
+    tessera_contract::dpop::normalize_htu(url).map_err(|e| Failure(format!("--url: {e}")))?;
+    let signer = SigningKey::from_jwk(&jwk, None)?;
+    let now = unix_now();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for n in 1..=count {
+        let proof =
+            tessera_contract::dpop::sign_proof(&signer, &jwk, method, url, now, token, nonce)?;
+        if n == count {
+            // The last one is printed by the caller, with the usual newline handling.
+            out.flush()
+                .map_err(|e| Failure(format!("cannot write the output: {e}")))?;
+            return Ok(proof);
+        }
+        writeln!(out, "{proof}").map_err(|e| Failure(format!("cannot write the output: {e}")))?;
+    }
+    Ok(String::new())
 }
 
 fn sign(

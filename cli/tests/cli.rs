@@ -627,3 +627,57 @@ fn help_never_shows_the_database_password() {
         assert!(!help.contains("S3cretPass"), "{help}");
     }
 }
+
+#[test]
+fn dpop_proofs_verify_once_each_and_name_the_request() {
+    use tessera_contract::dpop::{normalize_htu, Expected, ProofChecker};
+    let dir = temp_dir("dpop-proof");
+    let key = dir.join("client.json");
+    let out = tessera(&["jwk", "generate", "--alg", "EdDSA"]);
+    std::fs::write(&key, &out.stdout).unwrap();
+    let key = key.to_str().unwrap();
+    let url = "https://api.example.com/orders?page=2";
+    let out = tessera(&[
+        "jwt",
+        "dpop-proof",
+        "--key",
+        key,
+        "--url",
+        url,
+        "--token",
+        "a.b.c",
+        "--count",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proofs: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(proofs.len(), 3);
+    let checker = ProofChecker::new();
+    let htu = normalize_htu(url).unwrap();
+    let expected = Expected::new("GET", &htu).access_token("a.b.c");
+    let now = tessera_jose::unix_now();
+    for proof in &proofs {
+        checker.check(proof, &expected, now).unwrap();
+    }
+    // Each is good once, and only for its request.
+    assert!(checker.check(&proofs[0], &expected, now).is_err());
+    let out = tessera(&["jwt", "dpop-proof", "--key", key, "--url", url]);
+    let other = Expected::new("POST", &htu);
+    assert!(checker.check(stdout(&out).trim(), &other, now).is_err());
+    // A symmetric key cannot make a proof.
+    let secret = dir.join("hmac.json");
+    std::fs::write(
+        &secret,
+        tessera(&["jwk", "generate", "--alg", "HS256"]).stdout,
+    )
+    .unwrap();
+    let out = tessera(&[
+        "jwt",
+        "dpop-proof",
+        "--key",
+        secret.to_str().unwrap(),
+        "--url",
+        url,
+    ]);
+    assert_one_line_failure(&out, 1, "not an asymmetric private key");
+}
