@@ -220,17 +220,21 @@ pub async fn serve(
 
 /// `auth_request` / ForwardAuth: 200 with the claim headers, or the refusal.
 ///
-/// A DPoP proof names the original request, which the proxy describes with
-/// `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik and Caddy send both; the nginx
-/// recipe sets them): the proxy in front is the only client of this endpoint.
+/// A DPoP proof names the original request, which the proxy describes: Traefik and Caddy
+/// send `X-Forwarded-Method` and `X-Forwarded-Uri`, the nginx recipe `X-Original-Method` and
+/// `X-Original-URI`. The proxy in front is the only client of this endpoint.
 async fn verify(
     State(gw): State<Arc<Gateway>>,
     method: http::Method,
     headers: HeaderMap,
 ) -> Response {
-    let forwarded = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let method = forwarded("x-forwarded-method").unwrap_or(method.as_str());
-    let path = forwarded("x-forwarded-uri")
+    let forwarded = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+    };
+    let method = forwarded(["x-forwarded-method", "x-original-method"]).unwrap_or(method.as_str());
+    let path = forwarded(["x-forwarded-uri", "x-original-uri"])
         .map_or("/verify", |uri| uri.split(['?', '#']).next().unwrap_or("/"));
     match authenticate(&gw.verifier, &gw.guard, method, path, &headers).await {
         Ok(jwt) => {

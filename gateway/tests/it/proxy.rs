@@ -815,4 +815,27 @@ async fn dpop_bound_tokens_need_their_proof_before_anything_is_forwarded() {
     let r = send("DPoP", Some(good)).await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // `/verify` checks the proof against the request the front proxy describes.
+    let verify = |method: &'static str, uri: &'static str, proof: String| {
+        client
+            .get(format!("http://{gateway}/verify"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .header("x-original-method", method)
+            .header("x-original-uri", uri)
+            .send()
+    };
+    let r = verify("GET", "/orders?x=1", proof("https://gw.example.com/orders"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-tessera-sub"], "jane");
+    let r = verify("GET", "/admin", proof("https://gw.example.com/orders"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a proof for another path");
+    let r = verify("POST", "/orders", proof("https://gw.example.com/orders"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a proof for another method");
 }
