@@ -724,3 +724,106 @@ fn client_supplied_text_cannot_forge_log_lines_or_carry_escapes() {
     assert!(log.contains("login failed"), "{log}");
     assert!(log.contains("client authentication failed"), "{log}");
 }
+
+/// Keys exactly as a user makes them today: `ssh-keygen -t TYPE` without `-m pem` writes the
+/// `openssh-key-v1` format. Every type signs (`jwt sign`), verifies against its `.pub` file,
+/// converts (`jwk from-pem`, same thumbprint as the `.pub`) and imports (`key import`). CI
+/// sets TESSERA_REQUIRE_SSH_KEYGEN so that a missing ssh-keygen fails instead of skipping.
+#[test]
+fn every_key_ssh_keygen_writes_by_default_signs_converts_and_imports() {
+    let available = Command::new("ssh-keygen")
+        .arg("-?")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !available {
+        assert!(
+            std::env::var_os("TESSERA_REQUIRE_SSH_KEYGEN").is_none(),
+            "ssh-keygen is required (TESSERA_REQUIRE_SSH_KEYGEN is set)"
+        );
+        eprintln!("ssh-keygen not found: skipped");
+        return;
+    }
+    let dir = work_dir("ssh-keygen");
+    for (kind, bits, alg) in [
+        ("rsa", Some("2048"), "RS256"),
+        ("rsa", None, "RS256"),
+        ("ecdsa", Some("256"), "ES256"),
+        ("ecdsa", Some("384"), "ES384"),
+        ("ecdsa", Some("521"), "ES512"),
+        ("ed25519", None, "EdDSA"),
+    ] {
+        let key = dir.join(format!("{kind}-{}", bits.unwrap_or("default")));
+        let mut keygen = Command::new("ssh-keygen");
+        keygen
+            .args(["-q", "-t", kind, "-N", "", "-C", "tessera test", "-f"])
+            .arg(&key);
+        if let Some(bits) = bits {
+            keygen.args(["-b", bits]);
+        }
+        assert!(keygen.status().unwrap().success(), "ssh-keygen {kind}");
+        let text = std::fs::read_to_string(&key).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"),
+            "{kind}"
+        );
+        let key = key.to_str().unwrap().to_owned();
+        let public = format!("{key}.pub");
+        let run = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{kind} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let token = run(&["jwt", "sign", "--key", &key, "--claims", r#"{"sub":"svc"}"#]);
+        let header = run(&["jwt", "decode", &token]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&header).unwrap()["header"]["alg"],
+            alg,
+            "{kind}"
+        );
+        run(&["jwt", "verify", "--key", &public, "--alg", alg, &token]);
+        let private_jwk = dir.join("private.jwk");
+        std::fs::write(&private_jwk, run(&["jwk", "from-pem", &key])).unwrap();
+        let private_jwk = private_jwk.to_str().unwrap().to_owned();
+        let public_jwk = dir.join("public.jwk");
+        std::fs::write(&public_jwk, run(&["jwk", "from-pem", &public])).unwrap();
+        let public_jwk = public_jwk.to_str().unwrap().to_owned();
+        assert_eq!(
+            run(&["jwk", "thumbprint", &private_jwk]),
+            run(&["jwk", "thumbprint", &public_jwk]),
+            "{kind}"
+        );
+        // A database of the key's algorithm: a server signs with one algorithm.
+        let db = format!("sqlite://{}/{alg}.db", dir.display());
+        let import = |args: &[&str]| {
+            Command::new(bin())
+                .args(args)
+                .args(["--db", &db])
+                .current_dir(&dir)
+                .env("TESSERA_ALG", alg)
+                .env_remove("TESSERA_MASTER_KEY")
+                .output()
+                .unwrap()
+        };
+        let out = import(&["key", "import", &key]);
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list = String::from_utf8(import(&["key", "list"]).stdout).unwrap();
+        assert!(
+            list.contains("imported") && list.contains(alg),
+            "{kind}: {list}"
+        );
+    }
+}

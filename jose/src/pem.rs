@@ -1,5 +1,6 @@
-//! PEM and DER import/export (PKCS#1, PKCS#8, SPKI, SEC1) and OpenSSH public keys, all
-//! converted to and from [`Jwk`]. DER structures are read with the RustCrypto `der` family;
+//! PEM and DER import/export (PKCS#1, PKCS#8, SPKI, SEC1), OpenSSH public keys and
+//! unencrypted OpenSSH private keys of every type (RSA included), all converted to and from
+//! [`Jwk`]. DER structures are read with the RustCrypto `der` family;
 //! every key is then checked by aws-lc-rs before it is used.
 
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair};
@@ -309,8 +310,8 @@ pub fn from_openssh(text: &str) -> Result<Jwk, Error> {
 }
 
 /// Reads an unencrypted `openssh-key-v1` private key (the format `ssh-keygen` writes by
-/// default) holding an Ed25519 or ECDSA key. RSA keys in this format lack the CRT exponents
-/// aws-lc-rs needs, and encrypted ones need the passphrase: both get a hint instead.
+/// default) holding an Ed25519, ECDSA or RSA key. Encrypted ones need the passphrase: they
+/// get a hint instead.
 fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
     let convert =
         "convert it with `ssh-keygen -p -m pem -f FILE`, or create it with `ssh-keygen -m pem`";
@@ -371,11 +372,7 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
                 .map_err(rejected)?;
             Jwk::from_params(ec_params_from_pair(&pair, curve)?)
         }
-        b"ssh-rsa" => {
-            return Err(
-                KeyError::Unsupported(format!("OpenSSH-format RSA private key; {convert}")).into(),
-            )
-        }
+        b"ssh-rsa" => openssh_rsa_private(&mut private)?,
         other => {
             return Err(KeyError::Unsupported(format!(
                 "OpenSSH key type `{}`",
@@ -384,6 +381,83 @@ fn from_openssh_private(blob: &[u8]) -> Result<Jwk, Error> {
             .into())
         }
     };
+    Ok(jwk)
+}
+
+/// The largest RSA modulus read from an OpenSSH file, in bits (as aws-lc-rs's limit): it
+/// bounds the big-integer work below.
+const MAX_RSA_BITS: usize = 8192;
+
+/// The RSA fields of an OpenSSH private key: `n`, `e`, `d`, `iqmp`, `p`, `q` (PROTOCOL.key).
+/// The format has no CRT exponents, which PKCS#1 and aws-lc-rs need: they are computed here,
+/// `dp = d mod (p-1)` and `dq = d mod (q-1)`, with crypto-bigint's constant-time division (the
+/// values are secret). The result is checked by aws-lc-rs as a whole key before it is returned,
+/// so a file whose numbers do not belong together is refused here, not at first use.
+fn openssh_rsa_private(fields: &mut SshReader<'_>) -> Result<Jwk, Error> {
+    use crypto_bigint::{BoxedUint, NonZero};
+
+    let n = strip_leading_zeros(fields.string()?).to_vec();
+    let e = strip_leading_zeros(fields.string()?).to_vec();
+    let d = Zeroizing::new(strip_leading_zeros(fields.string()?).to_vec());
+    let qi = Zeroizing::new(strip_leading_zeros(fields.string()?).to_vec());
+    let p = Zeroizing::new(strip_leading_zeros(fields.string()?).to_vec());
+    let q = Zeroizing::new(strip_leading_zeros(fields.string()?).to_vec());
+    if n.len() * 8 > MAX_RSA_BITS {
+        return Err(KeyError::Unsupported(format!(
+            "RSA keys over {MAX_RSA_BITS} bits (this one has {} bytes of modulus)",
+            n.len()
+        ))
+        .into());
+    }
+    for (name, value) in [
+        ("e", &e[..]),
+        ("d", &d[..]),
+        ("p", &p[..]),
+        ("q", &q[..]),
+        ("iqmp", &qi[..]),
+    ] {
+        if value.is_empty() || value.len() > n.len() {
+            return Err(ssh_error(match name {
+                "e" => "RSA exponent e is zero or too long",
+                "d" => "RSA exponent d is zero or too long",
+                "p" => "RSA prime p is zero or too long",
+                "q" => "RSA prime q is zero or too long",
+                _ => "RSA coefficient iqmp is zero or too long",
+            }));
+        }
+    }
+    // Every value fits the modulus' width, rounded up to whole limbs.
+    let bits = u32::try_from(n.len() * 8).map_err(|_| ssh_error("RSA modulus is too long"))?;
+    let number = |bytes: &[u8]| {
+        BoxedUint::from_be_slice(bytes, bits)
+            .map(Zeroizing::new)
+            .map_err(|_| ssh_error("RSA value does not fit the modulus"))
+    };
+    let d_big = number(&d)?;
+    let reduce = |prime: &[u8]| -> Result<Zeroizing<Vec<u8>>, Error> {
+        let minus_one = Zeroizing::new(number(prime)?.wrapping_sub(BoxedUint::one()));
+        let divisor =
+            Option::<NonZero<BoxedUint>>::from(NonZero::new(BoxedUint::clone(&minus_one)))
+                .ok_or_else(|| ssh_error("RSA prime is 1"))?;
+        let remainder = Zeroizing::new(d_big.rem(&divisor));
+        let bytes = Zeroizing::new(remainder.to_be_bytes().into_vec());
+        Ok(Zeroizing::new(strip_leading_zeros(&bytes).to_vec()))
+    };
+    let dp = reduce(&p)?;
+    let dq = reduce(&q)?;
+    let jwk = Jwk::from_params(KeyParams::Rsa {
+        n,
+        e,
+        private: Some(Box::new(RsaPrivate {
+            d,
+            p,
+            q,
+            dp,
+            dq,
+            qi,
+        })),
+    });
+    crate::key::SigningKey::from_jwk(&jwk, None)?;
     Ok(jwk)
 }
 
