@@ -13,7 +13,9 @@
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKeyPair};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, PqdsaKeyPair, RsaKeyPair,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -45,6 +47,7 @@ enum RawSigner {
     Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
     Ecdsa(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
+    MlDsa(PqdsaKeyPair),
     Hmac(hmac::Key),
 }
 
@@ -117,6 +120,22 @@ fn raw_pair(alg: Algorithm, jwk: &Jwk) -> (RawSigner, RawVerifier) {
                 ),
             )
         }
+        Family::Akp => {
+            let private: Value = serde_json::from_str(&jwk.to_json()).unwrap();
+            let (signing, verifying) = match alg {
+                Algorithm::MlDsa44 => (&signature::ML_DSA_44_SIGNING, &signature::ML_DSA_44),
+                Algorithm::MlDsa65 => (&signature::ML_DSA_65_SIGNING, &signature::ML_DSA_65),
+                _ => (&signature::ML_DSA_87_SIGNING, &signature::ML_DSA_87),
+            };
+            (
+                RawSigner::MlDsa(
+                    PqdsaKeyPair::from_seed(signing, &field(&private, "priv")).unwrap(),
+                ),
+                RawVerifier::Public(
+                    ParsedPublicKey::new(verifying, field(&public, "pub")).unwrap(),
+                ),
+            )
+        }
         Family::Hmac => {
             let private: Value = serde_json::from_str(&jwk.to_json()).unwrap();
             let h = match alg {
@@ -142,6 +161,12 @@ fn raw_sign(signer: &RawSigner, rng: &SystemRandom, msg: &[u8]) -> Vec<u8> {
         }
         RawSigner::Ecdsa(pair) => pair.sign(rng, msg).unwrap().as_ref().to_vec(),
         RawSigner::Ed(pair) => pair.sign(msg).as_ref().to_vec(),
+        RawSigner::MlDsa(pair) => {
+            let mut sig = vec![0u8; pair.algorithm().signature_len()];
+            let len = pair.sign(msg, &mut sig).unwrap();
+            sig.truncate(len);
+            sig
+        }
         RawSigner::Hmac(key) => hmac::sign(key, msg).as_ref().to_vec(),
     }
 }

@@ -1,9 +1,12 @@
-//! JWS algorithms (RFC 7518 section 3 and RFC 8037) and how they map to aws-lc-rs.
+//! JWS algorithms (RFC 7518 section 3, RFC 8037, and ML-DSA of RFC 9964) and how they map
+//! to aws-lc-rs.
 
 use std::fmt;
 use std::str::FromStr;
 
-use aws_lc_rs::signature::{self, EcdsaSigningAlgorithm, RsaEncoding, VerificationAlgorithm};
+use aws_lc_rs::signature::{
+    self, EcdsaSigningAlgorithm, PqdsaSigningAlgorithm, RsaEncoding, VerificationAlgorithm,
+};
 use aws_lc_rs::{hmac, rsa};
 
 use crate::error::AlgorithmError;
@@ -39,6 +42,12 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512.
     HS512,
+    /// ML-DSA-44 (FIPS 204, RFC 9964): post-quantum, NIST security category 2.
+    MlDsa44,
+    /// ML-DSA-65 (FIPS 204, RFC 9964): post-quantum, NIST security category 3.
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204, RFC 9964): post-quantum, NIST security category 5.
+    MlDsa87,
 }
 
 /// The key family an algorithm belongs to.
@@ -52,11 +61,13 @@ pub enum Family {
     Okp,
     /// HMAC with a shared secret.
     Hmac,
+    /// ML-DSA, with JWK `kty` `AKP` (RFC 9964): the key is bound to one parameter set.
+    Akp,
 }
 
 impl Algorithm {
     /// Every supported algorithm, asymmetric first.
-    pub const ALL: [Algorithm; 13] = [
+    pub const ALL: [Algorithm; 16] = [
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -67,6 +78,9 @@ impl Algorithm {
         Algorithm::ES384,
         Algorithm::ES512,
         Algorithm::EdDSA,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -88,6 +102,9 @@ impl Algorithm {
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
             Algorithm::HS512 => "HS512",
+            Algorithm::MlDsa44 => "ML-DSA-44",
+            Algorithm::MlDsa65 => "ML-DSA-65",
+            Algorithm::MlDsa87 => "ML-DSA-87",
         }
     }
 
@@ -103,6 +120,7 @@ impl Algorithm {
             Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512 => Family::Ec,
             Algorithm::EdDSA => Family::Okp,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Family::Hmac,
+            Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => Family::Akp,
         }
     }
 
@@ -182,6 +200,16 @@ impl Algorithm {
         }
     }
 
+    /// The aws-lc-rs ML-DSA parameter set.
+    pub(crate) fn ml_dsa_signing(self) -> Option<&'static PqdsaSigningAlgorithm> {
+        match self {
+            Algorithm::MlDsa44 => Some(&signature::ML_DSA_44_SIGNING),
+            Algorithm::MlDsa65 => Some(&signature::ML_DSA_65_SIGNING),
+            Algorithm::MlDsa87 => Some(&signature::ML_DSA_87_SIGNING),
+            _ => None,
+        }
+    }
+
     /// The aws-lc-rs verification algorithm for the asymmetric algorithms.
     pub(crate) fn verification(self) -> Option<&'static dyn VerificationAlgorithm> {
         match self {
@@ -189,6 +217,9 @@ impl Algorithm {
             Algorithm::ES384 => Some(&signature::ECDSA_P384_SHA384_FIXED),
             Algorithm::ES512 => Some(&signature::ECDSA_P521_SHA512_FIXED),
             Algorithm::EdDSA => Some(&signature::ED25519),
+            Algorithm::MlDsa44 => Some(&signature::ML_DSA_44),
+            Algorithm::MlDsa65 => Some(&signature::ML_DSA_65),
+            Algorithm::MlDsa87 => Some(&signature::ML_DSA_87),
             other => other
                 .rsa_parameters()
                 .map(|p| p as &'static dyn VerificationAlgorithm),

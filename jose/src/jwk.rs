@@ -1,4 +1,5 @@
-//! JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037): parsing into a form that cannot
+//! JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037, and the `AKP` keys of ML-DSA,
+//! RFC 9964): parsing into a form that cannot
 //! hold an invalid key, serialising (public or private), and key generation.
 
 use std::fmt;
@@ -117,7 +118,16 @@ pub(crate) enum KeyParams {
     Oct {
         k: Secret,
     },
+    /// ML-DSA (RFC 9964): bound to one parameter set; the private key is the 32-byte seed.
+    Akp {
+        alg: Algorithm,
+        public: Vec<u8>,
+        seed: Option<Secret>,
+    },
 }
+
+/// ML-DSA seeds are 32 bytes (FIPS 204 `xi`).
+pub(crate) const ML_DSA_SEED_LEN: usize = 32;
 
 /// A JSON Web Key. Parsing checks every member, so a `Jwk` always holds usable key
 /// material of the right sizes; whether it may sign or verify is decided when it is turned
@@ -231,6 +241,28 @@ impl Jwk {
                     Ed25519KeyPair::generate().map_err(|_| Error::Crypto("Ed25519 keygen"))?;
                 okp_params_from_pair(&pair)?
             }
+            Family::Akp => {
+                if bits.is_some() {
+                    return Err(KeyError::Unsupported(format!(
+                        "a size for {alg}: the parameter set fixes it"
+                    ))
+                    .into());
+                }
+                let signing = alg
+                    .ml_dsa_signing()
+                    .ok_or(Error::Crypto("ML-DSA algorithm"))?;
+                let mut seed = Zeroizing::new(vec![0u8; ML_DSA_SEED_LEN]);
+                SystemRandom::new()
+                    .fill(&mut seed)
+                    .map_err(|_| Error::Crypto("random"))?;
+                let pair = aws_lc_rs::signature::PqdsaKeyPair::from_seed(signing, &seed)
+                    .map_err(|_| Error::Crypto("ML-DSA keygen"))?;
+                KeyParams::Akp {
+                    alg,
+                    public: pair.public_key().as_ref().to_vec(),
+                    seed: Some(seed),
+                }
+            }
             Family::Hmac => {
                 if let Some(b) = bits {
                     if b % 8 != 0 || b > MAX_HMAC_GENERATE_BITS {
@@ -299,6 +331,7 @@ impl Jwk {
             KeyParams::Ec { .. } => "EC",
             KeyParams::Okp { .. } => "OKP",
             KeyParams::Oct { .. } => "oct",
+            KeyParams::Akp { .. } => "AKP",
         }
     }
 
@@ -307,6 +340,7 @@ impl Jwk {
         match &self.params {
             KeyParams::Rsa { private, .. } => private.is_some(),
             KeyParams::Ec { d, .. } | KeyParams::Okp { d, .. } => d.is_some(),
+            KeyParams::Akp { seed, .. } => seed.is_some(),
             KeyParams::Oct { .. } => true,
         }
     }
@@ -349,6 +383,11 @@ impl Jwk {
             KeyParams::Oct { .. } => KeyParams::Oct {
                 k: Secret::default(),
             },
+            KeyParams::Akp { alg, public, .. } => KeyParams::Akp {
+                alg: *alg,
+                public: public.clone(),
+                seed: None,
+            },
         };
         Jwk {
             params,
@@ -371,6 +410,7 @@ impl Jwk {
             KeyParams::Ec { crv, .. } => format!("EC {}", crv.as_str()),
             KeyParams::Okp { .. } => "OKP Ed25519".to_owned(),
             KeyParams::Oct { k } => format!("oct {} bits", k.len() * 8),
+            KeyParams::Akp { alg, .. } => format!("AKP {alg}"),
         }
     }
 
@@ -388,6 +428,7 @@ impl Jwk {
                 .collect(),
             KeyParams::Ec { crv, .. } => vec![crv.algorithm()],
             KeyParams::Okp { .. } => vec![Algorithm::EdDSA],
+            KeyParams::Akp { alg, .. } => vec![*alg],
             KeyParams::Oct { k } => Algorithm::ALL
                 .into_iter()
                 .filter(|a| a.is_symmetric() && k.len() >= a.hmac_min_key_len())
@@ -405,6 +446,7 @@ impl Jwk {
             KeyParams::Rsa { .. } => Algorithm::RS256,
             KeyParams::Ec { crv, .. } => crv.algorithm(),
             KeyParams::Okp { .. } => Algorithm::EdDSA,
+            KeyParams::Akp { alg, .. } => *alg,
             KeyParams::Oct { k } => match k.len() {
                 n if n >= 64 => Algorithm::HS512,
                 n if n >= 48 => Algorithm::HS384,
@@ -420,6 +462,7 @@ impl Jwk {
             KeyParams::Ec { crv, .. } => crv.algorithm() == alg,
             KeyParams::Okp { .. } => alg == Algorithm::EdDSA,
             KeyParams::Oct { .. } => alg.is_symmetric(),
+            KeyParams::Akp { alg: bound, .. } => *bound == alg,
         };
         if !fits {
             return Err(KeyError::KtyMismatch {
@@ -502,6 +545,12 @@ impl Jwk {
                 raw.d = d.as_ref().map(|d| b64::encode(d));
             }
             KeyParams::Oct { k } => raw.k = Some(b64::encode(k)),
+            KeyParams::Akp { alg, public, seed } => {
+                // RFC 9964: `alg` is required in an AKP key.
+                raw.alg = Some(alg.as_str().to_owned());
+                raw.public = Some(b64::encode(public));
+                raw.private = seed.as_ref().map(|s| b64::encode(s));
+            }
         }
         raw
     }
@@ -629,6 +678,12 @@ pub(crate) struct RawJwk {
     oth: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     k: Option<String>,
+    /// AKP (RFC 9964): the public key.
+    #[serde(rename = "pub", skip_serializing_if = "Option::is_none")]
+    public: Option<String>,
+    /// AKP (RFC 9964): the private key's seed.
+    #[serde(rename = "priv", skip_serializing_if = "Option::is_none")]
+    private: Option<String>,
 }
 
 impl Drop for RawJwk {
@@ -644,6 +699,7 @@ impl Drop for RawJwk {
             &mut self.dq,
             &mut self.qi,
             &mut self.k,
+            &mut self.private,
         ]
         .into_iter()
         .flatten()
@@ -763,6 +819,43 @@ impl TryFrom<RawJwk> for Jwk {
                     x: fixed(member(&raw.x, "x", kty)?, 32, "x", "Ed25519")?,
                     d: match raw.d {
                         Some(_) => Some(fixed_secret(secret(&raw.d, "d", kty)?, 32, "Ed25519")?),
+                        None => None,
+                    },
+                }
+            }
+            "AKP" => {
+                let name = raw.alg.as_deref().ok_or_else(|| {
+                    KeyError::InvalidJwk("AKP key is missing `alg` (RFC 9964 requires it)".into())
+                })?;
+                let alg = name
+                    .parse::<Algorithm>()
+                    .ok()
+                    .filter(|a| a.family() == Family::Akp)
+                    .ok_or_else(|| {
+                        KeyError::Unsupported(format!("AKP algorithm `{}`", shown(name)))
+                    })?;
+                let signing = alg.ml_dsa_signing().ok_or_else(|| {
+                    KeyError::Unsupported(format!("AKP algorithm `{}`", shown(name)))
+                })?;
+                KeyParams::Akp {
+                    alg,
+                    public: fixed(
+                        member(&raw.public, "pub", kty)?,
+                        signing.public_key_len(),
+                        "pub",
+                        alg.as_str(),
+                    )?,
+                    seed: match raw.private {
+                        Some(_) => {
+                            let seed = secret(&raw.private, "priv", kty)?;
+                            if seed.len() != ML_DSA_SEED_LEN {
+                                return Err(KeyError::InvalidJwk(format!(
+                                    "member `priv` is {} bytes, an ML-DSA seed is {ML_DSA_SEED_LEN}",
+                                    seed.len()
+                                )));
+                            }
+                            Some(seed)
+                        }
                         None => None,
                     },
                 }

@@ -6,7 +6,9 @@ use std::fmt;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
-use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKeyPair};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, PqdsaKeyPair, RsaKeyPair,
+};
 
 use crate::alg::Algorithm;
 use crate::error::{AlgorithmError, Error, KeyError};
@@ -37,6 +39,7 @@ enum Signer {
     Rsa(RsaKeyPair),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    MlDsa(Box<PqdsaKeyPair>),
     Hmac(Box<hmac::Key>),
 }
 
@@ -93,6 +96,22 @@ impl SigningKey {
                 let h = alg.hmac().ok_or(Error::Crypto("HMAC algorithm"))?;
                 Signer::Hmac(Box::new(hmac::Key::new(h, k)))
             }
+            KeyParams::Akp { public, seed, .. } => {
+                let seed = seed.as_ref().ok_or(KeyError::NotPrivate)?;
+                let signing = alg
+                    .ml_dsa_signing()
+                    .ok_or(Error::Crypto("ML-DSA algorithm"))?;
+                let pair = PqdsaKeyPair::from_seed(signing, seed).map_err(rejected)?;
+                // The seed determines the public key: a `pub` that is not its own would sign
+                // tokens that the published key cannot verify.
+                if pair.public_key().as_ref() != public.as_slice() {
+                    return Err(KeyError::Rejected(
+                        "ML-DSA `pub` is not the public key of `priv`".into(),
+                    )
+                    .into());
+                }
+                Signer::MlDsa(Box::new(pair))
+            }
         };
         Ok(SigningKey {
             alg,
@@ -135,6 +154,14 @@ impl SigningKey {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| Error::Crypto("ECDSA signing")),
             Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Signer::MlDsa(pair) => {
+                let mut sig = vec![0u8; pair.algorithm().signature_len()];
+                let len = pair
+                    .sign(message, &mut sig)
+                    .map_err(|_| Error::Crypto("ML-DSA signing"))?;
+                sig.truncate(len);
+                Ok(sig)
+            }
             Signer::Hmac(key) => Ok(hmac::sign(key, message).as_ref().to_vec()),
         }
     }
@@ -202,6 +229,12 @@ impl VerifyingKey {
                 KeyParams::Okp { x, .. } => {
                     let v = alg.verification().ok_or(Error::Crypto("EdDSA algorithm"))?;
                     Verifier::Public(ParsedPublicKey::new(v, x).map_err(rejected)?)
+                }
+                KeyParams::Akp { public, .. } => {
+                    let v = alg
+                        .verification()
+                        .ok_or(Error::Crypto("ML-DSA algorithm"))?;
+                    Verifier::Public(ParsedPublicKey::new(v, public).map_err(rejected)?)
                 }
                 KeyParams::Oct { k } => {
                     let h = alg.hmac().ok_or(Error::Crypto("HMAC algorithm"))?;

@@ -512,6 +512,12 @@ pub fn to_der(jwk: &Jwk, format: KeyFormat) -> Result<Vec<u8>, Error> {
     if matches!(jwk.params, KeyParams::Oct { .. }) {
         return Err(KeyError::Unsupported("symmetric keys have no PEM/DER form".into()).into());
     }
+    if matches!(jwk.params, KeyParams::Akp { .. }) {
+        return Err(KeyError::Unsupported(
+            "PEM/DER export of ML-DSA keys; keep them as JWKs (RFC 9964)".into(),
+        )
+        .into());
+    }
     match format {
         KeyFormat::Spki => spki_der(jwk),
         KeyFormat::Pkcs1 => match &jwk.params {
@@ -617,6 +623,9 @@ fn pkcs1_private_der(jwk: &Jwk) -> Result<Vec<u8>, Error> {
 
 fn spki_der(jwk: &Jwk) -> Result<Vec<u8>, Error> {
     let (oid, params, key): (ObjectIdentifier, Option<AnyRef<'_>>, Vec<u8>) = match &jwk.params {
+        KeyParams::Akp { .. } => {
+            return Err(KeyError::Unsupported("SPKI export of ML-DSA keys".into()).into())
+        }
         KeyParams::Rsa { n, e, .. } => (
             RSA_ENCRYPTION,
             Some(AnyRef::NULL),

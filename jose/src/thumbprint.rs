@@ -36,6 +36,12 @@ pub fn thumbprint(jwk: &Jwk) -> String {
             )
         }
         KeyParams::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, b64::encode(k)),
+        // RFC 9964 section 5: `alg`, `kty` and `pub`.
+        KeyParams::Akp { alg, public, .. } => format!(
+            r#"{{"alg":"{}","kty":"AKP","pub":"{}"}}"#,
+            alg.as_str(),
+            b64::encode(public)
+        ),
     };
     b64::encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
 }

@@ -47,9 +47,14 @@ struct Library {
 impl Library {
     fn load(fixtures: &str, jwks: &'static str) -> Library {
         let fixtures: Fixtures = serde_json::from_str(fixtures).expect("fixtures.json");
-        // Every algorithm is covered, and nothing else is in the file.
+        // Every algorithm these libraries have is covered (not ML-DSA: neither PyJWT nor
+        // jose signs with it; its interop is interop/mldsa.sh), and nothing else is in the file.
         let names: Vec<&str> = fixtures.tokens.keys().map(String::as_str).collect();
-        let mut expected: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+        let mut expected: Vec<&str> = Algorithm::ALL
+            .iter()
+            .filter(|a| a.family() != tessera_jose::Family::Akp)
+            .map(|a| a.as_str())
+            .collect();
         expected.sort_unstable();
         assert_eq!(
             names, expected,
@@ -70,6 +75,7 @@ impl Library {
     fn entries(&self) -> impl Iterator<Item = (Algorithm, &Entry)> {
         Algorithm::ALL
             .into_iter()
+            .filter(|alg| alg.family() != tessera_jose::Family::Akp)
             .map(|alg| (alg, &self.fixtures.tokens[alg.as_str()]))
     }
 

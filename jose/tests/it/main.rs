@@ -5,6 +5,7 @@
 
 mod attacks;
 mod interop;
+mod ml_dsa;
 mod openssh;
 mod props;
 mod vectors;

@@ -11,7 +11,8 @@ use tessera_jose::{
     VerifyingKey,
 };
 
-/// Every asymmetric algorithm (the HMAC ones come last in `Algorithm::ALL`).
+/// Every asymmetric algorithm with a PEM form: the first ten of `Algorithm::ALL` (ML-DSA
+/// and the HMAC ones come after them).
 const ASYMMETRIC: &[Algorithm] = Algorithm::ALL.as_slice().split_at(10).0;
 /// One key per algorithm, generated once (RSA generation is slow).
 fn keys() -> &'static Vec<(Algorithm, Jwk)> {
