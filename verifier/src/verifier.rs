@@ -161,8 +161,9 @@ impl VerifierBuilder {
     /// while the issuer's key set is still the one it was verified with; its time claims
     /// (`exp`, `nbf`, `iat`, max age) are checked again at every use, and so is the
     /// revocation list. An entry holds the token and its parsed claims (a few KiB for a
-    /// usual access token); tokens over 4 KiB are not cached. When the cache is full,
-    /// expired entries go first, then an eighth of the others.
+    /// usual access token, up to about 13 KiB for an ML-DSA-87 one); tokens over 8 KiB are
+    /// not cached. When the cache is full, expired entries go first, then an eighth of the
+    /// others.
     pub fn token_cache(mut self, capacity: usize) -> VerifierBuilder {
         self.token_cache = capacity;
         self
@@ -508,9 +509,9 @@ struct TokenCache {
     entries: RwLock<HashMap<Box<str>, Arc<Verified>>>,
 }
 
-/// Longer tokens are neither cached nor looked up (an access token is far smaller; a long
-/// one would only cost memory and hashing under the lock).
-const CACHE_MAX_TOKEN: usize = 4096;
+/// Longer tokens are neither cached nor looked up (an access token is smaller, an ML-DSA-87
+/// one about 6.5 KiB; a longer one would only cost memory and hashing under the lock).
+const CACHE_MAX_TOKEN: usize = 8192;
 
 struct Verified {
     /// The issuer configuration that verified it.
