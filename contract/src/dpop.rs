@@ -66,7 +66,7 @@ const MAX_PROOF_LEN: usize = 8 * 1024;
 /// `jti` values longer than this are refused (RFC 9449 suggests 96 bits of randomness).
 const MAX_JTI_LEN: usize = 256;
 /// JWK members that only a private or symmetric key has.
-const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 
 /// Why a proof was refused. Every variant names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

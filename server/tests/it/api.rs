@@ -86,6 +86,39 @@ async fn login_issues_a_token_verifiable_with_the_jwks() {
 }
 
 #[tokio::test]
+async fn an_ml_dsa_server_signs_with_ml_dsa_and_publishes_akp_keys() {
+    for url in databases().await {
+        let mut config = config(&url);
+        config.alg = Algorithm::MlDsa65;
+        let state = state_with(config, ManualClock::at(T0)).await;
+        state.create_demo_users().await.unwrap();
+        let reply = login(&state, "Jane", "pass123").await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}");
+        let token = reply.json()["jwt"].as_str().unwrap().to_owned();
+        let set: Value =
+            serde_json::from_slice(&send(&state, get("/.well-known/jwks.json")).await.body)
+                .unwrap();
+        let akp = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kty"] == "AKP")
+            .expect("an AKP key in the JWKS");
+        assert_eq!(akp["alg"], "ML-DSA-65");
+        assert!(akp.get("priv").is_none(), "no private member is published");
+        let jwt = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(
+                &jwks(&state).await,
+                &validation().algorithms([Algorithm::MlDsa65]),
+            )
+            .unwrap();
+        assert_eq!(jwt.header().alg(), Algorithm::MlDsa65);
+        assert_eq!(jwt.verified_by(), akp["kid"].as_str());
+    }
+}
+
+#[tokio::test]
 async fn login_accepts_a_form_body_too() {
     for url in databases().await {
         let state = demo_state(&url).await;
