@@ -15,6 +15,12 @@ use crate::error::Error;
 pub enum Rejection {
     /// No credentials: 401 with a bare `Bearer` challenge (RFC 6750 section 3.1).
     MissingToken,
+    /// No credentials, where DPoP is accepted too: 401 with the `Bearer` challenge and a
+    /// `DPoP algs="..."` one (RFC 9449 section 7.1).
+    MissingCredentials {
+        /// The proof algorithms accepted, space-separated.
+        dpop_algs: String,
+    },
     /// A bad token (malformed, expired, revoked, wrong signature, issuer or audience,
     /// fingerprint mismatch...): 401 `invalid_token`.
     InvalidToken {
@@ -95,7 +101,7 @@ impl Rejection {
     /// The RFC 6750 error code, if any.
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            Rejection::MissingToken => None,
+            Rejection::MissingToken | Rejection::MissingCredentials { .. } => None,
             Rejection::InvalidToken { .. } => Some("invalid_token"),
             Rejection::Dpop { error, .. } => Some(error),
             Rejection::InsufficientScope { .. } | Rejection::MissingRole => {
@@ -106,7 +112,9 @@ impl Rejection {
 
     fn description(&self) -> &'static str {
         match self {
-            Rejection::MissingToken => "a bearer token is required",
+            Rejection::MissingToken | Rejection::MissingCredentials { .. } => {
+                "a bearer token is required"
+            }
             Rejection::InvalidToken { description } | Rejection::Dpop { description, .. } => {
                 description
             }
@@ -117,8 +125,14 @@ impl Rejection {
 
     /// The same refusal, its DPoP challenge naming these proof algorithms.
     pub fn with_dpop_algs(mut self, accepted: &str) -> Rejection {
-        if let Rejection::Dpop { algs, .. } = &mut self {
-            accepted.clone_into(algs);
+        match &mut self {
+            Rejection::Dpop { algs, .. } => accepted.clone_into(algs),
+            Rejection::MissingToken => {
+                return Rejection::MissingCredentials {
+                    dpop_algs: accepted.to_owned(),
+                }
+            }
+            _ => {}
         }
         self
     }
@@ -171,6 +185,11 @@ impl IntoResponse for Rejection {
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, self.challenge());
+        if let Rejection::MissingCredentials { dpop_algs } = &self {
+            if let Ok(dpop) = HeaderValue::from_str(&format!("DPoP algs=\"{dpop_algs}\"")) {
+                response.headers_mut().append(WWW_AUTHENTICATE, dpop);
+            }
+        }
         response
     }
 }

@@ -309,3 +309,25 @@ async fn without_a_public_url_bound_tokens_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn without_credentials_both_schemes_are_offered() {
+    let f = fixture().await;
+    let response = f
+        .app
+        .clone()
+        .oneshot(Request::get("/orders").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<&str> = response
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        challenges,
+        ["Bearer realm=\"tessera\"", "DPoP algs=\"ES256 EdDSA\""]
+    );
+}

@@ -329,7 +329,7 @@ async fn without_a_token_cache_nothing_is_kept() {
 }
 
 #[tokio::test]
-async fn tokens_over_4_kib_are_not_cached() {
+async fn tokens_over_8_kib_are_not_cached() {
     let key = Key::new(Algorithm::ES256, "k");
     let server = JwksServer::start(jwks_of(&[&key])).await;
     let verifier = Verifier::builder()
@@ -337,11 +337,16 @@ async fn tokens_over_4_kib_are_not_cached() {
         .token_cache(8)
         .build()
         .unwrap();
-    let big = key.token(json!({"pad": "x".repeat(5000)}));
-    assert!(big.len() > 4096);
+    let big = key.token(json!({"pad": "x".repeat(9000)}));
+    assert!(big.len() > 8192);
     verifier.verify(&big).await.unwrap();
     verifier.verify(&big).await.unwrap();
     assert_eq!(cached_len(&verifier), 0);
     verifier.verify(&key.token(json!({}))).await.unwrap();
     assert_eq!(cached_len(&verifier), 1);
+    // An ML-DSA-87-sized token (about 6.5 KiB) is kept.
+    let pq_sized = key.token(json!({"pad": "x".repeat(4500)}));
+    assert!(pq_sized.len() > 6000 && pq_sized.len() <= 8192);
+    verifier.verify(&pq_sized).await.unwrap();
+    assert_eq!(cached_len(&verifier), 2);
 }
