@@ -1,4 +1,5 @@
-//! JWK and JWKS parsing, and building verifiers from whatever parsed, must never panic.
+//! JWK and JWKS parsing, and building verifiers and signers from whatever parsed (ML-DSA
+//! `AKP` keys included: a seed and a `pub` that may not belong together), must never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(jwk) = Jwk::from_json(text) {
             let _ = jwk.to_public().to_json();
             let _ = tessera_jose::thumbprint(&jwk);
+            let _ = tessera_jose::VerifyingKey::from_jwk(&jwk);
+            if jwk.is_private() && !jwk.is_symmetric() {
+                let _ = tessera_jose::SigningKey::from_jwk(&jwk, None);
+            }
         }
     }
 });
