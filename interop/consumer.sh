@@ -2,7 +2,7 @@
 # The example consumer (target/debug/examples/consumer) against real issuers:
 #   - the seed's own Node auth service (node-jose, RS256; seed_auth.mjs): its tokens are
 #     accepted, with `Authorization: Bearer <token>` and with the seed's bare header;
-#   - `tessera serve` with RS256, ES256 and EdDSA keys;
+#   - `tessera serve` with RS256, ES256, EdDSA and ML-DSA-65 keys;
 # and the attack classes of SPEC section 7 against it: each refused with a 401, never a 5xx.
 # Run interop/run.sh first (it installs the npm packages). Ends with `N passed, M failed`.
 set -euo pipefail
@@ -106,7 +106,7 @@ check "unknown kid" 401 "$(status -H "Authorization: Bearer $unknown" "$url")"
 check "1 MB header" 401 "$(status -H "Authorization: Bearer $(head -c 20000 /dev/zero | tr '\0' 'a').$claims.$s" "$url")"
 check "WWW-Authenticate on refusal" 1 "$(curl -s -D - -o /dev/null -H 'Authorization: Bearer x.y.z' "$url" | grep -ci 'www-authenticate: Bearer error="invalid_token"')"
 
-for alg in RS256 ES256 EdDSA; do
+for alg in RS256 ES256 EdDSA ML-DSA-65; do
   echo "==> tessera serve --alg $alg"
   A=$(free_port); C=$(free_port)
   mkdir -p "$WORK/$alg"

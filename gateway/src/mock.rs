@@ -1,7 +1,8 @@
 //! A local JWKS server that mints tokens (`tessera mock-jwks`), so services can be tested
 //! without the auth server.
 //!
-//! - `GET /.well-known/jwks.json`: the public keys (RS256, ES256 and EdDSA, made at start);
+//! - `GET /.well-known/jwks.json`: the public keys (RS256, ES256, EdDSA and ML-DSA-65, made
+//!   at start);
 //! - `GET /.well-known/openid-configuration`: `issuer` and `jwks_uri`, for discovery;
 //! - `POST /token` with a JSON object of claims and an optional `"alg"` (default `RS256`):
 //!   a signed token, `iss`, `iat` and `exp` (+20 min) added unless given. The answer is
@@ -27,6 +28,14 @@ use crate::Error;
 /// Default token lifetime, as the auth server's (20 minutes).
 const LIFETIME: i64 = 20 * 60;
 
+/// The algorithms the mock mints with, one key each.
+const MINTS: [Algorithm; 4] = [
+    Algorithm::RS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::MlDsa65,
+];
+
 /// Keys made at start, and the issuer name put in the tokens.
 #[derive(Debug)]
 pub struct MockIssuer {
@@ -36,11 +45,11 @@ pub struct MockIssuer {
 }
 
 impl MockIssuer {
-    /// Generates an RS256 (2048-bit), an ES256 and an EdDSA key for `issuer`.
+    /// Generates an RS256 (2048-bit), an ES256, an EdDSA and an ML-DSA-65 key for `issuer`.
     pub fn generate(issuer: impl Into<String>) -> Result<MockIssuer, Error> {
         let mut signers = Vec::new();
         let mut public = Vec::new();
-        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        for alg in MINTS {
             let mut jwk = Jwk::generate(alg, None)?;
             jwk.set_alg(alg)?;
             jwk.set_use_signature();
@@ -76,7 +85,11 @@ impl MockIssuer {
             .signers
             .iter()
             .find(|s| s.algorithm() == alg)
-            .ok_or_else(|| Error::Config(format!("no {alg} key; use RS256, ES256 or EdDSA")))?;
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "no {alg} key; use RS256, ES256, EdDSA or ML-DSA-65"
+                ))
+            })?;
         let now = unix_now();
         claims
             .entry("iss")
@@ -251,7 +264,7 @@ mod tests {
         let issuer = MockIssuer::generate("http://127.0.0.1:1").unwrap();
         let keys = KeySet::from_slice(issuer.jwks().as_bytes()).unwrap();
         assert_eq!(keys.len(), 3);
-        for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        for alg in MINTS {
             let mut claims = Map::new();
             claims.insert("sub".into(), json!("dev"));
             let token = issuer.mint(claims, Some(alg)).unwrap();

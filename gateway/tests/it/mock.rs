@@ -39,14 +39,20 @@ async fn minted_tokens_verify_by_discovery_for_each_algorithm() {
         .iter()
         .map(|k| k["alg"].as_str().unwrap())
         .collect();
-    assert_eq!(algs, ["RS256", "ES256", "EdDSA"]);
+    assert_eq!(algs, ["RS256", "ES256", "EdDSA", "ML-DSA-65"]);
     assert!(jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
         .all(|k| k.get("d").is_none()));
 
-    for alg in [None, Some("RS256"), Some("ES256"), Some("EdDSA")] {
+    for alg in [
+        None,
+        Some("RS256"),
+        Some("ES256"),
+        Some("EdDSA"),
+        Some("ML-DSA-65"),
+    ] {
         let mut body = json!({"sub": "dev", "aud": "svc", "role": "read"});
         if let Some(a) = alg {
             body["alg"] = json!(a);
