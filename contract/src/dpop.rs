@@ -593,7 +593,9 @@ impl ReplayCache {
         // The state is consistent after any panic of a holder: use it as it is.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(Reverse((at, old))) = state.by_expiry.peek().copied() {
-            if at > now {
+            // A proof is acceptable up to and including `iat + window`: keep its entry
+            // until that instant has passed.
+            if at >= now {
                 break;
             }
             state.by_expiry.pop();

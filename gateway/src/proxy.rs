@@ -220,21 +220,17 @@ pub async fn serve(
 
 /// `auth_request` / ForwardAuth: 200 with the claim headers, or the refusal.
 ///
-/// A DPoP proof names the original request, which the proxy describes: Traefik and Caddy
-/// send `X-Forwarded-Method` and `X-Forwarded-Uri`, the nginx recipe `X-Original-Method` and
-/// `X-Original-URI`. The proxy in front is the only client of this endpoint.
+/// A DPoP proof names the original request, which the proxy describes in
+/// `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik and Caddy set them, and so does the
+/// nginx recipe, replacing whatever a client sent). The proxy is this endpoint's only client.
 async fn verify(
     State(gw): State<Arc<Gateway>>,
     method: http::Method,
     headers: HeaderMap,
 ) -> Response {
-    let forwarded = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
-    };
-    let method = forwarded(["x-forwarded-method", "x-original-method"]).unwrap_or(method.as_str());
-    let path = forwarded(["x-forwarded-uri", "x-original-uri"])
+    let forwarded = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let method = forwarded("x-forwarded-method").unwrap_or(method.as_str());
+    let path = forwarded("x-forwarded-uri")
         .map_or("/verify", |uri| uri.split(['?', '#']).next().unwrap_or("/"));
     match authenticate(&gw.verifier, &gw.guard, method, path, &headers).await {
         Ok(jwt) => {

@@ -821,8 +821,8 @@ async fn dpop_bound_tokens_need_their_proof_before_anything_is_forwarded() {
             .get(format!("http://{gateway}/verify"))
             .header("authorization", format!("DPoP {token}"))
             .header("dpop", proof)
-            .header("x-original-method", method)
-            .header("x-original-uri", uri)
+            .header("x-forwarded-method", method)
+            .header("x-forwarded-uri", uri)
             .send()
     };
     let r = verify("GET", "/orders?x=1", proof("https://gw.example.com/orders"))
