@@ -78,8 +78,8 @@ async function proof(htu, over = {}) {
   return new jose.SignJWT(body).setProtectedHeader(header).sign(over.key ?? keyPair.privateKey);
 }
 
-async function call(url, scheme, dpopHeader) {
-  const headers = { authorization: `${scheme} ${token}` };
+async function call(url, scheme, dpopHeader, presented = token) {
+  const headers = { authorization: `${scheme} ${presented}` };
   if (dpopHeader) headers.dpop = dpopHeader;
   const r = await fetch(url, { headers });
   return { status: r.status, challenge: r.headers.get('www-authenticate') ?? '' };
@@ -125,6 +125,14 @@ for (const [name, base] of [['consumer', env('CONSUMER')], ['gateway', env('GATE
       status === 401 && challenge.startsWith(`DPoP error="${expected}"`) && challenge.includes('algs="'),
       `${status} ${challenge}`);
   }
+  // A token that fails (a forged signature) sent in the DPoP scheme with a valid proof for
+  // it: invalid_token, in a DPoP challenge (RFC 9449 section 7.1), not a Bearer one.
+  const at = token.length - 8;
+  const forged = token.slice(0, at) + (token[at] === 'A' ? 'B' : 'A') + token.slice(at + 1);
+  const refusal = await call(url, 'DPoP', await proof(url, { claims: { ath: ath(forged) } }), forged);
+  check(`${name}: a forged token with a valid proof is refused (invalid_token, DPoP scheme)`,
+    refusal.status === 401 && refusal.challenge.startsWith('DPoP error="invalid_token"') && refusal.challenge.includes('algs="'),
+    `${refusal.status} ${refusal.challenge}`);
   if (name === 'gateway') {
     check('gateway: no refused request reached the upstream', (await upstreamCount()) === before + 1,
       `${before} -> ${await upstreamCount()}`);

@@ -70,8 +70,8 @@ pub struct GatewayArgs {
     /// terminator; it is never taken from request headers.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
-    /// How far a DPoP proof's `iat` may be from now, either way.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    /// How old a DPoP proof's `iat` may be (at most 1h; it may be 5s ahead at most).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = dpop_window)]
     dpop_window: std::time::Duration,
     /// Also send oauth2-proxy's headers (X-Forwarded-User = sub, -Email, -Preferred-Username,
     /// -Groups, -Access-Token), for applications configured for oauth2-proxy.
@@ -151,6 +151,17 @@ pub fn run(args: GatewayArgs) -> Outcome {
 }
 
 /// A duration of at least one second.
+fn dpop_window(text: &str) -> Result<std::time::Duration, String> {
+    let d = positive_duration(text)?;
+    if d.as_secs() > tessera_contract::dpop::MAX_WINDOW {
+        return Err(format!(
+            "must be at most {}s",
+            tessera_contract::dpop::MAX_WINDOW
+        ));
+    }
+    Ok(d)
+}
+
 fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
     let d = crate::input::duration(text)?;
     if d.is_zero() {

@@ -46,6 +46,14 @@ pub const NONCE_HEADER: &str = "dpop-nonce";
 /// The proof's media type (its header's `typ`).
 pub const TYP: &str = "dpop+jwt";
 
+/// How far ahead of the checker's clock a proof's `iat` may be, in seconds: clock skew, not
+/// a second window. A proof's replay-cache entry lives until `iat` + window, so allowing
+/// proofs from far in the future would let a flood of them outlive, and evict, honest ones.
+pub const MAX_IAT_AHEAD: u64 = 5;
+
+/// The longest `iat` window a checker accepts, in seconds (an hour).
+pub const MAX_WINDOW: u64 = 3600;
+
 /// Algorithms a proof may use by default: every asymmetric one Tessera verifies.
 pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[
     Algorithm::ES256,
@@ -123,13 +131,16 @@ pub enum ProofError {
         /// The request's URI (normalised, without query and fragment).
         expected: String,
     },
-    /// `iat` is outside the accepted window.
-    #[error("DPoP proof refused: `iat` is {offset} s from now, outside the window of {window} s either way")]
+    /// `iat` is outside the accepted window: older than the window, or further ahead than
+    /// [`MAX_IAT_AHEAD`] (clock skew).
+    #[error("DPoP proof refused: `iat` is {offset} s from now, outside the window ({window} s back, {ahead} s ahead)")]
     Iat {
         /// `iat` minus now, in seconds.
         offset: i64,
-        /// The window in seconds.
+        /// How far back `iat` may be, in seconds.
         window: u64,
+        /// How far ahead `iat` may be, in seconds.
+        ahead: u64,
     },
     /// `ath` is not the hash of the access token sent with it.
     #[error("DPoP proof refused: `ath` is not the SHA-256 of the access token")]
@@ -247,7 +258,8 @@ impl Default for ProofChecker {
 }
 
 impl ProofChecker {
-    /// The defaults: [`DEFAULT_ALGORITHMS`], a window of 60 s either way, and a replay
+    /// The defaults: [`DEFAULT_ALGORITHMS`], a window of 60 s back (and [`MAX_IAT_AHEAD`]
+    /// ahead), and a replay
     /// cache of 100 000 entries (a few MiB).
     pub fn new() -> ProofChecker {
         ProofChecker::with(DEFAULT_ALGORITHMS.to_vec(), 60, 100_000)
@@ -278,13 +290,19 @@ impl ProofChecker {
         ProofChecker::with(list, self.window, self.replay.capacity)
     }
 
-    /// How far `iat` may be from now, either way, in seconds (at least 1).
+    /// How old a proof's `iat` may be, in seconds, clamped to 1..=[`MAX_WINDOW`]. It may be
+    /// ahead of now by at most [`MAX_IAT_AHEAD`] (or the window, if smaller).
     pub fn window(self, seconds: u64) -> ProofChecker {
         ProofChecker::with(
             self.algorithms.to_vec(),
-            seconds.max(1),
+            seconds.clamp(1, MAX_WINDOW),
             self.replay.capacity,
         )
+    }
+
+    /// How far ahead of now a proof's `iat` may be, in seconds.
+    fn ahead(&self) -> u64 {
+        MAX_IAT_AHEAD.min(self.window)
     }
 
     /// How many `jti` values the replay cache holds (at least 16). When it is full, the
@@ -389,10 +407,12 @@ impl ProofChecker {
             reason: "is missing",
         })?;
         let offset = iat.saturating_sub(now);
-        if offset.unsigned_abs() > self.window {
+        // Both bounds are at most an hour, so the casts are exact.
+        if offset < -(self.window as i64) || offset > self.ahead() as i64 {
             return Err(ProofError::Iat {
                 offset,
                 window: self.window,
+                ahead: self.ahead(),
             });
         }
         match (expected.access_token, claims.get("ath")) {
@@ -882,16 +902,18 @@ mod tests {
                     *e == ProofError::Iat {
                         offset: -61,
                         window: 60,
+                        ahead: MAX_IAT_AHEAD,
                     }
                 },
             ),
             (
-                "iat future",
-                c.proof(|_, cl| cl["iat"] = (NOW + 61).into()),
+                "iat ahead",
+                c.proof(|_, cl| cl["iat"] = (NOW + MAX_IAT_AHEAD as i64 + 1).into()),
                 |e| {
                     *e == ProofError::Iat {
-                        offset: 61,
+                        offset: MAX_IAT_AHEAD as i64 + 1,
                         window: 60,
+                        ahead: MAX_IAT_AHEAD,
                     }
                 },
             ),
@@ -1069,6 +1091,56 @@ mod tests {
                 .check(&old, &Expected::new("GET", &htu), later)
                 .unwrap_err(),
             ProofError::Iat { .. }
+        ));
+    }
+
+    #[test]
+    fn proofs_dated_ahead_cannot_outlive_honest_ones_made_seconds_later() {
+        let attacker = Client::new(Algorithm::EdDSA);
+        let honest = Client::new(Algorithm::ES256);
+        let checker = ProofChecker::new().replay_capacity(16);
+        let htu = htu();
+        // Ten seconds before the honest request, an attacker fills the cache with proofs
+        // dated as far ahead as it may: iat = then + MAX_IAT_AHEAD.
+        let then = NOW - 10;
+        let ahead = then + MAX_IAT_AHEAD as i64;
+        for _ in 0..16 {
+            checker
+                .check(
+                    &attacker.proof(|_, cl| cl["iat"] = ahead.into()),
+                    &Expected::new("GET", &htu),
+                    then,
+                )
+                .unwrap();
+        }
+        // Further ahead is refused outright, so no entry lives longer than that.
+        assert!(matches!(
+            checker
+                .check(
+                    &attacker.proof(|_, cl| cl["iat"] = (then + 60).into()),
+                    &Expected::new("GET", &htu),
+                    then,
+                )
+                .unwrap_err(),
+            ProofError::Iat { offset: 60, .. }
+        ));
+        // An honest proof made now outlives every attacker entry: one is evicted for it.
+        checker
+            .check(&honest.proof(|_, _| {}), &Expected::new("GET", &htu), NOW)
+            .unwrap();
+        assert_eq!(checker.replay.state.lock().unwrap().seen.len(), 16);
+    }
+
+    #[test]
+    fn the_window_is_clamped() {
+        assert_eq!(ProofChecker::new().window(0).window, 1);
+        assert_eq!(ProofChecker::new().window(u64::MAX).window, MAX_WINDOW);
+        // A window shorter than the skew allowance bounds the future too.
+        let checker = ProofChecker::new().window(2);
+        let c = Client::new(Algorithm::ES256);
+        assert!(matches!(
+            check(&checker, &c.proof(|_, cl| cl["iat"] = (NOW + 3).into())).unwrap_err(),
+            ProofError::Iat { ahead: 2, .. }
         ));
     }
 

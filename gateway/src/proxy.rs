@@ -235,13 +235,15 @@ async fn verify(
     match authenticate(&gw.verifier, &gw.guard, method, path, &headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            let token = tessera_contract::access_token(&headers)
-                .map(|(_, t)| t)
-                .unwrap_or_default();
+            let (scheme, token) = tessera_contract::access_token(&headers)
+                .map_or((None, ""), |(scheme, token)| (Some(scheme), token));
             if let Err(refusal) =
                 set_identity_headers(response.headers_mut(), &jwt, token, gw.oauth2_proxy_headers)
             {
-                return refusal.into_response();
+                return refusal
+                    .rejection()
+                    .in_scheme(scheme, gw.verifier.dpop().algs())
+                    .into_response();
             }
             response
         }
@@ -324,11 +326,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     // Taken out while the other headers are rewritten, so the token can be read from it
     // without a copy; `authenticate` has refused a repeated `Authorization` already.
     let authorization = headers.remove(header::AUTHORIZATION);
-    let token = authorization
+    let (scheme, token) = authorization
         .as_ref()
         .and_then(|v| tessera_contract::access_token_of(v).ok())
-        .map(|(_, token)| token)
-        .unwrap_or_default();
+        .map_or((None, ""), |(scheme, token)| (Some(scheme), token));
     let client_forwarded_for = gw
         .keep_forwarded_for
         .then(|| forwarded_for_chain(headers))
@@ -362,7 +363,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         }
     }
     if let Err(refusal) = set_identity_headers(headers, &jwt, token, gw.oauth2_proxy_headers) {
-        return refusal.into_response();
+        return refusal
+            .rejection()
+            .in_scheme(scheme, gw.verifier.dpop().algs())
+            .into_response();
     }
     if let Some(authorization) = authorization {
         headers.insert(header::AUTHORIZATION, authorization);
@@ -584,9 +588,9 @@ pub struct Unforwardable {
     pub claim: &'static str,
 }
 
-impl IntoResponse for Unforwardable {
-    /// The verifier's RFC 6750 `invalid_token` refusal, naming the claim.
-    fn into_response(self) -> Response {
+impl Unforwardable {
+    /// The verifier's `invalid_token` refusal, naming the claim.
+    pub fn rejection(&self) -> Rejection {
         tracing::warn!(
             claim = self.claim,
             "token refused: a claim cannot be forwarded in a header exactly"
@@ -603,7 +607,14 @@ impl IntoResponse for Unforwardable {
             "groups" => "the groups claim cannot be forwarded in a header exactly",
             _ => "the token cannot be forwarded in a header exactly",
         };
-        Rejection::InvalidToken { description }.into_response()
+        Rejection::InvalidToken { description }
+    }
+}
+
+impl IntoResponse for Unforwardable {
+    /// The verifier's RFC 6750 `invalid_token` refusal, naming the claim.
+    fn into_response(self) -> Response {
+        self.rejection().into_response()
     }
 }
 

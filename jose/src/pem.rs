@@ -435,11 +435,14 @@ fn openssh_rsa_private(fields: &mut SshReader<'_>) -> Result<Jwk, Error> {
     };
     let d_big = number(&d)?;
     let reduce = |prime: &[u8]| -> Result<Zeroizing<Vec<u8>>, Error> {
-        let minus_one = Zeroizing::new(number(prime)?.wrapping_sub(BoxedUint::one()));
-        let divisor =
-            Option::<NonZero<BoxedUint>>::from(NonZero::new(BoxedUint::clone(&minus_one)))
-                .ok_or_else(|| ssh_error("RSA prime is 1"))?;
-        let remainder = Zeroizing::new(d_big.rem(&divisor));
+        // p - 1 moves straight into the divisor, which is wiped when dropped (a p - 1 of
+        // zero, refused here, is the only value dropped unwiped).
+        let minus_one = number(prime)?.wrapping_sub(BoxedUint::one());
+        let divisor = Zeroizing::new(
+            Option::<NonZero<BoxedUint>>::from(NonZero::new(minus_one))
+                .ok_or_else(|| ssh_error("RSA prime is 1"))?,
+        );
+        let remainder = Zeroizing::new(d_big.rem(&*divisor));
         let bytes = Zeroizing::new(remainder.to_be_bytes().into_vec());
         Ok(Zeroizing::new(strip_leading_zeros(&bytes).to_vec()))
     };

@@ -142,9 +142,6 @@ pub async fn login(
     if user_name.len() > 256 || password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    // A proof is checked before the password: a bad one costs no attempt and no hashing.
-    let proof = crate::dpop::token_request_proof(&state, &headers, "/api/v1/auth", None, false)?;
-    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let now = state.clock.unix_secs();
     // The attempt reserves its place in the failure counts before the password is checked,
     // so parallel guesses cannot all pass the check before any failure is recorded.
@@ -165,6 +162,18 @@ pub async fn login(
             return Err(ApiError::TooManyAttempts(wait));
         }
     };
+    // The proof is checked once the limiter has let the attempt in (a limited address cannot
+    // fill the replay cache) and before the password: a bad proof ends the attempt without
+    // counting a failure or costing a hash.
+    let proof =
+        match crate::dpop::token_request_proof(&state, &headers, "/api/v1/auth", None, false) {
+            Ok(proof) => proof,
+            Err(refused) => {
+                attempt.abandon().await?;
+                return Err(refused);
+            }
+        };
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let found = state.users.find_with_hash(&user_name).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -254,7 +263,7 @@ pub async fn logout(
         .claims()
         .get(claims::SESSION_ID)
         .and_then(|v| v.as_str())
-        .ok_or(ApiError::InvalidToken)?
+        .ok_or_else(|| crate::dpop::invalid_token(&headers))?
         .to_owned();
     state.sessions.end(&session).await?;
     tracing::info!(sub = %Shown::full(jwt.claims().sub().unwrap_or("-")), "logout");

@@ -51,7 +51,7 @@ pub struct Config {
     /// Demand a server nonce in every DPoP proof at the token and login endpoints
     /// (RFC 9449 section 8): a proof can then not be made ahead of time.
     pub dpop_nonce: bool,
-    /// How far a DPoP proof's `iat` may be from now, either way, in seconds.
+    /// How old a DPoP proof's `iat` may be, in seconds (it may be 5 s ahead at most).
     pub dpop_window: u64,
     /// How often the server rereads keys from the database, in milliseconds.
     pub reload_interval_ms: u64,

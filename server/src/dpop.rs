@@ -106,7 +106,7 @@ pub(crate) fn presented_token(
 ) -> Result<Jwt, ApiError> {
     let (scheme, token) =
         tessera_contract::access_token(headers).map_err(|_| ApiError::InvalidToken)?;
-    let jwt = verify_own(state, token).ok_or(ApiError::InvalidToken)?;
+    let jwt = verify_own(state, token).ok_or_else(|| invalid_token(headers))?;
     let jkt = jwt
         .claims()
         .get("cnf")
@@ -140,6 +140,24 @@ pub(crate) fn presented_token(
             }
         }
     }
+}
+
+/// The refusal of a bad token in the scheme the request used (RFC 9449 section 7.1): a
+/// `DPoP` challenge for `Authorization: DPoP`, a `Bearer` one otherwise.
+pub(crate) fn invalid_token(headers: &HeaderMap) -> ApiError {
+    if is_dpop_scheme(headers) {
+        ApiError::DpopToken("invalid_token")
+    } else {
+        ApiError::InvalidToken
+    }
+}
+
+/// Whether the request sent its token in the DPoP scheme.
+pub(crate) fn is_dpop_scheme(headers: &HeaderMap) -> bool {
+    matches!(
+        tessera_contract::access_token(headers),
+        Ok((Scheme::DPoP, _))
+    )
 }
 
 /// Hands out the next nonce with a successful answer, when the server demands nonces.

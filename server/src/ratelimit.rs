@@ -75,6 +75,17 @@ impl Attempt {
             .await?;
         Ok(())
     }
+
+    /// Not a password attempt after all (its DPoP proof was refused before the password was
+    /// looked at): gives the places back before returning, so it counts for nothing.
+    pub(crate) async fn abandon(mut self) -> Result<()> {
+        self.ended = true;
+        sqlx::query("DELETE FROM login_attempts WHERE attempt = $1")
+            .bind(&self.id)
+            .execute(self.limiter.db.pool())
+            .await?;
+        Ok(())
+    }
 }
 
 impl Drop for Attempt {

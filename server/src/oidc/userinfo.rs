@@ -36,7 +36,7 @@ async fn answer(state: &AppState, method: &str, headers: &HeaderMap) -> Result<R
         .is_revoked(token_claims.jti(), session)
         .await?
     {
-        return Err(ApiError::InvalidToken);
+        return Err(crate::dpop::invalid_token(headers));
     }
     let scopes: Vec<&str> = token_claims
         .get(claims::SCOPE)
@@ -45,14 +45,14 @@ async fn answer(state: &AppState, method: &str, headers: &HeaderMap) -> Result<R
         .split(' ')
         .collect();
     if !scopes.contains(&"openid") {
-        return Ok(insufficient_scope());
+        return Ok(insufficient_scope(crate::dpop::is_dpop_scheme(headers)));
     }
     let user = match token_claims.sub() {
         Some(sub) => state.users.by_subject(sub).await?,
         None => None,
     };
     let Some(user) = user.filter(|u| !u.disabled) else {
-        return Err(ApiError::InvalidToken);
+        return Err(crate::dpop::invalid_token(headers));
     };
     let mut body = Map::new();
     body.insert("sub".into(), user.subject.clone().into());
@@ -85,15 +85,21 @@ pub(crate) fn scope_claims(user: &User, scopes: &[&str]) -> Vec<(&'static str, V
     out
 }
 
-fn insufficient_scope() -> Response {
+/// 403 `insufficient_scope`, its challenge in the scheme the request used.
+fn insufficient_scope(dpop: bool) -> Response {
     let mut response = (
         StatusCode::FORBIDDEN,
         Json(json!({"error": "insufficient_scope", "error_description": "the access token was not granted the openid scope"})),
     )
         .into_response();
+    let challenge = if dpop {
+        r#"DPoP error="insufficient_scope", scope="openid""#
+    } else {
+        r#"Bearer error="insufficient_scope", scope="openid""#
+    };
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(r#"Bearer error="insufficient_scope", scope="openid""#),
+        HeaderValue::from_static(challenge),
     );
     response
 }

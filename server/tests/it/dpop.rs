@@ -187,6 +187,39 @@ async fn a_login_with_a_proof_binds_the_token_and_the_refresh_family() {
 }
 
 #[tokio::test]
+async fn login_proofs_are_checked_after_the_limiter_and_before_the_password() {
+    for url in databases().await {
+        let state = demo(&url).await;
+        let holder = Holder::new(Algorithm::ES256);
+        // Bad proofs with the right password: 400 each, and no failure counted.
+        for _ in 0..6 {
+            let reply = login(&state, Some(&holder.proof("/oauth/token", None))).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+            assert_eq!(reply.json()["error"], "invalid_dpop_proof");
+        }
+        assert_eq!(login(&state, None).await.status, StatusCode::OK);
+        // Five wrong passwords limit the address; from then on its proofs are not even
+        // checked (a limited client cannot fill the replay cache): 429, not 400.
+        for _ in 0..5 {
+            let reply = send(
+                &state,
+                request(
+                    "POST",
+                    "/api/v1/auth",
+                    r#"{"userName":"Jane","password":"wrong"}"#,
+                    false,
+                    &[],
+                ),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        }
+        let reply = login(&state, Some(&holder.proof("/oauth/token", None))).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
 async fn bad_proofs_at_the_token_endpoint_are_400_invalid_dpop_proof() {
     for url in databases().await {
         let state = demo(&url).await;
@@ -368,6 +401,51 @@ async fn the_servers_own_endpoints_want_the_proof_of_a_bound_token() {
             .header(header::WWW_AUTHENTICATE)
             .unwrap()
             .contains("invalid_dpop_proof"));
+        // UserInfo with its proof, but a login token has no `openid` scope: 403, and the
+        // challenge is in the scheme the client used.
+        let userinfo = |proof: String| {
+            send(
+                &state,
+                request(
+                    "GET",
+                    "/oauth/userinfo",
+                    "",
+                    false,
+                    &[("authorization", &dpop), ("dpop", &proof)],
+                ),
+            )
+        };
+        let reply = userinfo(holder.proof_for("GET", "/oauth/userinfo", Some(&token), None)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            reply.header(header::WWW_AUTHENTICATE).unwrap(),
+            "DPoP error=\"insufficient_scope\", scope=\"openid\""
+        );
+        // A token that does not verify, in the DPoP scheme: a DPoP challenge too.
+        let mut forged = token.clone().into_bytes();
+        let at = forged.len() - 20;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let forged_proof = holder.proof_for("POST", "/api/v1/logout", Some(&forged), None);
+        let reply = send(
+            &state,
+            request(
+                "POST",
+                "/api/v1/logout",
+                "",
+                false,
+                &[
+                    ("authorization", &format!("DPoP {forged}")),
+                    ("dpop", &forged_proof),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply
+            .header(header::WWW_AUTHENTICATE)
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_token\""));
         // With its proof: the session ends.
         let proof = holder.proof_for("POST", "/api/v1/logout", Some(&token), None);
         let reply = send(
@@ -382,6 +460,13 @@ async fn the_servers_own_endpoints_want_the_proof_of_a_bound_token() {
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK);
+        // The token of the ended session, with a fresh proof: revoked, said in DPoP terms.
+        let reply = userinfo(holder.proof_for("GET", "/oauth/userinfo", Some(&token), None)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert!(reply
+            .header(header::WWW_AUTHENTICATE)
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_token\""));
         let rt = body["refresh_token"].as_str().unwrap();
         let reply = refresh(&state, rt, Some(&holder.proof("/oauth/token", None))).await;
         assert_eq!(

@@ -37,9 +37,11 @@ pub enum Rejection {
     /// of its own for this, so the code is `insufficient_scope`; the description says it
     /// is the role, and no `scope` attribute names the roles as if they were scopes.
     MissingRole,
-    /// A DPoP refusal (RFC 9449 section 7.1): a bad proof (`invalid_dpop_proof`), or a
-    /// token in the wrong scheme (`invalid_token`: a bound token sent as `Bearer`, an
-    /// unbound one sent as `DPoP`): 401 with `WWW-Authenticate: DPoP`.
+    /// A refusal in the DPoP scheme (RFC 9449 section 7.1), with `WWW-Authenticate: DPoP`:
+    /// a bad proof (`invalid_dpop_proof`), a token in the wrong scheme (`invalid_token`: a
+    /// bound token sent as `Bearer`, an unbound one sent as `DPoP`), or any other refusal of
+    /// a request that used the DPoP scheme (see [`Rejection::in_scheme`]). 401, or 403 for
+    /// `insufficient_scope`.
     Dpop {
         /// The error code.
         error: &'static str,
@@ -47,10 +49,13 @@ pub enum Rejection {
         description: &'static str,
         /// The proof algorithms accepted, space-separated (the challenge's `algs`).
         algs: String,
+        /// For `insufficient_scope`: the scopes the resource requires, space-separated.
+        scope: Option<String>,
     },
 }
 
 const REALM: &str = "tessera";
+const INSUFFICIENT_SCOPE: &str = "insufficient_scope";
 
 impl Rejection {
     /// The refusal for a verification error.
@@ -69,17 +74,20 @@ impl Rejection {
                 error: e.error_code(),
                 description: "the DPoP proof is invalid",
                 algs: String::new(),
+                scope: None,
             },
             Error::BoundTokenAsBearer => Rejection::Dpop {
                 error: "invalid_token",
                 description:
                     "the access token is bound to a key: send it with the DPoP scheme and a proof",
                 algs: String::new(),
+                scope: None,
             },
             Error::NotBound => Rejection::Dpop {
                 error: "invalid_token",
                 description: "the access token is not bound to a key",
                 algs: String::new(),
+                scope: None,
             },
             Error::KeysUnavailable { .. } => Rejection::InvalidToken {
                 description: "the access token cannot be verified now",
@@ -94,6 +102,7 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::InsufficientScope { .. } | Rejection::MissingRole => StatusCode::FORBIDDEN,
+            Rejection::Dpop { error, .. } if *error == INSUFFICIENT_SCOPE => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -105,7 +114,7 @@ impl Rejection {
             Rejection::InvalidToken { .. } => Some("invalid_token"),
             Rejection::Dpop { error, .. } => Some(error),
             Rejection::InsufficientScope { .. } | Rejection::MissingRole => {
-                Some("insufficient_scope")
+                Some(INSUFFICIENT_SCOPE)
             }
         }
     }
@@ -137,18 +146,53 @@ impl Rejection {
         self
     }
 
+    /// The same refusal in the scheme the request used, with the proof algorithms accepted:
+    /// a request that sent `Authorization: DPoP` is answered with a `DPoP` challenge whatever
+    /// went wrong (an expired or revoked token, a missing scope or role), as RFC 9449
+    /// section 7.1 asks; a request without credentials is offered both schemes.
+    pub fn in_scheme(self, scheme: Option<tessera_contract::Scheme>, accepted: &str) -> Rejection {
+        let this = self.with_dpop_algs(accepted);
+        if scheme != Some(tessera_contract::Scheme::DPoP) {
+            return this;
+        }
+        let algs = accepted.to_owned();
+        match this {
+            Rejection::InvalidToken { description } => Rejection::Dpop {
+                error: "invalid_token",
+                description,
+                algs,
+                scope: None,
+            },
+            Rejection::InsufficientScope { scope } => Rejection::Dpop {
+                error: INSUFFICIENT_SCOPE,
+                description: "the access token lacks a required scope",
+                algs,
+                scope,
+            },
+            Rejection::MissingRole => Rejection::Dpop {
+                error: INSUFFICIENT_SCOPE,
+                description: "the access token's role is not allowed here",
+                algs,
+                scope: None,
+            },
+            other => other,
+        }
+    }
+
     /// The `WWW-Authenticate` challenge.
     pub fn challenge(&self) -> HeaderValue {
         if let Rejection::Dpop {
             error,
             description,
             algs,
+            scope,
         } = self
         {
             let mut text = format!("DPoP error=\"{error}\", error_description=\"{description}\"");
             if !algs.is_empty() {
                 text.push_str(&format!(", algs=\"{algs}\""));
             }
+            push_scope(&mut text, scope.as_deref());
             return HeaderValue::from_str(&text)
                 .unwrap_or_else(|_| HeaderValue::from_static("DPoP"));
         }
@@ -161,16 +205,23 @@ impl Rejection {
             ),
             None => format!("Bearer realm=\"{REALM}\""),
         };
-        if let Rejection::InsufficientScope { scope: Some(scope) } = self {
-            // RFC 6749 scope tokens exclude `"` and `\`; anything else is left out.
-            if scope
-                .bytes()
-                .all(|b| b == b' ' || (b.is_ascii_graphic() && b != b'"' && b != b'\\'))
-            {
-                text.push_str(&format!(", scope=\"{scope}\""));
-            }
+        if let Rejection::InsufficientScope { scope } = self {
+            push_scope(&mut text, scope.as_deref());
         }
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+}
+
+/// Appends `, scope="..."` when the scopes are RFC 6749 scope tokens (no `"` or `\`);
+/// anything else is left out.
+fn push_scope(text: &mut String, scope: Option<&str>) {
+    if let Some(scope) = scope {
+        if scope
+            .bytes()
+            .all(|b| b == b' ' || (b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+        {
+            text.push_str(&format!(", scope=\"{scope}\""));
+        }
     }
 }
 

@@ -92,11 +92,18 @@ pub async fn authenticate<P: AuthPolicy>(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Arc<Jwt>, Rejection> {
+    // Refusals are answered in the scheme the request used.
+    let scheme = tessera_contract::access_token(headers)
+        .ok()
+        .map(|(scheme, _)| scheme);
+    let algs = verifier.dpop().algs();
     // The verifier logs its refusals with their reasons.
     let jwt = verifier
         .verify_request(method, path, headers)
         .await
-        .map_err(|e| Rejection::from_error(&e).with_dpop_algs(verifier.dpop().algs()))?;
-    policy.authorize(&jwt, headers)?;
+        .map_err(|e| Rejection::from_error(&e).in_scheme(scheme, algs))?;
+    policy
+        .authorize(&jwt, headers)
+        .map_err(|r| r.in_scheme(scheme, algs))?;
     Ok(Arc::new(jwt))
 }

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tessera_contract::dpop::{sign_proof, ProofChecker};
 use tessera_jose::{thumbprint, Algorithm, Jwk, SigningKey};
-use tessera_verifier::{AuthLayer, Issuer, VerifiedClaims, Verifier};
+use tessera_verifier::{AuthLayer, Guard, Issuer, VerifiedClaims, Verifier};
 use tower::ServiceExt;
 
 use crate::support::{jwks_of, JwksServer, Key};
@@ -51,6 +51,7 @@ impl Holder {
 struct Fixture {
     issuer: Key,
     _server: JwksServer,
+    verifier: Arc<Verifier>,
     app: Router,
 }
 
@@ -76,10 +77,11 @@ async fn fixture() -> Fixture {
                 .post(|| async { "posted" }),
         )
         .route("/other", post(|| async { "other" }))
-        .layer(AuthLayer::new(verifier));
+        .layer(AuthLayer::new(verifier.clone()));
     Fixture {
         issuer,
         _server: server,
+        verifier,
         app,
     }
 }
@@ -190,6 +192,62 @@ async fn a_bound_token_sent_as_bearer_is_refused() {
     // And the seed's bare form is bearer too.
     let (status, _, _) = call(&f.app, "GET", "/orders", &token, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refusals_of_a_dpop_request_are_dpop_challenges() {
+    let f = fixture().await;
+    let holder = Holder::new(Algorithm::ES256);
+    // An expired bound token with a valid proof: the token is what fails, and the client,
+    // which used the DPoP scheme, is told so in that scheme (RFC 9449 section 7.1).
+    let now = tessera_jose::unix_now();
+    let expired = f.issuer.token(json!({
+        "iss": "https://auth.test", "aud": "api", "sub": "jane",
+        "cnf": {"jkt": holder.jkt()}, "iat": now - 7200, "exp": now - 3600,
+    }));
+    let proof = holder.proof("GET", &format!("{PUBLIC}/orders"), &expired);
+    let (status, challenge, _) = call(
+        &f.app,
+        "GET",
+        "/orders",
+        &format!("DPoP {expired}"),
+        &[&proof],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge,
+        "DPoP error=\"invalid_token\", error_description=\"the access token expired\", algs=\"ES256 EdDSA\""
+    );
+    // The same expired token as a bearer token: a Bearer challenge, as before.
+    let (status, challenge, _) =
+        call(&f.app, "GET", "/orders", &format!("Bearer {expired}"), &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+
+    // A valid bound token without the scope a guarded route wants: 403 in the DPoP scheme,
+    // naming the scope.
+    let guarded = Router::new()
+        .route("/orders", post(|| async { "posted" }))
+        .layer(AuthLayer::new(f.verifier.clone()).policy(Guard::new().scope("orders:write")));
+    let token = bound_token(&f.issuer, &holder.jkt());
+    let proof = holder.proof("POST", &format!("{PUBLIC}/orders"), &token);
+    let (status, challenge, _) = call(
+        &guarded,
+        "POST",
+        "/orders",
+        &format!("DPoP {token}"),
+        &[&proof],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        challenge,
+        "DPoP error=\"insufficient_scope\", error_description=\"the access token lacks a required scope\", algs=\"ES256 EdDSA\", scope=\"orders:write\""
+    );
 }
 
 #[tokio::test]
