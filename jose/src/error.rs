@@ -47,6 +47,10 @@ pub enum Error {
     #[error("encoding error: {0}")]
     Encoding(EncodingError),
 
+    /// A JWE was refused or could not be made.
+    #[error("JWE refused: {0}")]
+    Jwe(crate::jwe::JweError),
+
     /// The operating system's random source or a crypto primitive failed unexpectedly.
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
@@ -95,7 +99,7 @@ pub enum MalformedError {
         limit: usize,
     },
     /// The token does not have exactly three dot-separated parts.
-    #[error("expected 3 dot-separated parts, found {0}")]
+    #[error("expected 3 dot-separated parts, found {0}{hint}", hint = if *.0 == 5 { ": a JWE where a JWS was expected (decrypt it first)" } else { "" })]
     PartCount(usize),
     /// A part is not canonical unpadded base64url.
     #[error("{0} is not canonical unpadded base64url")]
@@ -364,6 +368,7 @@ mod tests {
             Error::InvalidSignature,
             Error::Claim(ClaimError::Missing("exp".into())),
             Error::Encoding(EncodingError::OpenSsh("key data is truncated")),
+            Error::Jwe(crate::jwe::JweError::Rsa15),
             Error::Crypto("RSA keygen"),
         ];
         for e in &all {
@@ -376,6 +381,7 @@ mod tests {
                 | Error::InvalidSignature
                 | Error::Claim(_)
                 | Error::Encoding(_)
+                | Error::Jwe(_)
                 | Error::Crypto(_) => {}
             }
         }

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::alg::{Algorithm, Family};
 use crate::b64;
 use crate::error::{Error, KeyError};
+use crate::jwe::KeyAlgorithm;
 use crate::shown::{escaped_message, shown};
 
 /// Secret bytes, wiped from memory on drop.
@@ -118,6 +119,11 @@ pub(crate) enum KeyParams {
     Oct {
         k: Secret,
     },
+    /// X25519 (RFC 8037), for ECDH-ES key agreement only.
+    X25519 {
+        x: Vec<u8>,
+        d: Option<Secret>,
+    },
     /// ML-DSA (RFC 9964): bound to one parameter set; the private key is the 32-byte seed.
     Akp {
         alg: Algorithm,
@@ -149,6 +155,8 @@ pub struct Jwk {
     pub(crate) params: KeyParams,
     kid: Option<String>,
     alg: Option<Algorithm>,
+    /// A JWE key-management `alg` (never set together with `alg`).
+    key_alg: Option<KeyAlgorithm>,
     key_use: Option<KeyUse>,
     key_ops: Option<Vec<String>>,
 }
@@ -159,6 +167,7 @@ impl Jwk {
             params,
             kid: None,
             alg: None,
+            key_alg: None,
             key_use: None,
             key_ops: None,
         }
@@ -292,6 +301,111 @@ impl Jwk {
         finish_generated(Jwk::from_params(params), alg)
     }
 
+    /// Generates a private key for a JWE key-management algorithm, with `alg` set, `use`
+    /// `enc` and the thumbprint as `kid`. RSA-OAEP*: `bits` 2048 (default), 3072, 4096 or
+    /// 8192. ECDH-ES*: `crv` P-256 (default), P-384, P-521 or X25519. A128KW/A256KW: 128 or
+    /// 256 bits. `dir`: `bits` of the content encryption it will serve (128, 256 (default)
+    /// or 512).
+    pub fn generate_encryption(
+        alg: KeyAlgorithm,
+        bits: Option<usize>,
+        crv: Option<&str>,
+    ) -> Result<Jwk, Error> {
+        use crate::jwe::KeyFamily;
+        if crv.is_some() && alg.family() != KeyFamily::Ecdh {
+            return Err(KeyError::Unsupported(format!("a curve for {alg}")).into());
+        }
+        let mut jwk = match alg.family() {
+            KeyFamily::Rsa => {
+                let mut jwk = Jwk::generate(Algorithm::RS256, bits)?;
+                jwk.alg = None;
+                jwk
+            }
+            KeyFamily::Ecdh => {
+                if bits.is_some() {
+                    return Err(KeyError::Unsupported(format!(
+                        "a size for {alg}: choose a curve (P-256, P-384, P-521, X25519)"
+                    ))
+                    .into());
+                }
+                let (agreement, curve) = match crv.unwrap_or("P-256") {
+                    "P-256" => (&aws_lc_rs::agreement::ECDH_P256, Some(Curve::P256)),
+                    "P-384" => (&aws_lc_rs::agreement::ECDH_P384, Some(Curve::P384)),
+                    "P-521" => (&aws_lc_rs::agreement::ECDH_P521, Some(Curve::P521)),
+                    "X25519" => (&aws_lc_rs::agreement::X25519, None),
+                    other => {
+                        return Err(KeyError::Unsupported(format!(
+                            "curve `{}` for {alg}: choose P-256, P-384, P-521 or X25519",
+                            shown(other)
+                        ))
+                        .into())
+                    }
+                };
+                let private = aws_lc_rs::agreement::PrivateKey::generate(agreement)
+                    .map_err(|_| Error::Crypto("ECDH keygen"))?;
+                let public = private
+                    .compute_public_key()
+                    .map_err(|_| Error::Crypto("ECDH keygen"))?;
+                let params = match curve {
+                    Some(crv) => {
+                        let d = AsBigEndian::<aws_lc_rs::encoding::EcPrivateKeyBin>::as_be_bytes(
+                            &private,
+                        )
+                        .map_err(|_| Error::Crypto("EC export"))?;
+                        let point = public.as_ref();
+                        let len = crv.coordinate_len();
+                        KeyParams::Ec {
+                            crv,
+                            x: point[1..=len].to_vec(),
+                            y: point[1 + len..].to_vec(),
+                            d: Some(Zeroizing::new(d.as_ref().to_vec())),
+                        }
+                    }
+                    None => {
+                        let d = AsBigEndian::<aws_lc_rs::encoding::Curve25519SeedBin>::as_be_bytes(
+                            &private,
+                        )
+                        .map_err(|_| Error::Crypto("X25519 export"))?;
+                        KeyParams::X25519 {
+                            x: public.as_ref().to_vec(),
+                            d: Some(Zeroizing::new(d.as_ref().to_vec())),
+                        }
+                    }
+                };
+                Jwk::from_params(params)
+            }
+            KeyFamily::Oct => {
+                let len = match (alg.wrap_key_len(), bits) {
+                    (Some(len), None) => len,
+                    (Some(len), Some(b)) if b == len * 8 => len,
+                    (Some(len), Some(b)) => {
+                        return Err(KeyError::Unsupported(format!(
+                            "size {b} for {alg}: its keys are {} bits",
+                            len * 8
+                        ))
+                        .into())
+                    }
+                    (None, None) => 32,
+                    (None, Some(b @ (128 | 256 | 512))) => b / 8,
+                    (None, Some(b)) => {
+                        return Err(KeyError::Unsupported(format!(
+                            "size {b} for dir: choose 128 (A128GCM), 256 (A256GCM, A128CBC-HS256) or 512 (A256CBC-HS512)"
+                        ))
+                        .into())
+                    }
+                };
+                let mut k = Zeroizing::new(vec![0u8; len]);
+                SystemRandom::new()
+                    .fill(&mut k)
+                    .map_err(|_| Error::Crypto("random"))?;
+                Jwk::from_params(KeyParams::Oct { k })
+            }
+        };
+        jwk.set_key_algorithm(alg)?;
+        jwk.kid = Some(crate::thumbprint::thumbprint(&jwk));
+        Ok(jwk)
+    }
+
     /// The key id, if any.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
@@ -314,6 +428,26 @@ impl Jwk {
         Ok(())
     }
 
+    /// The JWE key-management algorithm the key is bound to, if its `alg` names one.
+    pub fn key_algorithm(&self) -> Option<KeyAlgorithm> {
+        self.key_alg
+    }
+
+    /// Binds the key to a key-management algorithm (and marks it `use: "enc"`), after
+    /// checking the key can serve it. A key bound to a signing algorithm cannot be.
+    pub fn set_key_algorithm(&mut self, alg: KeyAlgorithm) -> Result<(), Error> {
+        if let Some(sig) = self.alg {
+            return Err(KeyError::Unsupported(format!(
+                "the key is bound to the signing algorithm {sig}"
+            ))
+            .into());
+        }
+        crate::jwe::check_fits(self, alg)?;
+        self.key_alg = Some(alg);
+        self.key_use = Some(KeyUse::Encryption);
+        Ok(())
+    }
+
     /// The key's `use`, if set.
     pub fn key_use(&self) -> Option<&KeyUse> {
         self.key_use.as_ref()
@@ -329,7 +463,7 @@ impl Jwk {
         match self.params {
             KeyParams::Rsa { .. } => "RSA",
             KeyParams::Ec { .. } => "EC",
-            KeyParams::Okp { .. } => "OKP",
+            KeyParams::Okp { .. } | KeyParams::X25519 { .. } => "OKP",
             KeyParams::Oct { .. } => "oct",
             KeyParams::Akp { .. } => "AKP",
         }
@@ -339,7 +473,9 @@ impl Jwk {
     pub fn is_private(&self) -> bool {
         match &self.params {
             KeyParams::Rsa { private, .. } => private.is_some(),
-            KeyParams::Ec { d, .. } | KeyParams::Okp { d, .. } => d.is_some(),
+            KeyParams::Ec { d, .. } | KeyParams::Okp { d, .. } | KeyParams::X25519 { d, .. } => {
+                d.is_some()
+            }
             KeyParams::Akp { seed, .. } => seed.is_some(),
             KeyParams::Oct { .. } => true,
         }
@@ -380,6 +516,10 @@ impl Jwk {
                 x: x.clone(),
                 d: None,
             },
+            KeyParams::X25519 { x, .. } => KeyParams::X25519 {
+                x: x.clone(),
+                d: None,
+            },
             KeyParams::Oct { .. } => KeyParams::Oct {
                 k: Secret::default(),
             },
@@ -393,6 +533,7 @@ impl Jwk {
             params,
             kid: self.kid.clone(),
             alg: self.alg,
+            key_alg: self.key_alg,
             key_use: self.key_use.clone(),
             key_ops: self.key_ops.as_ref().map(|ops| {
                 ops.iter()
@@ -409,6 +550,7 @@ impl Jwk {
             KeyParams::Rsa { n, .. } => format!("RSA {}", bit_len(n)),
             KeyParams::Ec { crv, .. } => format!("EC {}", crv.as_str()),
             KeyParams::Okp { .. } => "OKP Ed25519".to_owned(),
+            KeyParams::X25519 { .. } => "OKP X25519".to_owned(),
             KeyParams::Oct { k } => format!("oct {} bits", k.len() * 8),
             KeyParams::Akp { alg, .. } => format!("AKP {alg}"),
         }
@@ -428,6 +570,7 @@ impl Jwk {
                 .collect(),
             KeyParams::Ec { crv, .. } => vec![crv.algorithm()],
             KeyParams::Okp { .. } => vec![Algorithm::EdDSA],
+            KeyParams::X25519 { .. } => Vec::new(),
             KeyParams::Akp { alg, .. } => vec![*alg],
             KeyParams::Oct { k } => Algorithm::ALL
                 .into_iter()
@@ -445,7 +588,8 @@ impl Jwk {
         match &self.params {
             KeyParams::Rsa { .. } => Algorithm::RS256,
             KeyParams::Ec { crv, .. } => crv.algorithm(),
-            KeyParams::Okp { .. } => Algorithm::EdDSA,
+            // X25519 signs nothing: EdDSA is refused for it by `check_alg`.
+            KeyParams::Okp { .. } | KeyParams::X25519 { .. } => Algorithm::EdDSA,
             KeyParams::Akp { alg, .. } => *alg,
             KeyParams::Oct { k } => match k.len() {
                 n if n >= 64 => Algorithm::HS512,
@@ -461,6 +605,7 @@ impl Jwk {
             KeyParams::Rsa { .. } => alg.family() == Family::Rsa,
             KeyParams::Ec { crv, .. } => crv.algorithm() == alg,
             KeyParams::Okp { .. } => alg == Algorithm::EdDSA,
+            KeyParams::X25519 { .. } => false,
             KeyParams::Oct { .. } => alg.is_symmetric(),
             KeyParams::Akp { alg: bound, .. } => *bound == alg,
         };
@@ -494,6 +639,12 @@ impl Jwk {
 
     /// Refuses keys whose `use` or `key_ops` exclude `op` (`sign` or `verify`).
     pub(crate) fn check_use(&self, op: &'static str) -> Result<(), KeyError> {
+        if let Some(alg) = self.key_alg {
+            return Err(KeyError::WrongUse {
+                wanted: op,
+                reason: format!("it is an encryption key (`alg` {alg})"),
+            });
+        }
         if let Some(key_use) = &self.key_use {
             if *key_use != KeyUse::Signature {
                 return Err(KeyError::WrongUse {
@@ -517,7 +668,11 @@ impl Jwk {
         let mut raw = RawJwk::default();
         raw.kty = self.kty().to_owned();
         raw.kid.clone_from(&self.kid);
-        raw.alg = self.alg.map(|a| a.as_str().to_owned());
+        raw.alg = self
+            .alg
+            .map(|a| a.as_str())
+            .or(self.key_alg.map(|a| a.as_str()))
+            .map(str::to_owned);
         raw.key_use = self.key_use.as_ref().map(|u| u.as_str().to_owned());
         raw.key_ops.clone_from(&self.key_ops);
         match &self.params {
@@ -541,6 +696,11 @@ impl Jwk {
             }
             KeyParams::Okp { x, d } => {
                 raw.crv = Some("Ed25519".to_owned());
+                raw.x = Some(b64::encode(x));
+                raw.d = d.as_ref().map(|d| b64::encode(d));
+            }
+            KeyParams::X25519 { x, d } => {
+                raw.crv = Some("X25519".to_owned());
                 raw.x = Some(b64::encode(x));
                 raw.d = d.as_ref().map(|d| b64::encode(d));
             }
@@ -807,11 +967,18 @@ impl TryFrom<RawJwk> for Jwk {
                     },
                 }
             }
+            "OKP" if raw.crv.as_deref() == Some("X25519") => KeyParams::X25519 {
+                x: fixed(member(&raw.x, "x", kty)?, 32, "x", "X25519")?,
+                d: match raw.d {
+                    Some(_) => Some(fixed_secret(secret(&raw.d, "d", kty)?, 32, "X25519")?),
+                    None => None,
+                },
+            },
             "OKP" => {
                 let name = raw.crv.as_deref().unwrap_or("(absent)");
                 if name != "Ed25519" {
                     return Err(KeyError::Unsupported(format!(
-                        "OKP curve `{}` (only Ed25519 signs)",
+                        "OKP curve `{}` (Ed25519 signs, X25519 agrees keys)",
                         shown(name)
                     )));
                 }
@@ -874,12 +1041,24 @@ impl TryFrom<RawJwk> for Jwk {
                 )))
             }
         };
-        let alg = match raw.alg.as_deref() {
-            None => None,
-            Some(name) => Some(
-                name.parse::<Algorithm>()
-                    .map_err(|e| KeyError::Unsupported(format!("`alg`: {e}")))?,
-            ),
+        // `alg` names a signing algorithm or a JWE key-management one.
+        let (alg, key_alg) = match raw.alg.as_deref() {
+            None => (None, None),
+            Some(name) => match name.parse::<Algorithm>() {
+                Ok(alg) => (Some(alg), None),
+                Err(signing) => match name.parse::<KeyAlgorithm>() {
+                    Ok(key_alg) => (None, Some(key_alg)),
+                    Err(e @ (crate::jwe::JweError::Rsa15 | crate::jwe::JweError::Pbes2)) => {
+                        return Err(KeyError::Unsupported(format!("`alg`: {e}")))
+                    }
+                    // A content encryption as a key's `alg` (RFC 7520 section 5.6 does it):
+                    // a direct key for that algorithm.
+                    Err(_) if name.parse::<crate::jwe::ContentEncryption>().is_ok() => {
+                        (None, Some(KeyAlgorithm::Dir))
+                    }
+                    Err(_) => return Err(KeyError::Unsupported(format!("`alg`: {signing}"))),
+                },
+            },
         };
         let key_use = raw.key_use.take().map(|u| match u.as_str() {
             "sig" => KeyUse::Signature,
@@ -890,6 +1069,7 @@ impl TryFrom<RawJwk> for Jwk {
             params,
             kid: raw.kid.take(),
             alg: None,
+            key_alg: None,
             key_use,
             key_ops: raw.key_ops.take(),
         };
@@ -897,6 +1077,17 @@ impl TryFrom<RawJwk> for Jwk {
         if let Some(alg) = alg {
             jwk.check_kty_only(alg)?;
             jwk.alg = Some(alg);
+        }
+        if let Some(key_alg) = key_alg {
+            match crate::jwe::check_fits(&jwk, key_alg) {
+                Ok(()) => {}
+                Err(crate::jwe::JweError::Key(reason)) if reason.contains("cannot be used") => {
+                    return Err(KeyError::InvalidJwk(reason))
+                }
+                // Sizes are checked on use, as for signing keys.
+                Err(_) => {}
+            }
+            jwk.key_alg = Some(key_alg);
         }
         Ok(jwk)
     }

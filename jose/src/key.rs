@@ -61,6 +61,8 @@ impl SigningKey {
         jwk.check_use("sign")?;
         jwk.check_alg(alg)?;
         let inner = match &jwk.params {
+            // `check_alg` refuses every signing algorithm for X25519.
+            KeyParams::X25519 { .. } => return Err(Error::Crypto("X25519 cannot sign")),
             KeyParams::Rsa { n, e, private } => {
                 let p = private.as_ref().ok_or(KeyError::NotPrivate)?;
                 let components = KeyPairComponents {
@@ -212,6 +214,7 @@ impl VerifyingKey {
         for alg in algs {
             jwk.check_alg(alg)?;
             let verifier = match &jwk.params {
+                KeyParams::X25519 { .. } => return Err(Error::Crypto("X25519 cannot verify")),
                 KeyParams::Rsa { n, e, .. } => {
                     let params = alg.rsa_parameters().ok_or(Error::Crypto("RSA algorithm"))?;
                     let components = PublicKeyComponents {

@@ -40,6 +40,7 @@ pub mod dangerous;
 mod error;
 mod fast;
 mod json;
+pub mod jwe;
 mod jwk;
 mod jwks;
 mod jws;

@@ -653,6 +653,11 @@ fn spki_der(jwk: &Jwk) -> Result<Vec<u8>, Error> {
             .map_err(der_err);
         }
         KeyParams::Okp { x, .. } => (ED25519, None, x.clone()),
+        KeyParams::X25519 { .. } => {
+            return Err(
+                KeyError::Unsupported("PEM export of X25519 keys; use the JWK".into()).into(),
+            )
+        }
         KeyParams::Oct { .. } => {
             return Err(KeyError::Unsupported("symmetric keys have no public form".into()).into())
         }

@@ -35,6 +35,9 @@ pub fn thumbprint(jwk: &Jwk) -> String {
                 b64::encode(x)
             )
         }
+        KeyParams::X25519 { x, .. } => {
+            format!(r#"{{"crv":"X25519","kty":"OKP","x":"{}"}}"#, b64::encode(x))
+        }
         KeyParams::Oct { k } => format!(r#"{{"k":"{}","kty":"oct"}}"#, b64::encode(k)),
         // RFC 9964 section 5: `alg`, `kty` and `pub`.
         KeyParams::Akp { alg, public, .. } => format!(

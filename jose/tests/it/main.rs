@@ -5,6 +5,7 @@
 
 mod attacks;
 mod interop;
+mod jwe;
 mod ml_dsa;
 mod openssh;
 mod props;

@@ -507,18 +507,21 @@ fn rfc7517_a2_ec_private_key_signs_for_a1_public_key() {
 }
 
 #[test]
-fn rfc7517_a3_symmetric_keys_skip_the_key_wrap_key() {
+fn rfc7517_a3_symmetric_keys_and_the_key_wrap_key() {
     let set = JwkSet::from_slice(RFC7517_A3.as_bytes()).unwrap();
 
-    // The A128KW key is a JWE algorithm: reported, not fatal to the set.
-    assert_eq!(set.skipped.len(), 1, "{:?}", set.skipped);
-    let skipped = &set.skipped[0];
-    assert_eq!(skipped.index, 0);
-    assert_eq!(skipped.kid, None);
-    assert!(skipped.reason.contains("A128KW"), "{}", skipped.reason);
-
-    assert_eq!(set.keys.len(), 1);
-    let hmac = &set.keys[0];
+    // The A128KW key is a JWE key-management key: it parses, and can never sign or verify.
+    assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+    assert_eq!(set.keys.len(), 2);
+    let wrap = &set.keys[0];
+    assert_eq!(
+        wrap.key_algorithm(),
+        Some(tessera_jose::jwe::KeyAlgorithm::A128Kw)
+    );
+    assert_eq!(wrap.alg(), None);
+    let err = VerifyingKey::from_jwk(wrap).unwrap_err().to_string();
+    assert!(err.contains("encryption key"), "{err}");
+    let hmac = &set.keys[1];
     assert_eq!(hmac.kty(), "oct");
     assert_eq!(
         hmac.kid(),
@@ -533,10 +536,11 @@ fn rfc7517_a3_symmetric_keys_skip_the_key_wrap_key() {
         [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
     );
 
-    // A128KW on its own is refused as an unsupported algorithm.
-    let err = Jwk::from_json(&set_entry(RFC7517_A3, 0)).unwrap_err();
+    // A128KW on its own: a key for JWE, refused for signing by its use.
+    let alone = Jwk::from_json(&set_entry(RFC7517_A3, 0)).unwrap();
+    let err = SigningKey::from_jwk(&alone, None).unwrap_err();
     assert!(
-        matches!(err, Error::Key(KeyError::Unsupported(_))),
+        matches!(err, Error::Key(KeyError::WrongUse { .. })),
         "{err:?}"
     );
 }
@@ -544,7 +548,7 @@ fn rfc7517_a3_symmetric_keys_skip_the_key_wrap_key() {
 #[test]
 fn rfc7517_a3_hmac_key_verifies_rfc7515_a1() {
     let set = JwkSet::from_slice(RFC7517_A3.as_bytes()).unwrap();
-    let hmac = &set.keys[0];
+    let hmac = &set.keys[1];
     assert_eq!(thumbprint(hmac), thumbprint(&jwk(RFC7515_A1_JWK)));
 
     // It is the key of RFC 7515 A.1, so it verifies that token.
