@@ -10,13 +10,19 @@ use crate::{input, Failure, Outcome};
 pub enum JwkCommand {
     /// Generate a private JWK (or a JWKS holding it with --set).
     Generate {
-        /// Algorithm the key is for: RS256, PS256, ES256, ES384, ES512, EdDSA, HS256, ...
-        #[arg(long)]
-        alg: Algorithm,
+        /// Algorithm the key is for: a signing one (RS256, PS256, ES256, EdDSA, HS256,
+        /// ML-DSA-65, ...) or a JWE key-management one (RSA-OAEP-256, ECDH-ES,
+        /// ECDH-ES+A256KW, A256KW, dir, ...; the key gets `use: "enc"`).
+        #[arg(long, value_parser = key_purpose)]
+        alg: KeyPurpose,
         /// Key size in bits (RSA: 2048, 3072, 4096, 8192; HMAC: a multiple of 8 from the
-        /// hash size to 8192; EC and EdDSA: fixed by the curve).
+        /// hash size to 8192; dir: 128, 256 or 512; EC, EdDSA, ML-DSA and AES key wrap:
+        /// fixed by the algorithm).
         #[arg(long)]
         size: Option<usize>,
+        /// Curve for ECDH-ES keys: P-256 (default), P-384, P-521 or X25519.
+        #[arg(long)]
+        crv: Option<String>,
         /// Key id (default: the RFC 7638 thumbprint).
         #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
@@ -56,6 +62,28 @@ pub enum JwkCommand {
     },
 }
 
+/// What a generated key is for.
+#[derive(Clone, Copy)]
+pub enum KeyPurpose {
+    /// A JWS algorithm.
+    Sign(Algorithm),
+    /// A JWE key-management algorithm.
+    Encrypt(tessera_jose::jwe::KeyAlgorithm),
+}
+
+fn key_purpose(text: &str) -> Result<KeyPurpose, String> {
+    match text.parse::<Algorithm>() {
+        Ok(alg) => Ok(KeyPurpose::Sign(alg)),
+        Err(signing) => match text.parse::<tessera_jose::jwe::KeyAlgorithm>() {
+            Ok(alg) => Ok(KeyPurpose::Encrypt(alg)),
+            Err(e @ (tessera_jose::jwe::JweError::Rsa15 | tessera_jose::jwe::JweError::Pbes2)) => {
+                Err(e.to_string())
+            }
+            Err(_) => Err(signing.to_string()),
+        },
+    }
+}
+
 /// PEM container formats.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PemFormat {
@@ -74,10 +102,21 @@ pub fn run(cmd: JwkCommand) -> Outcome {
         JwkCommand::Generate {
             alg,
             size,
+            crv,
             kid,
             set,
         } => {
-            let mut jwk = Jwk::generate(alg, size)?;
+            let mut jwk = match alg {
+                KeyPurpose::Sign(alg) => {
+                    if crv.is_some() {
+                        return Err(Failure(format!(
+                            "--crv is for ECDH-ES keys; {alg} fixes its curve"
+                        )));
+                    }
+                    Jwk::generate(alg, size)?
+                }
+                KeyPurpose::Encrypt(alg) => Jwk::generate_encryption(alg, size, crv.as_deref())?,
+            };
             if let Some(kid) = kid {
                 if kid.is_empty() {
                     return Err(Failure("--kid must not be empty".into()));

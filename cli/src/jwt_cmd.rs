@@ -29,6 +29,17 @@ pub enum JwtCommand {
         /// Claims as a JSON object, or @FILE to read them from a file (@- for stdin).
         #[arg(long)]
         claims: String,
+        /// Encrypt the signed token to this recipient key (public JWK or PEM): a nested
+        /// JWT (JWE with `cty` `JWT`).
+        #[arg(long, value_name = "FILE")]
+        encrypt_to: Option<String>,
+        /// Key management for --encrypt-to (default: the key's `alg`, else RSA-OAEP-256 /
+        /// ECDH-ES).
+        #[arg(long, requires = "encrypt_to")]
+        key_alg: Option<tessera_jose::jwe::KeyAlgorithm>,
+        /// Content encryption for --encrypt-to.
+        #[arg(long, default_value = "A256GCM", requires = "encrypt_to")]
+        enc: tessera_jose::jwe::ContentEncryption,
     },
     /// Verify a token: exit 0 and print the claims, or exit 1 with the reason.
     #[command(group(ArgGroup::new("source").required(true).args(["jwks", "key"])))]
@@ -52,6 +63,10 @@ pub enum JwtCommand {
         /// tools that omit it). An `exp` that is present is still checked.
         #[arg(long)]
         allow_missing_exp: bool,
+        /// Decrypt a nested JWT (a JWE holding the JWS) with this private key first; the
+        /// token must then be encrypted.
+        #[arg(long, value_name = "FILE")]
+        decrypt_key: Option<String>,
         /// The token, or - to read it from stdin.
         token: String,
     },
@@ -93,7 +108,18 @@ pub fn run(cmd: JwtCommand) -> Outcome {
             kid,
             exp,
             claims,
-        } => sign(&key, alg, kid, exp, &claims),
+            encrypt_to,
+            key_alg,
+            enc,
+        } => {
+            let token = sign(&key, alg, kid, exp, &claims)?;
+            match encrypt_to {
+                None => Ok(token),
+                Some(path) => {
+                    Ok(crate::jwe_cmd::encryption_key(&path, key_alg)?.encrypt_jws(&token, enc)?)
+                }
+            }
+        }
         JwtCommand::Verify {
             jwks,
             key,
@@ -101,6 +127,7 @@ pub fn run(cmd: JwtCommand) -> Outcome {
             aud,
             alg,
             allow_missing_exp,
+            decrypt_key,
             token,
         } => {
             let mut validation = Validation::new();
@@ -116,7 +143,7 @@ pub fn run(cmd: JwtCommand) -> Outcome {
             if allow_missing_exp {
                 validation = validation.exp_optional();
             }
-            verify(jwks, key, &validation, &token)
+            verify(jwks, key, decrypt_key.as_deref(), &validation, &token)
         }
         JwtCommand::Decode { token } => decode(&token),
         JwtCommand::DpopProof {
@@ -225,16 +252,29 @@ fn sign(
 fn verify(
     jwks: Option<String>,
     key: Option<String>,
+    decrypt_key: Option<&str>,
     validation: &Validation,
     token: &str,
 ) -> Outcome {
-    if token == "-" && (key.as_deref() == Some("-") || jwks.as_deref() == Some("-")) {
+    if token == "-"
+        && (key.as_deref() == Some("-") || jwks.as_deref() == Some("-") || decrypt_key == Some("-"))
+    {
         return Err(Failure(
             "the key and the token both read stdin; give one of them as a file".into(),
         ));
     }
     let token = input::token(token)?;
-    let parsed = UnverifiedJwt::parse(&token).map_err(invalid)?;
+    // A nested JWT: decrypted first; the inner JWS then passes every rule below.
+    let nested = match decrypt_key {
+        Some(path) => Some(
+            crate::jwe_cmd::decryption_key(path, None)?
+                .decrypt_nested(&token)
+                .map_err(invalid)?,
+        ),
+        None => None,
+    };
+    let inner = nested.as_ref().map_or(token.as_str(), |n| n.inner());
+    let parsed = UnverifiedJwt::parse(inner).map_err(invalid)?;
     let verified = match (jwks, key) {
         (Some(source), _) => {
             let bytes = if source.starts_with("http://") || source.starts_with("https://") {
@@ -300,6 +340,9 @@ fn invalid(e: Error) -> Failure {
         Error::Claim(ClaimError::AudienceNotConfigured(_)) => " (pass --aud)",
         Error::Claim(ClaimError::Missing(claim)) if claim == "exp" => {
             " (--allow-missing-exp accepts tokens without one)"
+        }
+        Error::Malformed(tessera_jose::MalformedError::PartCount(5)) => {
+            " (pass --decrypt-key with the private key it was encrypted to)"
         }
         _ => "",
     };

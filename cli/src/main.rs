@@ -5,6 +5,7 @@
 
 mod gateway_cmd;
 mod input;
+mod jwe_cmd;
 mod jwk_cmd;
 mod jwt_cmd;
 mod mock_cmd;
@@ -31,6 +32,9 @@ enum Command {
     /// JSON Web Token chores: sign, verify, decode.
     #[command(subcommand)]
     Jwt(jwt_cmd::JwtCommand),
+    /// JSON Web Encryption: encrypt to a recipient's key, decrypt.
+    #[command(subcommand)]
+    Jwe(jwe_cmd::JweCommand),
     /// Run the auth server.
     Serve(server_cmd::ServeArgs),
     /// Manage users on the server's database.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Jwk(cmd) => jwk_cmd::run(cmd),
         Command::Jwt(cmd) => jwt_cmd::run(cmd),
+        Command::Jwe(cmd) => jwe_cmd::run(cmd),
         Command::Serve(args) => server_cmd::serve(args),
         Command::User(cmd) => server_cmd::user(cmd),
         Command::Client(cmd) => server_cmd::client(cmd),

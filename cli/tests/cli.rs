@@ -681,3 +681,154 @@ fn dpop_proofs_verify_once_each_and_name_the_request() {
     ]);
     assert_one_line_failure(&out, 1, "not an asymmetric private key");
 }
+
+#[test]
+fn jwe_encrypt_decrypt_and_nested_tokens_for_every_key_management_algorithm() {
+    let dir = temp_dir("jwe");
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    // The signer.
+    std::fs::write(
+        path("sig.jwk"),
+        stdout(&tessera(&["jwk", "generate", "--alg", "ES256"])),
+    )
+    .unwrap();
+    std::fs::write(
+        path("sig.pub"),
+        stdout(&tessera(&["jwk", "public", &path("sig.jwk")])),
+    )
+    .unwrap();
+    for (alg, crv) in [
+        ("RSA-OAEP-256", None),
+        ("RSA-OAEP", None),
+        ("ECDH-ES", Some("X25519")),
+        ("ECDH-ES+A128KW", Some("P-256")),
+        ("ECDH-ES+A256KW", Some("P-521")),
+        ("A128KW", None),
+        ("A256KW", None),
+        ("dir", None),
+    ] {
+        let mut args = vec!["jwk", "generate", "--alg", alg];
+        if let Some(crv) = crv {
+            args.extend(["--crv", crv]);
+        }
+        let out = tessera(&args);
+        assert!(out.status.success(), "{alg}: {}", stderr(&out));
+        let jwk: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(jwk["alg"], alg);
+        assert_eq!(jwk["use"], "enc");
+        std::fs::write(path("enc.jwk"), stdout(&out)).unwrap();
+        // The sender needs only the public key (a shared key is its own public form).
+        let recipient = if jwk["kty"] == "oct" {
+            path("enc.jwk")
+        } else {
+            std::fs::write(
+                path("enc.pub"),
+                stdout(&tessera(&["jwk", "public", &path("enc.jwk")])),
+            )
+            .unwrap();
+            path("enc.pub")
+        };
+        for enc in ["A256GCM", "A128GCM", "A256CBC-HS512", "A128CBC-HS256"] {
+            if alg == "dir" && enc != "A256GCM" && enc != "A128CBC-HS256" {
+                continue; // a 256-bit dir key serves these two
+            }
+            let out = tessera(&[
+                "jwe",
+                "encrypt",
+                "--key",
+                &recipient,
+                "--enc",
+                enc,
+                "the payload",
+            ]);
+            assert!(out.status.success(), "{alg} {enc}: {}", stderr(&out));
+            let token = stdout(&out).trim().to_owned();
+            assert_eq!(token.split('.').count(), 5);
+            let out = tessera(&["jwe", "decrypt", "--key", &path("enc.jwk"), &token]);
+            assert!(out.status.success(), "{alg} {enc}: {}", stderr(&out));
+            assert_eq!(stdout(&out).trim(), "the payload");
+            // Nested: signed, then encrypted; verified after decryption.
+            let nested = sign(
+                &path("sig.jwk"),
+                &["--encrypt-to", &recipient, "--enc", enc],
+                r#"{"sub":"jane"}"#,
+            );
+            let out = tessera(&[
+                "jwt",
+                "verify",
+                "--key",
+                &path("sig.pub"),
+                "--decrypt-key",
+                &path("enc.jwk"),
+                &nested,
+            ]);
+            assert!(out.status.success(), "{alg} {enc}: {}", stderr(&out));
+            assert!(stdout(&out).contains("\"sub\": \"jane\""));
+        }
+    }
+    let nested = sign(
+        &path("sig.jwk"),
+        &["--encrypt-to", &path("enc.jwk")],
+        r#"{"sub":"jane"}"#,
+    );
+    // Without --decrypt-key, the JWE is named and the option suggested.
+    assert_one_line_failure(
+        &tessera(&["jwt", "verify", "--key", &path("sig.pub"), &nested]),
+        1,
+        "pass --decrypt-key",
+    );
+    // With --decrypt-key, a plain JWS is refused: encryption was required.
+    let plain = sign(&path("sig.jwk"), &[], r#"{"sub":"jane"}"#);
+    assert_one_line_failure(
+        &tessera(&[
+            "jwt",
+            "verify",
+            "--key",
+            &path("sig.pub"),
+            "--decrypt-key",
+            &path("enc.jwk"),
+            &plain,
+        ]),
+        1,
+        "a JWS where a JWE was expected",
+    );
+    // Signing keys do not encrypt, encryption keys do not sign; RSA1_5 is refused by name.
+    assert_one_line_failure(
+        &tessera(&["jwe", "encrypt", "--key", &path("sig.pub"), "x"]),
+        1,
+        "signing key",
+    );
+    assert_one_line_failure(
+        &tessera(&["jwt", "sign", "--key", &path("enc.jwk"), "--claims", "{}"]),
+        1,
+        "encryption key",
+    );
+    assert_one_line_failure(
+        &tessera(&["jwk", "generate", "--alg", "RSA1_5"]),
+        2,
+        "RSA1_5",
+    );
+    // A tampered token: one line, exit 1.
+    let token = stdout(&tessera(&[
+        "jwe",
+        "encrypt",
+        "--key",
+        &path("enc.jwk"),
+        "x",
+    ]))
+    .trim()
+    .to_owned();
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[3] = "AAAA".into();
+    assert_one_line_failure(
+        &tessera(&[
+            "jwe",
+            "decrypt",
+            "--key",
+            &path("enc.jwk"),
+            &parts.join("."),
+        ]),
+        1,
+        "decryption failed",
+    );
+}
