@@ -101,4 +101,27 @@ async function check() {
   }
 }
 
-await (mode === 'make' ? make() : check());
+// A nested access token from `tessera serve --encrypt-access-tokens`: decrypted with the
+// resource server's key, then verified against the server's JWKS.
+async function server(keyPath, issuer, token) {
+  const label = "jose decrypts tessera serve's access token and verifies it with the JWKS";
+  try {
+    const jwk = readJwk(keyPath);
+    const key = await importKey(jwk, jwk.alg);
+    const { plaintext, protectedHeader } = await jose.compactDecrypt(token, key);
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+    const { payload, protectedHeader: inner } = await jose.jwtVerify(new TextDecoder().decode(plaintext), jwks, {
+      issuer,
+      audience: 'tessera',
+      typ: 'at+jwt',
+    });
+    if (protectedHeader.cty === 'JWT' && payload.preferred_username === 'Jane') console.log(`ok   ${label} (${inner.alg})`);
+    else console.log(`FAIL ${label}: ${JSON.stringify(payload)}`);
+  } catch (e) {
+    console.log(`FAIL ${label}: ${e.code ?? e.name}: ${e.message}`);
+  }
+}
+
+if (mode === 'make') await make();
+else if (mode === 'check') await check();
+else await server(dir, process.argv[4], process.argv[5]);

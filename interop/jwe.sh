@@ -7,7 +7,10 @@
 # makes keys of its own and tessera encrypts to them (`tessera jwe encrypt`); the peer
 # decrypts. Nested JWTs both ways: the peer signs (ES256) then encrypts and
 # `tessera jwt verify --decrypt-key` accepts it; `tessera jwt sign --encrypt-to` and the peer
-# decrypts and verifies. Run interop/run.sh first (it installs the venv and npm packages).
+# decrypts and verifies. Then end to end: `tessera serve --encrypt-access-tokens` issues
+# nested access tokens that the example consumer (DECRYPT_KEY, REQUIRE_ENCRYPTION=1) and the
+# gateway (--decrypt-key --require-encryption) accept, and jose decrypts and verifies against
+# the server's JWKS. Run interop/run.sh first (it installs the venv and npm packages).
 # Ends with `N passed, M failed`.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -16,10 +19,16 @@ PY="$HERE/.venv/bin/python"
 [ -d "$HERE/node_modules/jose" ] && "$PY" -c 'import jwcrypto' 2>/dev/null \
   || { echo "jwe.sh: run interop/run.sh first" >&2; exit 2; }
 cd "$ROOT"
+# shellcheck source=interop/lib.sh
+. "$ROOT/interop/lib.sh"
 cargo build --locked -p tessera --quiet
-T="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tessera"
+cargo build --locked -p tessera-verifier --example consumer --quiet
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+T="$BIN/tessera"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-jwe.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
 
 ALGS=(RSA-OAEP-256 RSA-OAEP ECDH-ES ECDH-ES+A128KW ECDH-ES+A256KW A128KW A256KW dir)
 ENCS=(A128GCM A256GCM A128CBC-HS256 A256CBC-HS512)
@@ -93,5 +102,38 @@ for peer in jwcrypto jose; do
   done
   count "$("${run[@]}" check "$WORK" 2>&1 || true)"
 done
+echo "==> tessera serve --encrypt-access-tokens, the consumer and the gateway"
+AUTH=$(free_port); CONSUMER=$(free_port); GW=$(free_port)
+export TESSERA_LOG=warn
+"$T" jwk generate --alg ECDH-ES+A256KW --crv P-384 > "$WORK/rs.jwk"
+(cd "$WORK" && exec "$T" serve --demo --db "sqlite://$WORK/tessera.db" --listen "127.0.0.1:$AUTH" \
+  --encrypt-access-tokens "$WORK/rs.jwk" >"$WORK/serve.log" 2>&1) &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$AUTH/readyz"
+PORT="$CONSUMER" JWKS_SERVER="http://127.0.0.1:$AUTH/.well-known/jwks.json" ISSUER="http://127.0.0.1:$AUTH" \
+  AUDIENCE=tessera DECRYPT_KEY="$WORK/rs.jwk" REQUIRE_ENCRYPTION=1 "$BIN/examples/consumer" >"$WORK/consumer.log" 2>&1 &
+PIDS+=($!)
+"$T" gateway --issuer "http://127.0.0.1:$AUTH" --audience tessera --upstream "http://127.0.0.1:$AUTH" \
+  --listen "127.0.0.1:$GW" --decrypt-key "$WORK/rs.jwk" --require-encryption >"$WORK/gateway.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$CONSUMER/healthz"
+wait_for "http://127.0.0.1:$GW/verify"
+TOKEN=$(curl -s "http://127.0.0.1:$AUTH/api/v1/auth" -H 'content-type: application/json' \
+  -d '{"userName":"Jane","password":"pass123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')
+if [ "$(tr -cd . <<< "$TOKEN" | wc -c)" -eq 4 ]; then count "ok   the login answer's access token is a JWE"; else count "FAIL not a JWE: $TOKEN"; fi
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$CONSUMER/api/v1/protected")
+if [ "$code" = 200 ] && grep -q '"sub"' "$WORK/body"; then count "ok   the consumer (DECRYPT_KEY) accepts it"; else count "FAIL consumer: $code $(cat "$WORK/body")"; fi
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$GW/verify")
+if [ "$code" = 200 ]; then count "ok   the gateway (--decrypt-key) accepts it"; else count "FAIL gateway: $code"; fi
+# The inner token, re-sent bare: refused by both, encryption being required.
+INNER=$("$T" jwe decrypt --key "$WORK/rs.jwk" "$TOKEN")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $INNER" "http://127.0.0.1:$CONSUMER/api/v1/protected")
+if [ "$code" = 401 ]; then count "ok   the consumer refuses the inner token sent unencrypted"; else count "FAIL consumer took a plain token: $code"; fi
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $INNER" "http://127.0.0.1:$GW/verify")
+if [ "$code" = 401 ]; then count "ok   the gateway refuses the inner token sent unencrypted"; else count "FAIL gateway took a plain token: $code"; fi
+count "$(cd "$HERE" && node jwe.mjs server "$WORK/rs.jwk" "http://127.0.0.1:$AUTH" "$TOKEN" 2>&1 || true)"
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+if [ "$failed" -ne 0 ]; then
+  for log in serve consumer gateway; do echo "--- $log.log"; tail -20 "$WORK/$log.log"; done
+  exit 1
+fi

@@ -73,6 +73,13 @@ pub struct GatewayArgs {
     /// How old a DPoP proof's `iat` may be (at most 1h; it may be 5s ahead at most).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = dpop_window)]
     dpop_window: std::time::Duration,
+    /// Accept encrypted access tokens (nested JWTs) decrypted with this private key (JWK
+    /// or PEM), as issued by `tessera serve --encrypt-access-tokens`.
+    #[arg(long, value_name = "FILE")]
+    decrypt_key: Option<String>,
+    /// With --decrypt-key: refuse tokens that are not encrypted.
+    #[arg(long, requires = "decrypt_key")]
+    require_encryption: bool,
     /// Also send oauth2-proxy's headers (X-Forwarded-User = sub, -Email, -Preferred-Username,
     /// -Groups, -Access-Token), for applications configured for oauth2-proxy.
     #[arg(long)]
@@ -127,6 +134,12 @@ pub fn run(args: GatewayArgs) -> Outcome {
             .dpop(tessera_contract::dpop::ProofChecker::new().window(args.dpop_window.as_secs()));
         if let Some(url) = args.revocations {
             builder = builder.revocation_feed(url);
+        }
+        if let Some(path) = &args.decrypt_key {
+            builder = builder.decryption_key(
+                crate::jwe_cmd::decryption_key(path, None)?,
+                args.require_encryption,
+            );
         }
         let verifier = Arc::new(builder.build()?);
         // Not fatal: an issuer that starts later is fetched on the first request.

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// `use_dpop_nonce` answer, and a fresh one with every answer.
     #[arg(long)]
     dpop_nonce: bool,
+    /// Encrypt access tokens to the resource servers' key (JWK or PEM file): they become
+    /// nested JWTs (signed, then encrypted). Give the private key to keep UserInfo, logout
+    /// and introspection working with them.
+    #[arg(long, env = "TESSERA_ENCRYPT_ACCESS_TOKENS", value_name = "FILE")]
+    encrypt_access_tokens: Option<PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -131,6 +136,11 @@ pub enum ClientCommand {
         /// tokens are then always bound to its key.
         #[arg(long)]
         require_dpop: bool,
+        /// The client's public encryption key (JWK or PEM file): its ID tokens are then
+        /// encrypted to it (RSA-OAEP-256 / ECDH-ES unless the JWK names its `alg`;
+        /// A128CBC-HS256).
+        #[arg(long, value_name = "FILE")]
+        encryption_key: Option<String>,
         /// A resource server: may introspect tokens issued to other clients (without it, a
         /// client learns only about its own tokens).
         #[arg(long)]
@@ -248,6 +258,9 @@ pub fn serve(args: ServeArgs) -> Outcome {
     }
     config.demo |= args.demo;
     config.dpop_nonce |= args.dpop_nonce;
+    if args.encrypt_access_tokens.is_some() {
+        config.encrypt_access_tokens = args.encrypt_access_tokens;
+    }
     if let Some(n) = args.max_connections {
         config.max_connections = Some(n as usize);
     }
@@ -392,10 +405,25 @@ pub fn client(cmd: ClientCommand) -> Outcome {
                 backchannel_logout_uri,
                 skip_consent,
                 require_dpop,
+                encryption_key,
                 introspect,
                 common,
             } => {
+                let id_token_encryption_jwk = match encryption_key {
+                    Some(path) => {
+                        let jwk = tessera_jose::pem::parse_key(&crate::input::read(Some(&path))?)
+                            .map_err(|e| Failure(format!("{path}: {e}")))?;
+                        if jwk.is_private() {
+                            return Err(Failure(format!(
+                                "{path} holds a private or shared key; give the client's public key"
+                            )));
+                        }
+                        Some(jwk.to_json())
+                    }
+                    None => None,
+                };
                 let spec = ClientSpec {
+                    id_token_encryption_jwk,
                     client_id: id.clone(),
                     scope,
                     can_introspect: introspect,

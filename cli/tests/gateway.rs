@@ -248,3 +248,90 @@ fn upstream_timeout_is_configurable_and_answers_504() {
         );
     }
 }
+
+fn tessera_out(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn the_gateway_decrypts_nested_tokens_and_can_require_them() {
+    let dir = std::env::temp_dir().join(format!("tessera-gw-jwe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("enc.jwk");
+    let public = dir.join("enc.pub.jwk");
+    std::fs::write(
+        &key,
+        tessera_out(&["jwk", "generate", "--alg", "ECDH-ES+A256KW"]),
+    )
+    .unwrap();
+    std::fs::write(
+        &public,
+        tessera_out(&["jwk", "public", key.to_str().unwrap()]),
+    )
+    .unwrap();
+
+    let (mock_port, gw_port) = (free_port(), free_port());
+    let mock_addr = format!("127.0.0.1:{mock_port}");
+    let _mock = spawn(&["mock-jwks", "--listen", &mock_addr]);
+    wait_for(mock_port, "GET /.well-known/jwks.json HTTP/1.1");
+    let gw_addr = format!("127.0.0.1:{gw_port}");
+    let _gateway = spawn(&[
+        "gateway",
+        "--jwks-url",
+        &format!("http://{mock_addr}/.well-known/jwks.json"),
+        "--audience",
+        "svc",
+        "--upstream",
+        &format!("http://{mock_addr}"),
+        "--listen",
+        &gw_addr,
+        "--decrypt-key",
+        key.to_str().unwrap(),
+        "--require-encryption",
+    ]);
+    wait_for(gw_port, "GET /verify HTTP/1.1");
+    let (_, _, body) = request(
+        mock_port,
+        "POST /token HTTP/1.1\r\nContent-Type: application/json",
+        r#"{"sub":"jane","aud":"svc","alg":"ES256"}"#,
+    )
+    .unwrap();
+    let minted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let plain = minted["token"].as_str().unwrap();
+    let nested = tessera_out(&[
+        "jwe",
+        "encrypt",
+        "--key",
+        public.to_str().unwrap(),
+        "--cty",
+        "JWT",
+        plain,
+    ]);
+    let (status, head, _) = request(
+        gw_port,
+        &format!("GET /verify HTTP/1.1\r\nAuthorization: Bearer {nested}"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("x-tessera-sub: jane"), "{head}");
+    // The same token unencrypted: refused, encryption being required.
+    let (status, head, _) = request(
+        gw_port,
+        &format!("GET /verify HTTP/1.1\r\nAuthorization: Bearer {plain}"),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    assert!(head.contains("error=\"invalid_token\""), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

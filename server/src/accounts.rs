@@ -486,6 +486,8 @@ pub struct Client {
     pub skip_consent: bool,
     /// Tokens are issued to it only with a DPoP proof (RFC 9449).
     pub require_dpop: bool,
+    /// Its public encryption JWK: its ID tokens are encrypted to it.
+    pub id_token_encryption_jwk: Option<String>,
 }
 
 /// What `tessera client add` registers.
@@ -509,11 +511,17 @@ pub struct ClientSpec {
     pub skip_consent: bool,
     /// Issue tokens only with a DPoP proof.
     pub require_dpop: bool,
+    /// The client's public encryption key (a JWK, JSON): ID tokens are then encrypted to
+    /// it (nested JWTs, A128CBC-HS256 as OpenID Connect Registration defaults).
+    pub id_token_encryption_jwk: Option<String>,
 }
 
 impl ClientSpec {
     fn validate(&self) -> Result<()> {
         validate_name(&self.client_id, "client id")?;
+        if let Some(text) = &self.id_token_encryption_jwk {
+            id_token_encrypter(text)?;
+        }
         for s in self.scope.split_whitespace() {
             if !s
                 .bytes()
@@ -636,7 +644,7 @@ impl Clients {
             )));
         }
         let result = sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO clients (client_id, secret_hash, scope, disabled, created_at, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop, id_token_encryption_jwk) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(client_id)
         // A public client has no secret: an empty hash, which no presented secret matches.
@@ -650,6 +658,7 @@ impl Clients {
         .bind(spec.backchannel_logout_uri.as_deref())
         .bind(i64::from(spec.skip_consent))
         .bind(i64::from(spec.require_dpop))
+        .bind(spec.id_token_encryption_jwk.as_deref())
         .execute(&mut *tx)
         .await;
         match result {
@@ -777,7 +786,7 @@ impl Clients {
 }
 
 /// The columns [`client_from_row`] reads.
-const CLIENT_COLUMNS: &str = "client_id, scope, disabled, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop";
+const CLIENT_COLUMNS: &str = "client_id, scope, disabled, can_introspect, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, skip_consent, require_dpop, id_token_encryption_jwk";
 
 fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client> {
     let list = |column: &str| -> Result<Vec<String>> {
@@ -796,7 +805,23 @@ fn client_from_row(row: &sqlx::any::AnyRow) -> Result<Client> {
         backchannel_logout_uri: row.try_get("backchannel_logout_uri")?,
         skip_consent: row.try_get::<i64, _>("skip_consent")? != 0,
         require_dpop: row.try_get::<i64, _>("require_dpop")? != 0,
+        id_token_encryption_jwk: row.try_get("id_token_encryption_jwk")?,
     })
+}
+
+/// The key a client's ID tokens are encrypted to, from its registered public JWK: an
+/// asymmetric public key (RSA, EC or X25519) for a key-management algorithm.
+pub(crate) fn id_token_encrypter(text: &str) -> Result<tessera_jose::jwe::EncryptionKey> {
+    let jwk = tessera_jose::Jwk::from_json(text)
+        .map_err(|e| Error::Invalid(format!("ID token encryption key: {e}")))?;
+    if jwk.is_private() {
+        return Err(Error::Invalid(
+            "ID token encryption key: give the client's public key, not a private or shared one"
+                .into(),
+        ));
+    }
+    tessera_jose::jwe::EncryptionKey::from_jwk(&jwk, None)
+        .map_err(|e| Error::Invalid(format!("ID token encryption key: {e}")))
 }
 
 fn json_list(items: &[String]) -> String {

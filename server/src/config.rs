@@ -53,6 +53,11 @@ pub struct Config {
     pub dpop_nonce: bool,
     /// How old a DPoP proof's `iat` may be, in seconds (it may be 5 s ahead at most).
     pub dpop_window: u64,
+    /// The resource servers' encryption key (a JWK or PEM file): when set, access tokens
+    /// are nested JWTs, signed then encrypted to it. A private key (or a shared `oct` one)
+    /// also lets the server read them back at its own endpoints (UserInfo, logout,
+    /// introspection); with only the public key, those refuse encrypted tokens.
+    pub encrypt_access_tokens: Option<PathBuf>,
     /// How often the server rereads keys from the database, in milliseconds.
     pub reload_interval_ms: u64,
     /// How often the revocation feed polls the database, in milliseconds.
@@ -138,6 +143,7 @@ impl Config {
             fingerprint_cookie: false,
             dpop_nonce: false,
             dpop_window: 60,
+            encrypt_access_tokens: None,
             reload_interval_ms: 2000,
             revocation_poll_ms: 250,
             trust_forwarded_for: false,
@@ -279,6 +285,8 @@ pub struct FileConfig {
     pub dpop_nonce: Option<bool>,
     /// See [`Config::dpop_window`].
     pub dpop_window: Option<u64>,
+    /// See [`Config::encrypt_access_tokens`].
+    pub encrypt_access_tokens: Option<PathBuf>,
     /// See [`Config::max_failures_per_user`].
     pub max_failures_per_user: Option<u32>,
     /// See [`Config::max_failures_per_address`].
@@ -347,6 +355,11 @@ impl FileConfig {
         }
         if self.tls_cert.is_some() {
             config.tls_cert.clone_from(&self.tls_cert);
+        }
+        if self.encrypt_access_tokens.is_some() {
+            config
+                .encrypt_access_tokens
+                .clone_from(&self.encrypt_access_tokens);
         }
         if self.tls_key.is_some() {
             config.tls_key.clone_from(&self.tls_key);

@@ -184,6 +184,13 @@ ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
 ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT
 "#,
     ),
+    // Encrypted ID tokens: the client's public encryption JWK.
+    (
+        7,
+        r#"
+ALTER TABLE clients ADD COLUMN id_token_encryption_jwk TEXT
+"#,
+    ),
 ];
 
 /// The revocations table: the dialects differ only in how the cursor column counts.

@@ -55,6 +55,37 @@ use tessera_jose::Algorithm;
 use tessera_listen::{Limits, Shutdown, ShutdownTrigger};
 use tokens::TokenIssuer;
 
+/// The key access tokens are encrypted to, and the one that reads them back (when the
+/// file holds a private or shared key), from `encrypt_access_tokens`.
+#[allow(clippy::type_complexity)]
+fn access_token_encryption(
+    config: &Config,
+) -> Result<(
+    Option<Arc<tessera_jose::jwe::EncryptionKey>>,
+    Option<Arc<tessera_jose::jwe::DecryptionKey>>,
+)> {
+    let Some(path) = &config.encrypt_access_tokens else {
+        return Ok((None, None));
+    };
+    let what = |e: &dyn std::fmt::Display| {
+        Error::Config(format!("encrypt_access_tokens {}: {e}", path.display()))
+    };
+    let bytes = std::fs::read(path).map_err(|e| what(&e))?;
+    let jwk = tessera_jose::pem::parse_key(&bytes).map_err(|e| what(&e))?;
+    let encrypt = tessera_jose::jwe::EncryptionKey::from_jwk(&jwk, None).map_err(|e| what(&e))?;
+    let decrypt = if jwk.is_private() {
+        Some(Arc::new(
+            tessera_jose::jwe::DecryptionKey::from_jwk(&jwk, None).map_err(|e| what(&e))?,
+        ))
+    } else {
+        tracing::warn!(
+            "access tokens are encrypted to a public key only: UserInfo, logout and introspection cannot read them"
+        );
+        None
+    };
+    Ok((Some(Arc::new(encrypt)), decrypt))
+}
+
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -85,6 +116,9 @@ pub struct AppState {
     cors_origins: Arc<oidc::cors::Origins>,
     /// DPoP proofs: the checker (its replay cache shared by every request) and nonces.
     pub(crate) dpop: Arc<dpop::Dpop>,
+    /// Reads back encrypted access tokens at the server's own endpoints, when the
+    /// configured encryption key is a private (or shared) one.
+    pub(crate) own_decrypter: Option<Arc<tessera_jose::jwe::DecryptionKey>>,
 }
 
 impl AppState {
@@ -147,8 +181,10 @@ impl AppState {
             config.dpop_nonce,
             &master.derive("dpop nonce"),
         ));
+        let (encrypt_to, own_decrypter) = access_token_encryption(&config)?;
         Ok(AppState {
             dpop,
+            own_decrypter,
             master,
             pages: Arc::new(oidc::pages::Pages::new()?),
             codes: oidc::codes::Codes::new(db.clone(), clock.clone()),
@@ -159,7 +195,8 @@ impl AppState {
             users: Users::new(db.clone(), clock.clone()),
             clients: Clients::new(db.clone(), clock.clone()),
             passwords: PasswordChecker::new()?,
-            issuer: TokenIssuer::new(config.clone(), keys.clone(), clock.clone()),
+            issuer: TokenIssuer::new(config.clone(), keys.clone(), clock.clone())
+                .encrypting_to(encrypt_to),
             sessions: Sessions::new(
                 db.clone(),
                 clock.clone(),

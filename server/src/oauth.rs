@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_contract::{claims, RevocationKind};
+use tessera_jose::jwe::ContentEncryption;
 use tessera_jose::Shown;
 
 use crate::accounts::Client;
@@ -451,6 +452,15 @@ async fn authorization_code(
                 &issued.token,
             )?
             .ok_or(ApiError::Unavailable)?;
+        // A client registered with an encryption key gets its ID token encrypted to it
+        // (signed, then encrypted: OpenID Connect Core 16.14), A128CBC-HS256 being the
+        // Registration default `id_token_encrypted_response_enc`.
+        let id_token = match &client.id_token_encryption_jwk {
+            Some(jwk) => crate::accounts::id_token_encrypter(jwk)?
+                .encrypt_jws(&id_token, ContentEncryption::A128CbcHs256)
+                .map_err(crate::error::Error::from)?,
+            None => id_token,
+        };
         body["id_token"] = Value::String(id_token);
     }
     let mut family = None;

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use tessera_contract::{claims, SharedClock};
+use tessera_jose::jwe::{ContentEncryption, EncryptionKey};
 
 use crate::accounts::random_token;
 use crate::config::Config;
@@ -95,6 +96,8 @@ pub struct TokenIssuer {
     config: Arc<Config>,
     keys: Arc<KeyManager>,
     clock: SharedClock,
+    /// When set, access tokens are nested JWTs encrypted to this key.
+    encrypt_to: Option<Arc<EncryptionKey>>,
 }
 
 impl TokenIssuer {
@@ -104,7 +107,14 @@ impl TokenIssuer {
             config,
             keys,
             clock,
+            encrypt_to: None,
         }
+    }
+
+    /// Encrypts every access token to `key` (nested JWTs, A256GCM).
+    pub fn encrypting_to(mut self, key: Option<Arc<EncryptionKey>>) -> TokenIssuer {
+        self.encrypt_to = key;
+        self
     }
 
     /// Signs an access token, bound to the DPoP key with thumbprint `jkt` when given.
@@ -159,7 +169,10 @@ impl TokenIssuer {
                 cnf: jkt.map(|jkt| Confirmation { jkt }),
             },
         };
-        let token = signer.sign_jwt_with_typ(Some(claims::ACCESS_TOKEN_TYP), &claims)?;
+        let mut token = signer.sign_jwt_with_typ(Some(claims::ACCESS_TOKEN_TYP), &claims)?;
+        if let Some(key) = &self.encrypt_to {
+            token = key.encrypt_jws(&token, ContentEncryption::A256Gcm)?;
+        }
         Ok(Some(Issued {
             token,
             expires_in: self.config.token_ttl,

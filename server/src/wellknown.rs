@@ -97,6 +97,12 @@ pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
             "dpop_signing_alg_values_supported": dpop_algs,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": id_token_algs,
+            // ID tokens are encrypted for clients registered with a key (asymmetric only:
+            // no shared-secret key management).
+            "id_token_encryption_alg_values_supported": [
+                "RSA-OAEP-256", "RSA-OAEP", "ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW"
+            ],
+            "id_token_encryption_enc_values_supported": ["A128CBC-HS256"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "claims_supported": [
                 "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp",

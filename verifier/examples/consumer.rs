@@ -17,6 +17,9 @@
 //! - `PUBLIC_URL`: the URL clients reach this service at (default `http://127.0.0.1:PORT`):
 //!   a DPoP proof's `htu` must be it followed by the request path. Set it when the consumer
 //!   sits behind a proxy; it is never taken from the request's headers;
+//! - `DECRYPT_KEY`: a private JWK file; when set, encrypted access tokens (nested JWTs, as
+//!   `tessera serve --encrypt-access-tokens` issues them) are decrypted with it and then
+//!   verified; `REQUIRE_ENCRYPTION=1` refuses plain ones;
 //! - `MAX_CONNECTIONS`: open connections at most (default: below the descriptor limit,
 //!   which is raised to its hard limit at start); idle ones are closed to make room;
 //! - `RUST_LOG`: log filter (default `info`).
@@ -95,6 +98,21 @@ async fn run() -> Result<(), String> {
         .public_url(public_url);
     if let Some(server) = env("REVOCATIONS") {
         builder = builder.revocation_feed(server);
+    }
+    if let Some(path) = env("DECRYPT_KEY") {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("DECRYPT_KEY: cannot read {path}: {e}"))?;
+        let jwk = tessera_jose::Jwk::from_json(&text).map_err(|e| format!("DECRYPT_KEY: {e}"))?;
+        let key = tessera_jose::jwe::DecryptionKey::from_jwk(&jwk, None)
+            .map_err(|e| format!("DECRYPT_KEY: {e}"))?;
+        let required = match env("REQUIRE_ENCRYPTION").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => return Err(format!("REQUIRE_ENCRYPTION must be 1 or 0, not {other}")),
+        };
+        builder = builder.decryption_key(key, required);
+    } else if env("REQUIRE_ENCRYPTION").is_some() {
+        return Err("REQUIRE_ENCRYPTION needs DECRYPT_KEY".into());
     }
     let verifier = Arc::new(builder.build().map_err(|e| e.to_string())?);
     // Not fatal: an issuer that starts later is fetched on the first request.

@@ -47,6 +47,10 @@ pub enum Error {
     #[error("token sent with the DPoP scheme is not DPoP-bound (no `cnf.jkt`)")]
     NotBound,
 
+    /// Encrypted tokens are required and this one is a plain JWS.
+    #[error("token is not encrypted, and this service accepts only encrypted (nested) tokens")]
+    EncryptionRequired,
+
     /// The DPoP proof was refused (RFC 9449).
     #[error("{0}")]
     Dpop(tessera_contract::dpop::ProofError),
@@ -74,6 +78,7 @@ impl Error {
                 | Error::Revoked { .. }
                 | Error::BoundTokenAsBearer
                 | Error::NotBound
+                | Error::EncryptionRequired
                 | Error::Dpop(_)
         )
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
+use tessera_jose::jwe::{DecryptionKey, JweLimits};
 use tessera_jose::{dangerous, Algorithm, Jwt, KeySet, Limits, UnverifiedJwt, Validation};
 
 use crate::error::Error;
@@ -121,6 +122,15 @@ pub struct VerifierBuilder {
     token_cache: usize,
     dpop: Option<ProofChecker>,
     public_url: Option<String>,
+    decryption: Option<Decryption>,
+}
+
+/// Nested tokens: the key that decrypts them, and whether plain JWS tokens are refused.
+#[derive(Debug)]
+struct Decryption {
+    key: DecryptionKey,
+    required: bool,
+    limits: JweLimits,
 }
 
 impl VerifierBuilder {
@@ -184,6 +194,20 @@ impl VerifierBuilder {
     /// `X-Forwarded-*`) could name anything. Without it, DPoP-bound tokens are refused.
     pub fn public_url(mut self, url: impl Into<String>) -> VerifierBuilder {
         self.public_url = Some(url.into());
+        self
+    }
+
+    /// Accepts encrypted access tokens (nested JWTs: a JWE with `cty` `JWT` holding the
+    /// signed token, RFC 7519 section 5.2) decrypted with this key; the inner token then
+    /// passes every check a plain one does. With `required`, plain (unencrypted) tokens are
+    /// refused ([`Error::EncryptionRequired`]). Without this, an encrypted token is refused
+    /// as malformed.
+    pub fn decryption_key(mut self, key: DecryptionKey, required: bool) -> VerifierBuilder {
+        self.decryption = Some(Decryption {
+            key,
+            required,
+            limits: JweLimits::default(),
+        });
         self
     }
 
@@ -251,8 +275,14 @@ impl VerifierBuilder {
             cache: (self.token_cache > 0).then(|| TokenCache::new(self.token_cache)),
             dpop: self.dpop.unwrap_or_default(),
             public_url,
+            decryption: self.decryption,
         })
     }
+}
+
+/// A compact JWE has five parts (a JWS three).
+fn is_jwe(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 4
 }
 
 /// Verifies access tokens from one or more issuers.
@@ -287,6 +317,7 @@ pub struct Verifier {
     cache: Option<TokenCache>,
     dpop: ProofChecker,
     public_url: Option<String>,
+    decryption: Option<Decryption>,
 }
 
 impl Verifier {
@@ -396,7 +427,25 @@ impl Verifier {
         if let Some(jwt) = self.verify_cached(token, kid).await? {
             return Ok(jwt);
         }
-        let unverified = UnverifiedJwt::parse_with_limits(token, &self.limits)?;
+        // A nested token is decrypted first; its inner JWS is then what is verified (and the
+        // outer token is what the cache and DPoP's `ath` know).
+        let nested = match &self.decryption {
+            Some(decryption) if is_jwe(token) => {
+                let limits = JweLimits {
+                    max_token_len: decryption
+                        .limits
+                        .max_token_len
+                        .max(self.limits.max_token_len),
+                    max_depth: self.limits.max_depth,
+                    ..decryption.limits.clone()
+                };
+                Some(decryption.key.decrypt_nested_with(token, &limits)?)
+            }
+            Some(decryption) if decryption.required => return Err(Error::EncryptionRequired),
+            _ => None,
+        };
+        let jws = nested.as_ref().map_or(token, |n| n.inner());
+        let unverified = UnverifiedJwt::parse_with_limits(jws, &self.limits)?;
         *kid = unverified.header().kid().map(str::to_owned);
         // Unverified: used only to pick the configuration, whose policy then requires it.
         let iss = dangerous::insecure_claims(&unverified).iss();

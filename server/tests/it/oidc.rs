@@ -1288,3 +1288,175 @@ async fn a_code_bound_with_dpop_jkt_needs_a_proof_by_that_key() {
         assert_eq!(param(&params, "error"), Some("invalid_request"));
     }
 }
+
+#[tokio::test]
+async fn id_tokens_are_encrypted_for_clients_registered_with_a_key() {
+    use tessera_jose::jwe::{DecryptionKey, KeyAlgorithm};
+    for url in databases().await {
+        let s = setup(&url).await;
+        let rp_key =
+            tessera_jose::Jwk::generate_encryption(KeyAlgorithm::RsaOaep256, None, None).unwrap();
+        // A private key is refused at registration: the server must never hold it.
+        let refused = s
+            .state
+            .admin()
+            .add_client(
+                &ClientSpec {
+                    client_id: "leaky".into(),
+                    redirect_uris: vec!["https://leaky.test/cb".into()],
+                    id_token_encryption_jwk: Some(rp_key.to_json()),
+                    ..Default::default()
+                },
+                |_| Ok(()),
+            )
+            .await;
+        assert!(refused.is_err());
+        let secret = add(
+            &s.state,
+            ClientSpec {
+                client_id: "sealed".into(),
+                redirect_uris: vec!["https://sealed.test/cb".into()],
+                skip_consent: true,
+                id_token_encryption_jwk: Some(rp_key.to_public().to_json()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (verifier, challenge) = pkce();
+        let back = sign_in(
+            &s.state,
+            &mut Browser::default(),
+            &authorize_uri(
+                "sealed",
+                "https://sealed.test/cb",
+                "openid profile",
+                &challenge,
+                &[],
+            ),
+        )
+        .await;
+        let (_, params) = redirect(&back);
+        let code = param(&params, "code").unwrap().to_owned();
+        let reply = redeem(
+            &s.state,
+            "sealed",
+            Some(&secret),
+            &code,
+            "https://sealed.test/cb",
+            &verifier,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", text(&reply));
+        let body = reply.json();
+        let id_token = body["id_token"].as_str().unwrap();
+        assert_eq!(id_token.split('.').count(), 5, "an encrypted ID token");
+        // Only the client's private key opens it; inside is the signed ID token.
+        let nested = DecryptionKey::from_jwk(&rp_key, None)
+            .unwrap()
+            .decrypt_nested(id_token)
+            .unwrap();
+        assert_eq!(nested.jwe_header().alg(), KeyAlgorithm::RsaOaep256);
+        assert_eq!(nested.jwe_header().enc().as_str(), "A128CBC-HS256");
+        let validation = Validation::new()
+            .issuer("https://auth.test")
+            .audience("sealed")
+            .at_time(T0);
+        let jwt = nested.verify(&keys(&s.state).await, &validation).unwrap();
+        assert_eq!(jwt.claims().get("nonce").unwrap(), "n-1");
+        // The access token beside it is a plain JWS: encryption is per audience.
+        assert_eq!(body["access_token"].as_str().unwrap().split('.').count(), 3);
+        // Discovery says what the server can encrypt with.
+        let meta = send(&s.state, get("/.well-known/openid-configuration"))
+            .await
+            .json();
+        assert!(meta["id_token_encryption_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"RSA-OAEP-256".into()));
+    }
+}
+
+#[tokio::test]
+async fn access_tokens_are_encrypted_to_the_resource_servers_key() {
+    use tessera_jose::jwe::{DecryptionKey, KeyAlgorithm};
+    for url in databases().await {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-enc-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rs_key =
+            tessera_jose::Jwk::generate_encryption(KeyAlgorithm::EcdhEs, None, Some("X25519"))
+                .unwrap();
+        for (private, name) in [(true, "private.jwk"), (false, "public.jwk")] {
+            let path = dir.join(name);
+            let key = if private {
+                rs_key.clone()
+            } else {
+                rs_key.to_public()
+            };
+            std::fs::write(&path, key.to_json()).unwrap();
+            let mut config = config(&url);
+            config.encrypt_access_tokens = Some(path);
+            let state = state_with(config, ManualClock::at(T0)).await;
+            state.create_demo_users().await.unwrap();
+            let login = send(
+                &state,
+                crate::post_json(
+                    "/api/v1/auth",
+                    r#"{"userName":"Jane","password":"pass123"}"#,
+                ),
+            )
+            .await;
+            assert_eq!(login.status, StatusCode::OK);
+            let token = login.json()["jwt"].as_str().unwrap().to_owned();
+            assert_eq!(token.split('.').count(), 5, "a nested access token");
+            // The resource server decrypts, then verifies with the published keys.
+            let nested = DecryptionKey::from_jwk(&rs_key, None)
+                .unwrap()
+                .decrypt_nested(&token)
+                .unwrap();
+            let validation = Validation::new()
+                .issuer("https://auth.test")
+                .audience("tessera")
+                .at_time(T0);
+            let jwt = nested.verify(&keys(&state).await, &validation).unwrap();
+            assert_eq!(jwt.claims().get("preferred_username").unwrap(), "Jane");
+            // The server's own endpoints read it back only with the private key.
+            let logout = send(
+                &state,
+                Request::post("/api/v1/logout")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            let expected = if private {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(logout.status, expected, "private key: {private}");
+        }
+        // A file that is not an encryption key stops the server at start.
+        let bad = dir.join("bad.jwk");
+        std::fs::write(
+            &bad,
+            tessera_jose::Jwk::generate(tessera_jose::Algorithm::ES256, None)
+                .unwrap()
+                .to_json(),
+        )
+        .unwrap();
+        let mut config = config(&url);
+        config.encrypt_access_tokens = Some(bad);
+        let err =
+            tessera_server::AppState::open(config, crate::master(), ManualClock::at(T0).shared())
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+        assert!(err.contains("encrypt_access_tokens"), "{err}");
+    }
+}

@@ -7,6 +7,7 @@ mod dpop;
 mod jwks;
 mod logging;
 mod middleware;
+mod nested;
 mod revocation;
 mod rotation;
 mod support;
