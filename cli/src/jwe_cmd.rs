@@ -25,6 +25,10 @@ pub enum JweCommand {
         /// Header `cty` (content type of the payload).
         #[arg(long)]
         cty: Option<String>,
+        /// Compress the payload with DEFLATE first (`zip: "DEF"`). The ciphertext's length
+        /// then depends on the content: do not mix attacker-chosen data with secrets.
+        #[arg(long)]
+        zip: bool,
         /// The payload, or - to read it from stdin.
         payload: String,
     },
@@ -37,6 +41,13 @@ pub enum JweCommand {
         /// Expected key management (default: the key's `alg`, else its type's usual one).
         #[arg(long)]
         alg: Option<KeyAlgorithm>,
+        /// Accept PBES2 (password) tokens with a `p2c` of at most N iterations (refused
+        /// without this).
+        #[arg(long, value_name = "N")]
+        pbes2_max_iterations: Option<u32>,
+        /// Accept compressed (`zip`) tokens inflating to at most BYTES (refused without it).
+        #[arg(long, value_name = "BYTES")]
+        max_inflated: Option<usize>,
         /// The token, or - to read it from stdin.
         token: String,
     },
@@ -49,6 +60,7 @@ pub fn run(cmd: JweCommand) -> Outcome {
             alg,
             enc,
             cty,
+            zip,
             payload,
         } => {
             if key == "-" && payload == "-" {
@@ -62,9 +74,19 @@ pub fn run(cmd: JweCommand) -> Outcome {
             } else {
                 payload.into_bytes()
             };
-            Ok(encrypter.encrypt(&payload, enc, cty.as_deref())?)
+            if zip {
+                Ok(encrypter.encrypt_deflated(&payload, enc, cty.as_deref())?)
+            } else {
+                Ok(encrypter.encrypt(&payload, enc, cty.as_deref())?)
+            }
         }
-        JweCommand::Decrypt { key, alg, token } => {
+        JweCommand::Decrypt {
+            key,
+            alg,
+            pbes2_max_iterations,
+            max_inflated,
+            token,
+        } => {
             if key == "-" && token == "-" {
                 return Err(Failure(
                     "the key and the token both read stdin; give one of them as a file".into(),
@@ -72,8 +94,13 @@ pub fn run(cmd: JweCommand) -> Outcome {
             }
             let decrypter = decryption_key(&key, alg)?;
             let token = input::token(&token)?;
+            let limits = tessera_jose::jwe::JweLimits {
+                pbes2_max_iterations,
+                max_inflated_len: max_inflated,
+                ..Default::default()
+            };
             let out = decrypter
-                .decrypt(&token)
+                .decrypt_with(&token, &limits)
                 .map_err(|e| Failure(format!("cannot decrypt: {e}")))?;
             String::from_utf8(out.plaintext().to_vec()).map_err(|_| {
                 Failure(format!(

@@ -374,6 +374,12 @@ impl Jwk {
                 };
                 Jwk::from_params(params)
             }
+            KeyFamily::Password => {
+                return Err(KeyError::Unsupported(format!(
+                    "generating a key for {alg}: its key is a password you choose, as an `oct` JWK (`k` = base64url of the password)"
+                ))
+                .into())
+            }
             KeyFamily::Oct => {
                 let len = match (alg.wrap_key_len(), bits) {
                     (Some(len), None) => len,

@@ -30,11 +30,16 @@ pub enum KeyAlgorithm {
     EcdhEsA128Kw,
     /// ECDH-ES, then AES-256 key wrap.
     EcdhEsA256Kw,
+    /// A password through PBKDF2-HMAC-SHA-256, then AES-128 key wrap. Decrypting it is
+    /// refused unless [`JweLimits::pbes2_max_iterations`](super::JweLimits) allows it.
+    Pbes2Hs256A128Kw,
+    /// A password through PBKDF2-HMAC-SHA-512, then AES-256 key wrap (same opt-in).
+    Pbes2Hs512A256Kw,
 }
 
 impl KeyAlgorithm {
     /// Every supported key-management algorithm.
-    pub const ALL: [KeyAlgorithm; 8] = [
+    pub const ALL: [KeyAlgorithm; 10] = [
         KeyAlgorithm::RsaOaep256,
         KeyAlgorithm::RsaOaep,
         KeyAlgorithm::EcdhEs,
@@ -43,6 +48,8 @@ impl KeyAlgorithm {
         KeyAlgorithm::A128Kw,
         KeyAlgorithm::A256Kw,
         KeyAlgorithm::Dir,
+        KeyAlgorithm::Pbes2Hs256A128Kw,
+        KeyAlgorithm::Pbes2Hs512A256Kw,
     ];
 
     /// The RFC 7518 name.
@@ -56,6 +63,8 @@ impl KeyAlgorithm {
             KeyAlgorithm::EcdhEs => "ECDH-ES",
             KeyAlgorithm::EcdhEsA128Kw => "ECDH-ES+A128KW",
             KeyAlgorithm::EcdhEsA256Kw => "ECDH-ES+A256KW",
+            KeyAlgorithm::Pbes2Hs256A128Kw => "PBES2-HS256+A128KW",
+            KeyAlgorithm::Pbes2Hs512A256Kw => "PBES2-HS512+A256KW",
         }
     }
 
@@ -67,14 +76,19 @@ impl KeyAlgorithm {
                 KeyFamily::Ecdh
             }
             KeyAlgorithm::A128Kw | KeyAlgorithm::A256Kw | KeyAlgorithm::Dir => KeyFamily::Oct,
+            KeyAlgorithm::Pbes2Hs256A128Kw | KeyAlgorithm::Pbes2Hs512A256Kw => KeyFamily::Password,
         }
     }
 
     /// The AES key-wrap key length in bytes, for the wrapping algorithms.
     pub(crate) fn wrap_key_len(self) -> Option<usize> {
         match self {
-            KeyAlgorithm::A128Kw | KeyAlgorithm::EcdhEsA128Kw => Some(16),
-            KeyAlgorithm::A256Kw | KeyAlgorithm::EcdhEsA256Kw => Some(32),
+            KeyAlgorithm::A128Kw | KeyAlgorithm::EcdhEsA128Kw | KeyAlgorithm::Pbes2Hs256A128Kw => {
+                Some(16)
+            }
+            KeyAlgorithm::A256Kw | KeyAlgorithm::EcdhEsA256Kw | KeyAlgorithm::Pbes2Hs512A256Kw => {
+                Some(32)
+            }
             _ => None,
         }
     }
@@ -86,6 +100,8 @@ pub(crate) enum KeyFamily {
     Rsa,
     Ecdh,
     Oct,
+    /// An `oct` JWK whose `k` is a password.
+    Password,
 }
 
 impl fmt::Display for KeyAlgorithm {
@@ -107,8 +123,9 @@ impl FromStr for KeyAlgorithm {
             "ECDH-ES" => KeyAlgorithm::EcdhEs,
             "ECDH-ES+A128KW" => KeyAlgorithm::EcdhEsA128Kw,
             "ECDH-ES+A256KW" => KeyAlgorithm::EcdhEsA256Kw,
+            "PBES2-HS256+A128KW" => KeyAlgorithm::Pbes2Hs256A128Kw,
+            "PBES2-HS512+A256KW" => KeyAlgorithm::Pbes2Hs512A256Kw,
             "RSA1_5" => return Err(JweError::Rsa15),
-            n if n.starts_with("PBES2-") => return Err(JweError::Pbes2),
             n if n.eq_ignore_ascii_case("none") => {
                 return Err(JweError::UnsupportedAlg("none".into()))
             }

@@ -132,6 +132,7 @@ pub(crate) fn check_fits(jwk: &Jwk, alg: KeyAlgorithm) -> Result<(), JweError> {
             true
         }
         (KeyParams::Ec { .. } | KeyParams::X25519 { .. }, KeyFamily::Ecdh) => true,
+        (KeyParams::Oct { k }, KeyFamily::Password) => !k.is_empty(),
         (KeyParams::Oct { k }, KeyFamily::Oct) => match alg.wrap_key_len() {
             Some(len) if k.len() != len => {
                 return Err(JweError::Key(format!(
@@ -167,6 +168,7 @@ pub struct EncryptionKey {
 enum Target {
     Rsa(Box<OaepPublicEncryptingKey>),
     Wrap(Secret),
+    Password(Secret),
     Dir(Secret),
     Ecdh { curve: EcdhCurve, public: Vec<u8> },
 }
@@ -210,6 +212,7 @@ impl EncryptionKey {
                 Target::Dir(k.clone())
             }
             (KeyFamily::Oct, KeyParams::Oct { k }) => Target::Wrap(k.clone()),
+            (KeyFamily::Password, KeyParams::Oct { k }) => Target::Password(k.clone()),
             _ => {
                 return Err(JweError::Key(format!(
                     "a {} key cannot be used with {alg}",
@@ -243,7 +246,20 @@ impl EncryptionKey {
         enc: ContentEncryption,
         cty: Option<&str>,
     ) -> Result<String, Error> {
+        self.encrypt_inner(plaintext, enc, cty, false)
+    }
+
+    fn encrypt_inner(
+        &self,
+        plaintext: &[u8],
+        enc: ContentEncryption,
+        cty: Option<&str>,
+        deflated: bool,
+    ) -> Result<String, Error> {
         let mut header = Map::new();
+        if deflated {
+            header.insert("zip".into(), "DEF".into());
+        }
         header.insert("alg".into(), self.alg.as_str().into());
         header.insert("enc".into(), enc.as_str().into());
         if let Some(kid) = &self.kid {
@@ -270,6 +286,19 @@ impl EncryptionKey {
             b64::encode(&sealed.tag),
         ]
         .join("."))
+    }
+
+    /// Encrypts `plaintext` compressed with DEFLATE (`zip: "DEF"`), for large payloads.
+    /// Compressing before encrypting tells an observer something about the plaintext from
+    /// the ciphertext's length: do not compress attacker-influenced data beside secrets.
+    pub fn encrypt_deflated(
+        &self,
+        plaintext: &[u8],
+        enc: ContentEncryption,
+        cty: Option<&str>,
+    ) -> Result<String, Error> {
+        let deflated = miniz_oxide::deflate::compress_to_vec(plaintext, 6);
+        self.encrypt_inner(&deflated, enc, cty, true)
     }
 
     /// Encrypts a compact JWS as a nested JWT (`cty` `JWT`, RFC 7519 section 5.2).
@@ -308,6 +337,18 @@ impl EncryptionKey {
             Target::Wrap(kek) => {
                 let cek = random_cek()?;
                 Ok((cek.clone(), wrap(kek, &cek)?))
+            }
+            Target::Password(password) => {
+                let mut salt = [0u8; 16];
+                self.rng
+                    .fill(&mut salt)
+                    .map_err(|_| Error::Crypto("random"))?;
+                let iterations = pbes2_default_iterations(self.alg);
+                header.insert("p2s".into(), b64::encode(&salt).into());
+                header.insert("p2c".into(), iterations.into());
+                let kek = pbes2_key(self.alg, password, &salt, iterations)?;
+                let cek = random_cek()?;
+                Ok((cek.clone(), wrap(&kek, &cek)?))
             }
             Target::Rsa(key) => {
                 let cek = random_cek()?;
@@ -358,6 +399,7 @@ pub struct DecryptionKey {
 enum Holder {
     Rsa(Box<OaepPrivateDecryptingKey>),
     Wrap(Secret),
+    Password(Secret),
     Dir(Secret),
     Ecdh {
         curve: EcdhCurve,
@@ -417,6 +459,7 @@ impl DecryptionKey {
                 Holder::Dir(k.clone())
             }
             (KeyFamily::Oct, KeyParams::Oct { k }) => Holder::Wrap(k.clone()),
+            (KeyFamily::Password, KeyParams::Oct { k }) => Holder::Password(k.clone()),
             _ => {
                 return Err(JweError::Key(format!(
                     "a {} key cannot be used with {alg}",
@@ -515,7 +558,21 @@ impl DecryptionKey {
             .into());
         }
         let cek = self.content_key(&header, enc, &encrypted_key)?;
-        let plaintext = content::open(enc, &cek, &iv, h64.as_bytes(), &ciphertext, &tag)?;
+        let mut plaintext = content::open(enc, &cek, &iv, h64.as_bytes(), &ciphertext, &tag)?;
+        if header.members.contains_key("zip") {
+            // The header parser let `zip` through only with a limit set.
+            let limit = limits.max_inflated_len.ok_or(JweError::Zip)?;
+            let inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(&plaintext, limit)
+                .map_err(|e| {
+                    JweError::Inflate(match e.status {
+                        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                            format!("it inflates past the limit of {limit} bytes")
+                        }
+                        _ => "not valid DEFLATE data".into(),
+                    })
+                })?;
+            plaintext = Zeroizing::new(inflated);
+        }
         Ok(Decrypted { header, plaintext })
     }
 
@@ -538,6 +595,21 @@ impl DecryptionKey {
                 k.clone()
             }
             Holder::Wrap(kek) => unwrap(kek, encrypted_key)?,
+            Holder::Password(password) => {
+                // `p2c` was bounded when the header was parsed.
+                let salt = optional_b64(header, "p2s")?;
+                if salt.len() < 8 {
+                    return Err(JweError::Header("`p2s` must be at least 8 bytes".into()).into());
+                }
+                let iterations = header
+                    .members
+                    .get("p2c")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| JweError::Header("`p2c` is missing".into()))?;
+                let kek = pbes2_key(self.alg, password, &salt, iterations)?;
+                unwrap(&kek, encrypted_key)?
+            }
             Holder::Rsa(key) => {
                 // RFC 7516 section 11.5: a failed or wrong-length decryption goes on with a
                 // random key, so that the answer (and its timing) is the content's failure,
@@ -664,6 +736,39 @@ pub(crate) fn concat_kdf(
         get_sskdf_digest_algorithm(SskdfDigestAlgorithmId::Sha256).ok_or(Error::Crypto("KDF"))?;
     let mut out = Zeroizing::new(vec![0u8; len]);
     sskdf_digest(digest, z, &info, &mut out).map_err(|_| Error::Crypto("KDF"))?;
+    Ok(out)
+}
+
+/// PBES2's iteration count when encrypting: OWASP's 2023 figures for PBKDF2.
+fn pbes2_default_iterations(alg: KeyAlgorithm) -> u32 {
+    if alg == KeyAlgorithm::Pbes2Hs512A256Kw {
+        210_000
+    } else {
+        600_000
+    }
+}
+
+/// RFC 7518 section 4.8.1.1: PBKDF2 over the password, with the salt input
+/// UTF8(alg) || 0x00 || p2s.
+fn pbes2_key(
+    alg: KeyAlgorithm,
+    password: &[u8],
+    p2s: &[u8],
+    iterations: u32,
+) -> Result<Secret, Error> {
+    let (prf, len) = if alg == KeyAlgorithm::Pbes2Hs512A256Kw {
+        (aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA512, 32)
+    } else {
+        (aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256, 16)
+    };
+    let mut salt = Vec::with_capacity(alg.as_str().len() + 1 + p2s.len());
+    salt.extend_from_slice(alg.as_str().as_bytes());
+    salt.push(0);
+    salt.extend_from_slice(p2s);
+    let iterations =
+        std::num::NonZeroU32::new(iterations).ok_or(Error::Crypto("PBES2 iterations"))?;
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    aws_lc_rs::pbkdf2::derive(prf, iterations, &salt, password, &mut out);
     Ok(out)
 }
 

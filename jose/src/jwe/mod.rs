@@ -61,9 +61,23 @@ pub enum JweError {
     /// PBES2 (password-based) key management is not enabled.
     #[error("PBES2 password-based key management is not enabled")]
     Pbes2,
+    /// A PBES2 iteration count (`p2c`) outside the accepted range: over the limit (a
+    /// denial of service: each iteration is an HMAC), or too low to be a protection.
+    #[error("PBES2 `p2c` is {p2c}, outside the accepted {min}..={max}")]
+    Pbes2Iterations {
+        /// The header's `p2c`.
+        p2c: u64,
+        /// The lowest accepted.
+        min: u32,
+        /// The highest accepted.
+        max: u32,
+    },
     /// Compressed plaintext (`zip`) is not enabled.
     #[error("compressed plaintext (`zip`) is not enabled")]
     Zip,
+    /// Compressed plaintext that inflates past the limit (a zip bomb), or is not DEFLATE.
+    #[error("compressed plaintext: {0}")]
+    Inflate(String),
     /// An unknown or unsupported `alg`.
     #[error("unsupported key-management algorithm `{0}`")]
     UnsupportedAlg(String),
@@ -164,7 +178,16 @@ pub struct JweLimits {
     pub max_depth: usize,
     /// The content encryptions accepted (default: all four).
     pub encs: Vec<ContentEncryption>,
+    /// PBES2 tokens are decrypted only when this is set, with a `p2c` of at most this
+    /// many iterations (default `None`: PBES2 refused).
+    pub pbes2_max_iterations: Option<u32>,
+    /// Compressed (`zip: "DEF"`) plaintext is accepted only when this is set, and only if it
+    /// inflates to at most this many bytes (default `None`: `zip` refused).
+    pub max_inflated_len: Option<usize>,
 }
+
+/// The fewest PBES2 iterations accepted (RFC 7518 section 4.8.1.2 asks for at least 1000).
+pub const PBES2_MIN_ITERATIONS: u32 = 1000;
 
 impl Default for JweLimits {
     fn default() -> Self {
@@ -172,6 +195,8 @@ impl Default for JweLimits {
             max_token_len: 32 * 1024,
             max_depth: 16,
             encs: ContentEncryption::ALL.to_vec(),
+            pbes2_max_iterations: None,
+            max_inflated_len: None,
         }
     }
 }
@@ -242,11 +267,41 @@ impl JweHeader {
         let enc: ContentEncryption = text("enc")?
             .ok_or_else(|| JweError::Header("`enc` is missing".into()))?
             .parse()?;
-        for name in ["kid", "typ", "cty", "apu", "apv"] {
+        for name in ["kid", "typ", "cty", "apu", "apv", "p2s"] {
             text(name)?;
         }
-        if members.contains_key("zip") {
-            return Err(JweError::Zip);
+        match text("zip")? {
+            None => {}
+            Some(_) if limits.max_inflated_len.is_none() => return Err(JweError::Zip),
+            Some("DEF") => {}
+            Some(other) => {
+                return Err(JweError::Header(format!(
+                    "`zip` is `{}`; only DEF is defined",
+                    crate::shown(other)
+                )))
+            }
+        }
+        if matches!(
+            alg,
+            KeyAlgorithm::Pbes2Hs256A128Kw | KeyAlgorithm::Pbes2Hs512A256Kw
+        ) {
+            let Some(max) = limits.pbes2_max_iterations else {
+                return Err(JweError::Pbes2);
+            };
+            let p2c = match members.get("p2c") {
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .ok_or_else(|| JweError::Header("`p2c` is not a positive integer".into()))?,
+                Some(_) => return Err(JweError::Header("`p2c` is not a number".into())),
+                None => return Err(JweError::Header("`p2c` is missing".into())),
+            };
+            if p2c < u64::from(PBES2_MIN_ITERATIONS) || p2c > u64::from(max) {
+                return Err(JweError::Pbes2Iterations {
+                    p2c,
+                    min: PBES2_MIN_ITERATIONS,
+                    max,
+                });
+            }
         }
         if let Some(crit) = members.get("crit") {
             return Err(JweError::Header(format!(

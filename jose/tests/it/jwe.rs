@@ -71,12 +71,32 @@ fn rfc7520_section_5_examples() {
                 assert_eq!(jwe_error(key.decrypt(compact)), JweError::Rsa15, "{name}");
             }
             "PBES2-HS512+A256KW" => {
+                let password = v["input"]["pwd"].as_str().unwrap();
                 let key = DecryptionKey::from_jwk(
-                    &jwk(&json!({"kty": "oct", "k": "AAAAAAAAAAAAAAAAAAAAAA"})),
-                    None,
+                    &jwk(&json!({"kty": "oct", "k": tessera_b64(password.as_bytes())})),
+                    Some(KeyAlgorithm::Pbes2Hs512A256Kw),
                 )
                 .unwrap();
+                // Refused by default; decrypted when the caller enables PBES2 with a bound.
                 assert_eq!(jwe_error(key.decrypt(compact)), JweError::Pbes2, "{name}");
+                let limits = JweLimits {
+                    pbes2_max_iterations: Some(10_000),
+                    ..JweLimits::default()
+                };
+                let out = key.decrypt_with(compact, &limits).unwrap();
+                assert_eq!(out.plaintext(), plaintext.as_bytes(), "{name}");
+                let low = JweLimits {
+                    pbes2_max_iterations: Some(4096),
+                    ..JweLimits::default()
+                };
+                assert!(matches!(
+                    jwe_error(key.decrypt_with(compact, &low)),
+                    JweError::Pbes2Iterations {
+                        p2c: 8192,
+                        max: 4096,
+                        ..
+                    }
+                ));
             }
             "A256GCMKW" => {
                 let mut key = v["input"]["key"].clone();
@@ -90,6 +110,12 @@ fn rfc7520_section_5_examples() {
             _ if v["input"].get("zip").is_some() => {
                 let key = DecryptionKey::from_jwk(&jwk(&v["input"]["key"]), None).unwrap();
                 assert_eq!(jwe_error(key.decrypt(compact)), JweError::Zip, "{name}");
+                let limits = JweLimits {
+                    max_inflated_len: Some(64 * 1024),
+                    ..JweLimits::default()
+                };
+                let out = key.decrypt_with(compact, &limits).unwrap();
+                assert_eq!(out.plaintext(), plaintext.as_bytes(), "{name}");
             }
             _ => {
                 let key =
@@ -412,6 +438,7 @@ fn attacks_are_refused_for_their_reason() {
     for (alg, expected) in [
         ("RSA1_5", JweError::Rsa15),
         ("PBES2-HS256+A128KW", JweError::Pbes2),
+        ("A192KW", JweError::UnsupportedAlg("A192KW".into())),
         ("none", JweError::UnsupportedAlg("none".into())),
     ] {
         let mut h = header_of(&token);
@@ -529,6 +556,69 @@ fn attacks_are_refused_for_their_reason() {
                 .decrypt(&token)
         ),
         JweError::Decryption
+    );
+}
+
+#[test]
+fn pbes2_and_zip_are_opt_in_and_bounded() {
+    let password = jwk(&json!({"kty": "oct", "k": tessera_b64(b"correct horse battery staple")}));
+    for alg in [
+        KeyAlgorithm::Pbes2Hs256A128Kw,
+        KeyAlgorithm::Pbes2Hs512A256Kw,
+    ] {
+        let e = EncryptionKey::from_jwk(&password, Some(alg)).unwrap();
+        let d = DecryptionKey::from_jwk(&password, Some(alg)).unwrap();
+        let token = e
+            .encrypt(b"pw", ContentEncryption::A128CbcHs256, None)
+            .unwrap();
+        assert_eq!(jwe_error(d.decrypt(&token)), JweError::Pbes2);
+        let header = header_of(&token);
+        let p2c = header["p2c"].as_u64().unwrap();
+        assert!(p2c >= 210_000, "{p2c}");
+        let enabled = JweLimits {
+            pbes2_max_iterations: Some(1_000_000),
+            ..JweLimits::default()
+        };
+        assert_eq!(d.decrypt_with(&token, &enabled).unwrap().plaintext(), b"pw");
+        // A p2c of a billion would be minutes of HMACs per token: refused before any.
+        let mut h = header.clone();
+        h["p2c"] = 1_000_000_000u64.into();
+        assert!(matches!(
+            jwe_error(d.decrypt_with(&with_header(&token, &h), &enabled)),
+            JweError::Pbes2Iterations {
+                p2c: 1_000_000_000,
+                ..
+            }
+        ));
+        h["p2c"] = 10.into();
+        assert!(matches!(
+            jwe_error(d.decrypt_with(&with_header(&token, &h), &enabled)),
+            JweError::Pbes2Iterations { p2c: 10, .. }
+        ));
+    }
+    // A zip bomb: 8 MiB of zeros compress to a few KiB.
+    let key = Jwk::generate_encryption(KeyAlgorithm::A256Kw, None, None).unwrap();
+    let e = EncryptionKey::from_jwk(&key, None).unwrap();
+    let d = DecryptionKey::from_jwk(&key, None).unwrap();
+    let bomb = e
+        .encrypt_deflated(&vec![0u8; 8 << 20], ContentEncryption::A256Gcm, None)
+        .unwrap();
+    assert!(bomb.len() < 32 * 1024, "{}", bomb.len());
+    assert_eq!(jwe_error(d.decrypt(&bomb)), JweError::Zip);
+    let bounded = JweLimits {
+        max_inflated_len: Some(1 << 20),
+        ..JweLimits::default()
+    };
+    assert!(matches!(
+        jwe_error(d.decrypt_with(&bomb, &bounded)),
+        JweError::Inflate(m) if m.contains("past the limit")
+    ));
+    let small = e
+        .encrypt_deflated(b"hello hello hello", ContentEncryption::A256Gcm, None)
+        .unwrap();
+    assert_eq!(
+        d.decrypt_with(&small, &bounded).unwrap().plaintext(),
+        b"hello hello hello"
     );
 }
 
