@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
             if jwk.is_private() && !jwk.is_symmetric() {
                 let _ = tessera_jose::SigningKey::from_jwk(&jwk, None);
             }
+            // JWE keys (X25519, key-management `alg`s) through both typed constructors.
+            let _ = tessera_jose::jwe::EncryptionKey::from_jwk(&jwk, None);
+            let _ = tessera_jose::jwe::DecryptionKey::from_jwk(&jwk, None);
         }
     }
 });
