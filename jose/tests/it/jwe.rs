@@ -539,6 +539,22 @@ fn attacks_are_refused_for_their_reason() {
         jwe_error(dir_dec.decrypt(&edit(&t, 1, "AAAA"))),
         JweError::EncryptedKeyNotEmpty(KeyAlgorithm::Dir)
     );
+    // A dir key used with an enc of another key length: the header's enc does not match
+    // the key, refused for the CEK length.
+    let mut h = header_of(&t);
+    h["enc"] = "A256GCM".into();
+    assert_eq!(
+        jwe_error(dir_dec.decrypt(&with_header(&t, &h))),
+        JweError::CekLength {
+            enc: ContentEncryption::A256Gcm,
+            expected: 32,
+            found: 16
+        }
+    );
+    assert!(matches!(
+        jwe_error(dir_enc.encrypt(b"x", ContentEncryption::A256Gcm, None)),
+        JweError::CekLength { .. }
+    ));
     // Oversized, before anything else.
     let big = format!("{}{}", t, "A".repeat(40 * 1024));
     assert!(matches!(
