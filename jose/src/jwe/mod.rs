@@ -4,8 +4,8 @@
 //! The API is typed by use: an [`EncryptionKey`] (the recipient's public key, or a shared
 //! one) encrypts, a [`DecryptionKey`] decrypts, and neither can be made from a signing key
 //! nor made into one. The caller says what it expects: [`DecryptionKey::decrypt`] takes
-//! only a JWE (a JWS is refused, and [`UnverifiedJwt`](crate::UnverifiedJwt) refuses a JWE),
-//! and the plaintext of a nested JWT comes out as an [`UnverifiedJwt`](crate::UnverifiedJwt)
+//! only a JWE (a JWS is refused, and [`UnverifiedJwt`] refuses a JWE),
+//! and the plaintext of a nested JWT comes out as an [`UnverifiedJwt`]
 //! whose claims are readable only after its signature and claims have been verified: no
 //! path turns a decrypted payload into trusted claims without a signature.
 //!
