@@ -27,6 +27,10 @@ wait_for "$ISSUER/readyz"
 client_secret() { python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'; }
 NODE_SECRET=$(cd "$WORK" && "$TESSERA" client add node-rp \
   --redirect-uri "http://127.0.0.1:$RP/cb" --post-logout-redirect-uri "http://127.0.0.1:$RP/bye" | client_secret)
+"$TESSERA" jwk generate --alg RSA-OAEP-256 > "$WORK/rp-enc.jwk"
+"$TESSERA" jwk public "$WORK/rp-enc.jwk" > "$WORK/rp-enc.pub.jwk"
+ENC_SECRET=$(cd "$WORK" && "$TESSERA" client add node-rp-enc --redirect-uri "http://127.0.0.1:$RP/enc" \
+  --encryption-key "$WORK/rp-enc.pub.jwk" | client_secret)
 (cd "$WORK" && "$TESSERA" client add node-spa --public --redirect-uri "http://127.0.0.1/spa" >/dev/null)
 PY_SECRET=$(cd "$WORK" && "$TESSERA" client add py-rp --redirect-uri "http://127.0.0.1:$RP/py" | client_secret)
 (cd "$WORK" && "$TESSERA" client add browser-app --public --redirect-uri "http://127.0.0.1:$APP/callback" >/dev/null)
@@ -44,7 +48,8 @@ wait_for "http://127.0.0.1:$SAMPLE/"
 status=0
 echo "==> openid-client (Node) against $ISSUER"
 (cd "$HERE" && node oidc_openid_client.mjs "$ISSUER" node-rp "$NODE_SECRET" "http://127.0.0.1:$RP/cb" \
-  "http://127.0.0.1:$RP/bye" node-spa "http://127.0.0.1:$(free_port)/spa") || status=1
+  "http://127.0.0.1:$RP/bye" node-spa "http://127.0.0.1:$(free_port)/spa" \
+  node-rp-enc "$ENC_SECRET" "http://127.0.0.1:$RP/enc" "$WORK/rp-enc.jwk") || status=1
 echo "==> Authlib (Python) against $ISSUER"
 "$PY" "$HERE/oidc_authlib.py" "$ISSUER" py-rp "$PY_SECRET" "http://127.0.0.1:$RP/py" || status=1
 echo "==> headless Chromium against $ISSUER"

@@ -2,11 +2,16 @@
 // certified relying party), which validates the authorization response (state, RFC 9207
 // iss), the ID token (signature from the JWKS, iss, aud, azp, nonce, exp, at_hash) and the
 // UserInfo subject itself. Usage: node oidc_openid_client.mjs ISSUER CLIENT_ID SECRET
-// REDIRECT_URI POST_LOGOUT_URI PUBLIC_CLIENT_ID PUBLIC_REDIRECT_URI
+// REDIRECT_URI POST_LOGOUT_URI PUBLIC_CLIENT_ID PUBLIC_REDIRECT_URI [ENC_CLIENT_ID ENC_SECRET
+// ENC_REDIRECT_URI ENC_PRIVATE_JWK_FILE] (a client registered with --encryption-key: its ID
+// token comes encrypted, and openid-client decrypts it before validating it).
+import { readFileSync } from 'node:fs';
+import * as jose from 'jose';
 import * as client from 'openid-client';
 import { Browser, assert, check, signIn, summary } from './oidc_common.mjs';
 
-const [issuer, clientId, secret, redirectUri, postLogoutUri, publicId, publicRedirect] = process.argv.slice(2);
+const [issuer, clientId, secret, redirectUri, postLogoutUri, publicId, publicRedirect, encId, encSecret, encRedirect, encKeyFile] =
+  process.argv.slice(2);
 const insecure = { execute: [client.allowInsecureRequests] };
 const config = await client.discovery(new URL(issuer), clientId, secret, undefined, insecure);
 const browser = new Browser();
@@ -117,5 +122,30 @@ await check('openid-client: RP-initiated logout returns with state and ends the 
   }
   assert(refused, "the ended session's refresh token still works");
 });
+
+if (encId) {
+  await check('openid-client: an encrypted ID token (client add --encryption-key) is decrypted and validated', async () => {
+    const cfg = await client.discovery(new URL(issuer), encId, encSecret, undefined, insecure);
+    const jwk = JSON.parse(readFileSync(encKeyFile, 'utf8'));
+    // The header names the key by kid (its thumbprint), so the RP's key carries it too.
+    client.enableDecryptingResponses(cfg, ['A128CBC-HS256'], {
+      key: await jose.importJWK(jwk, jwk.alg),
+      kid: jwk.kid,
+      alg: jwk.alg,
+    });
+    const request = await authorize(cfg, encRedirect, 'openid profile');
+    const callback = await signIn(new Browser(), request.url, 'Jane', 'pass123');
+    const t = await client.authorizationCodeGrant(cfg, callback, {
+      pkceCodeVerifier: request.verifier,
+      expectedNonce: request.nonce,
+      expectedState: request.state,
+      idTokenExpected: true,
+    });
+    assert(t.id_token.split('.').length === 5, 'the ID token on the wire is a JWE');
+    const claims = t.claims();
+    assert(claims.preferred_username === 'Jane', `preferred_username ${claims.preferred_username}`);
+    assert(claims.aud === encId || (Array.isArray(claims.aud) && claims.aud.includes(encId)), 'aud');
+  });
+}
 
 summary();
