@@ -219,7 +219,11 @@ impl RemoteJwks {
         }
         let (outcome, attempted) = match self.join_or_start(now, None) {
             Some((fetch, _)) => (fetch.await, true),
-            None => (Err(self.last_error()), false),
+            None => match self.inner.current.load_full() {
+                // A fetch landed between reading the cache and taking the lock.
+                Some(c) if now < c.expires_at => return Ok(c.keys.clone()),
+                _ => (Err(self.last_error()), false),
+            },
         };
         match (outcome, cached) {
             (Ok(()), _) => self.loaded(),
@@ -354,7 +358,8 @@ impl RemoteJwks {
     }
 
     /// The fetch to wait for: the one in flight (`true`: joined), else a new one unless a
-    /// recent failure (or, for an unknown kid, a recent kid refetch) says to wait.
+    /// set that needs no refresh landed since the caller looked, a recent failure (or, for
+    /// an unknown kid, a recent kid refetch) says to wait.
     fn join_or_start(
         &self,
         now: SystemTime,
@@ -363,6 +368,18 @@ impl RemoteJwks {
         let mut control = self.control();
         if let Some(f) = &control.inflight {
             return Some((f.clone(), true));
+        }
+        // The caller saw an expired or ageing set, but a fetch may have landed since it
+        // looked (the fetch stores its set before it stops being in flight): a set that
+        // needs no refresh yet needs no second fetch either.
+        let landed = self
+            .inner
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|c| now < c.refresh_at);
+        if unknown_kid.is_none() && landed {
+            return None;
         }
         if control.retry_after.is_some_and(|t| now < t) {
             return None;
@@ -675,6 +692,34 @@ mod tests {
         assert_eq!(l(&[("cache-control", "no-store")]), 30);
         assert_eq!(l(&[("cache-control", "max-age=300"), ("age", "100")]), 200);
         assert_eq!(l(&[("cache-control", "max-age=nonsense")]), 600);
+    }
+
+    /// Eight requests arrive before the first fetch: one reads the empty cache, is
+    /// preempted, and reaches the lock only after that fetch has landed. It must use the
+    /// landed set, not fetch a second time (the server here would refuse: port 9).
+    #[tokio::test]
+    async fn a_set_that_landed_meanwhile_is_used_not_fetched_again() {
+        let j = inner(JwksOptions::default());
+        let now = SystemTime::now();
+        let landed = Arc::new(KeySet::default());
+        j.inner.current.store(Some(Arc::new(Cached {
+            keys: landed.clone(),
+            expires_at: now + Duration::from_secs(600),
+            refresh_at: now + Duration::from_secs(450),
+            etag: None,
+            ttl: Duration::from_secs(600),
+        })));
+        // What the late caller does after finding the cache empty.
+        assert!(j.join_or_start(now, None).is_none());
+        assert!(j.control().inflight.is_none());
+        let keys = j.key_set().await.unwrap();
+        assert!(Arc::ptr_eq(&keys, &landed));
+        assert_eq!(j.fetch_count(), 0);
+        // Past the refresh point the same call does start a (background) refresh.
+        let later = now + Duration::from_secs(451);
+        assert!(j
+            .join_or_start(later, None)
+            .is_some_and(|(_, joined)| !joined));
     }
 
     #[test]
