@@ -5,6 +5,8 @@
 # (nginx answering a fixed 200). ROUNDS rounds (default 3) of `wrk -t1 -c32 -dDURATION`
 # (default 6 s) alternate between the three; the summary gives each one's median req/s and
 # p99, its ratio to nginx, non-2xx answers, and the gateways' peak RSS (VmHWM).
+# BASELINE=/path/to/an/older/tessera adds that binary's two gateways to the same rounds, for
+# a before/after comparison in one run.
 # Usage: bash bench/gateway.sh   (needs wrk and nginx: apt-get install wrk nginx-light)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,30 +46,43 @@ GW_PID=$!; PIDS+=($GW_PID)
 TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
   --listen "127.0.0.1:$GW_CACHE" --token-cache 1000 >/dev/null 2>&1 &
 GW_CACHE_PID=$!; PIDS+=($GW_CACHE_PID)
+CONTESTANTS=("nginx:$NGINX_PORT" "gateway:$GW" "gateway-cache:$GW_CACHE")
+RSS_OF=("gateway:$GW_PID" "gateway-cache:$GW_CACHE_PID")
+if [ -n "${BASELINE:-}" ]; then
+  OLD=$(free_port); OLD_CACHE=$(free_port)
+  TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
+    --listen "127.0.0.1:$OLD" >/dev/null 2>&1 &
+  PIDS+=($!); RSS_OF+=("before:$!")
+  TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
+    --listen "127.0.0.1:$OLD_CACHE" --token-cache 1000 >/dev/null 2>&1 &
+  PIDS+=($!); RSS_OF+=("before-cache:$!")
+  CONTESTANTS+=("before:$OLD" "before-cache:$OLD_CACHE")
+fi
 wait_for "http://127.0.0.1:$NGINX_PORT/"
-wait_for "http://127.0.0.1:$GW/verify"
-wait_for "http://127.0.0.1:$GW_CACHE/verify"
-for port in "$NGINX_PORT" "$GW" "$GW_CACHE"; do # each answers 200 with the token before timing
+for who in "${CONTESTANTS[@]:1}"; do wait_for "http://127.0.0.1:${who##*:}/verify"; done
+for who in "${CONTESTANTS[@]}"; do # each answers 200 with the token before timing
+  port=${who##*:}
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x")
   [ "$code" = 200 ] || { echo "bench/gateway.sh: port $port answered $code" >&2; exit 1; }
 done
 
 echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq 1 "$ROUNDS"); do
-  for who in "nginx:$NGINX_PORT" "gateway:$GW" "gateway-cache:$GW_CACHE"; do
+  for who in "${CONTESTANTS[@]}"; do
     name=${who%%:*}; port=${who##*:}
     wrk -t1 -c32 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x" \
       >"$WORK/wrk.$name.$round"
   done
   echo "round $round done"
 done
-python3 - "$WORK" "$ROUNDS" <<'PY'
+NAMES=$(printf '%s\n' "${CONTESTANTS[@]}" | sed 's/:.*//' | paste -sd,)
+python3 - "$WORK" "$ROUNDS" "$NAMES" <<'PY'
 import re, statistics, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
+work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 def unit(value, suffix):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
 rows = {}
-for name in ["nginx", "gateway", "gateway-cache"]:
+for name in names:
     rps, p99, bad = [], [], 0
     for r in range(1, rounds + 1):
         text = open(f"{work}/wrk.{name}.{r}").read()
@@ -86,4 +101,6 @@ print("|---|---|---|---|---|---|---|")
 for name, (rps, p99, bad, all_rps) in rows.items():
     print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} | {', '.join(f'{x:,.0f}' for x in all_rps)} |")
 PY
-echo "peak RSS: gateway $(grep VmHWM /proc/$GW_PID/status | awk '{print $2 " " $3}'), gateway --token-cache $(grep VmHWM /proc/$GW_CACHE_PID/status | awk '{print $2 " " $3}')"
+for who in "${RSS_OF[@]}"; do
+  echo "peak RSS (VmHWM) ${who%%:*}: $(grep VmHWM "/proc/${who##*:}/status" | awk '{print $2 " " $3}')"
+done

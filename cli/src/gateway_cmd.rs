@@ -58,6 +58,9 @@ pub struct GatewayArgs {
     /// Upgraded connections (WebSockets) open at once; more are answered 503.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_tunnels: u32,
+    /// Threads serving connections, each with its own upstream pool [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
     /// Also send an RFC 7239 `Forwarded` header (for, host, proto) to the upstream.
     #[arg(long)]
     forwarded: bool,
@@ -121,6 +124,7 @@ pub fn run(args: GatewayArgs) -> Outcome {
         keep_forwarded_for: args.keep_forwarded_for,
         oauth2_proxy_headers: args.oauth2_proxy_headers,
         max_tunnels: args.max_tunnels as usize,
+        workers: args.workers.map(usize::from),
         ..GatewayConfig::new(args.upstream)
     };
     runtime()?.block_on(async move {

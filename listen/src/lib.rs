@@ -7,7 +7,9 @@
 mod serve;
 pub mod tls;
 
-pub use serve::{default_max_connections, serve_router, Limits, Shutdown, ShutdownTrigger};
+pub use serve::{
+    default_max_connections, serve_on, serve_router, Limits, Shutdown, ShutdownTrigger, Worker,
+};
 
 /// Why a listener could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -189,6 +189,43 @@ pub async fn serve_router(
     limits: Limits,
     shutdown: Shutdown,
 ) {
+    let here = Worker {
+        runtime: tokio::runtime::Handle::current(),
+        router,
+    };
+    serve_on(listener, tls, vec![here], limits, shutdown).await;
+}
+
+/// A runtime connections can be handed to, with the router that serves them there.
+///
+/// A proxy runs best with one single-threaded runtime per core, each serving its own
+/// connections with its own upstream pool (as nginx's worker processes do): a request then
+/// never wakes a task on another thread.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// Where the connection's task runs.
+    pub runtime: tokio::runtime::Handle,
+    /// What serves its requests.
+    pub router: Router,
+}
+
+/// [`serve_router`] over several workers: the accepting task hands each new connection to
+/// the worker with the fewest open connections, and the limits (the connection cap among
+/// them) hold for all workers together. Each worker's runtime must be driven (by a thread in
+/// `block_on`, say) until this returns.
+///
+/// # Panics
+/// If `workers` is empty.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    workers: Vec<Worker>,
+    limits: Limits,
+    shutdown: Shutdown,
+) {
+    assert!(!workers.is_empty(), "serve_on needs at least one worker");
+    let here = tokio::runtime::Handle::current().id();
+    let load: Vec<Arc<AtomicUsize>> = workers.iter().map(|_| Arc::default()).collect();
     let acceptor = tls.map(TlsAcceptor::from);
     let limits = Arc::new(limits);
     let open = Arc::new(Open::default());
@@ -218,21 +255,46 @@ pub async fn serve_router(
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let connection = open.add();
-        let task = Connection {
-            stream,
-            peer,
-            acceptor: acceptor.clone(),
-            router: router.clone(),
-            limits: limits.clone(),
-            handle: connection.clone(),
-            shutdown: shutdown.clone(),
-        };
-        let open = open.clone();
-        tokio::spawn(async move {
+        let index = (0..workers.len())
+            .min_by_key(|&i| load[i].load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let worker = &workers[index];
+        let registered = Registered::new(open.clone(), load[index].clone());
+        let (acceptor, router, limits, shutdown) = (
+            acceptor.clone(),
+            worker.router.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        );
+        let run = move |stream: TcpStream| async move {
+            let task = Connection {
+                stream,
+                peer,
+                acceptor,
+                router,
+                limits,
+                handle: registered.handle.clone(),
+                shutdown,
+            };
             task.run().await;
-            open.remove(connection.id);
-        });
+            drop(registered);
+        };
+        if worker.runtime.id() == here {
+            tokio::spawn(run(stream));
+            continue;
+        }
+        // Another runtime: the socket moves to that runtime's reactor.
+        match stream.into_std() {
+            Ok(stream) => {
+                worker.runtime.spawn(async move {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => run(stream).await,
+                        Err(e) => tracing::warn!(error = %e, "cannot hand a connection over"),
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot hand a connection over"),
+        }
     }
     drop(listener);
     let deadline = Instant::now() + limits.drain;
@@ -248,6 +310,29 @@ pub async fn serve_router(
             "connections still open after {:?}; closing",
             limits.drain
         );
+    }
+}
+
+/// A connection counted as open (and on its worker) until this is dropped: when its task
+/// ends, or with the task if its runtime has stopped.
+struct Registered {
+    open: Arc<Open>,
+    load: Arc<AtomicUsize>,
+    handle: Arc<Handle>,
+}
+
+impl Registered {
+    fn new(open: Arc<Open>, load: Arc<AtomicUsize>) -> Registered {
+        let handle = open.add();
+        load.fetch_add(1, Ordering::Relaxed);
+        Registered { open, load, handle }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        self.open.remove(self.handle.id);
     }
 }
 

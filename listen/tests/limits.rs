@@ -177,3 +177,108 @@ async fn a_busy_connection_is_not_closed_to_make_room() {
         "the busy request was cut: {answer:?}"
     );
 }
+
+/// Reads one keep-alive HTTP/1.1 answer and returns its body.
+async fn body_of_answer(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the answer");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .unwrap()
+                .parse()
+                .unwrap();
+            if body.len() >= length {
+                return body[..length].to_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_spread_over_workers_and_the_cap_holds_for_all_of_them() {
+    // Two single-threaded runtimes, each driven by its own thread, as the gateway runs.
+    let (stop, stopped) = Shutdown::new();
+    let mut workers = Vec::new();
+    for n in 0..2 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        let stopped = stopped.clone();
+        std::thread::Builder::new()
+            .name(format!("worker-{n}"))
+            .spawn(move || runtime.block_on(stopped.fired()))
+            .unwrap();
+        let app = Router::new().route(
+            "/who",
+            get(|| async { std::thread::current().name().unwrap_or("?").to_owned() }),
+        );
+        workers.push(tessera_listen::Worker {
+            runtime: handle,
+            router: app,
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        max_connections: 4,
+        idle: Duration::from_secs(60),
+        headers: Duration::from_secs(60),
+        ..quick()
+    };
+    tokio::spawn(tessera_listen::serve_on(
+        listener,
+        None,
+        workers,
+        limits,
+        Shutdown::never(),
+    ));
+
+    let mut open = Vec::new();
+    let mut served_by = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /who HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        served_by.push(body_of_answer(&mut stream).await);
+        open.push(stream);
+    }
+    // Each new connection goes to the worker with fewer open ones: they alternate.
+    assert_eq!(served_by, ["worker-0", "worker-1", "worker-0", "worker-1"]);
+    // A fifth connection passes the cap of four across both workers: the oldest idle one
+    // (on worker-0) is closed to make room, and the newcomer is served.
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    fifth
+        .write_all(b"GET /who HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(body_of_answer(&mut fifth).await.starts_with("worker-"));
+    assert!(
+        closed_within(&mut open[0], Duration::from_secs(3))
+            .await
+            .is_some(),
+        "the cap did not count the other worker's connections"
+    );
+    for stream in &mut open[1..] {
+        stream
+            .write_all(b"GET /who HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(body_of_answer(stream).await.starts_with("worker-"));
+    }
+    stop.fire();
+}

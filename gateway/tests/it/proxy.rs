@@ -86,14 +86,19 @@ async fn start_gateway_with(
     start_configured(verifier, config).await
 }
 
+/// The gateway as `tessera gateway` runs it: two worker threads, each with its own
+/// runtime and upstream pool, connections handed over from the accepting runtime.
 async fn start_configured(verifier: Arc<Verifier>, config: GatewayConfig) -> SocketAddr {
-    let app = gateway::router(verifier, config).unwrap();
+    let config = GatewayConfig {
+        workers: Some(2),
+        ..config
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(tessera_listen::serve_router(
+    tokio::spawn(gateway::serve_listener(
         listener,
-        None,
-        app,
+        verifier,
+        config,
         tessera_listen::Limits::default(),
         tessera_listen::Shutdown::never(),
     ));
