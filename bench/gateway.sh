@@ -5,6 +5,9 @@
 # (nginx answering a fixed 200). ROUNDS rounds (default 3) of `wrk -t1 -c32 -dDURATION`
 # (default 6 s) alternate between the three; the summary gives each one's median req/s and
 # p99, its ratio to nginx, non-2xx answers, and the gateways' peak RSS (VmHWM).
+# The reference nginx proxy runs as its own instance, apart from the upstream's, as the
+# gateway does; SHARED_NGINX=1 runs both in one instance (bench/gateway/nginx.conf), as the
+# first runs of this script did, which spares nginx a process hop per request.
 # BASELINE=/path/to/an/older/tessera adds that binary's two gateways to the same rounds, for
 # a before/after comparison in one run.
 # Usage: bash bench/gateway.sh   (needs wrk and nginx: apt-get install wrk nginx-light)
@@ -25,15 +28,28 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench-gateway.XXXXXX")"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_nginx
+  for pidfile in "$WORK/nginx.pid" "$WORK/upstream/nginx.pid" "$WORK/proxy/nginx.pid"; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 AUTH=$(free_port); UPSTREAM=$(free_port); NGINX_PORT=$(free_port); GW=$(free_port); GW_CACHE=$(free_port)
-sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" -e "s|@PROXY@|127.0.0.1:$NGINX_PORT|g" \
-  bench/gateway/nginx.conf >"$WORK/nginx.conf"
-start_nginx "$WORK/nginx.conf"
+if [ "${SHARED_NGINX:-0}" = 1 ]; then
+  sed -e "s|@WORK@|$WORK|g" -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" -e "s|@PROXY@|127.0.0.1:$NGINX_PORT|g" \
+    bench/gateway/nginx.conf >"$WORK/nginx.conf"
+  start_nginx "$WORK/nginx.conf"
+  TOPOLOGY="nginx proxy and upstream in one instance"
+else
+  for part in upstream proxy; do
+    mkdir -p "$WORK/$part"
+    sed -e "s|@DIR@|$WORK/$part|g" -e "s|@UPSTREAM@|127.0.0.1:$UPSTREAM|g" -e "s|@PROXY@|127.0.0.1:$NGINX_PORT|g" \
+      "bench/gateway/$part.conf" >"$WORK/$part/nginx.conf"
+    "$(command -v nginx || echo /usr/sbin/nginx)" -e "$WORK/$part/nginx-error.log" -p "$WORK/$part" -c "$WORK/$part/nginx.conf"
+  done
+  TOPOLOGY="nginx proxy and upstream in separate instances"
+fi
 (cd "$WORK" && TESSERA_LOG=warn exec "$TESSERA" serve --demo --alg RS256 --listen "127.0.0.1:$AUTH" >/dev/null 2>&1) &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$AUTH/readyz"
@@ -66,7 +82,7 @@ for who in "${CONTESTANTS[@]}"; do # each answers 200 with the token before timi
   [ "$code" = 200 ] || { echo "bench/gateway.sh: port $port answered $code" >&2; exit 1; }
 done
 
-echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS rounds, $(nproc) cores"
+echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS rounds, $(nproc) cores, $TOPOLOGY"
 for round in $(seq 1 "$ROUNDS"); do
   for who in "${CONTESTANTS[@]}"; do
     name=${who%%:*}; port=${who##*:}
