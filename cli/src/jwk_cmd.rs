@@ -123,6 +123,7 @@ pub fn run(cmd: JwkCommand) -> Outcome {
                 }
                 jwk.set_kid(kid);
             }
+            crate::restrict_stdout()?;
             Ok(if set {
                 JwkSet::new(vec![jwk]).to_json_pretty()
             } else {
@@ -150,6 +151,9 @@ pub fn run(cmd: JwkCommand) -> Outcome {
             }
             jwk.set_use_signature();
             jwk.set_kid(thumbprint(&jwk));
+            if jwk.is_private() {
+                crate::restrict_stdout()?;
+            }
             Ok(jwk.to_json_pretty())
         }
         JwkCommand::ToPem {
@@ -183,7 +187,11 @@ pub fn run(cmd: JwkCommand) -> Outcome {
             if public && matches!(format, KeyFormat::Pkcs8 | KeyFormat::Sec1) {
                 return Err(Failure("--public needs --format spki or pkcs1".into()));
             }
-            Ok(pem::to_pem(&jwk, format)?)
+            let pem = pem::to_pem(&jwk, format)?;
+            if jwk.is_private() {
+                crate::restrict_stdout()?;
+            }
+            Ok(pem)
         }
         JwkCommand::Thumbprint { file } => match read_jwk_or_set(file.as_deref())? {
             KeyOrSet::Key(jwk) => Ok(thumbprint(&jwk)),

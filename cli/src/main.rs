@@ -134,6 +134,37 @@ pub(crate) fn init_logging() {
     }
 }
 
+/// Before printing a secret (a private key, a client secret): when stdout is a file (`tessera
+/// jwk generate > key.jwk`), it is made owner-only, as `ssh-keygen` makes its private keys,
+/// whatever the shell's umask gave it. A file that cannot be restricted (another user's) is
+/// refused rather than left readable by others. Pipes and terminals are left alone.
+pub(crate) fn restrict_stdout() -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return Ok(());
+        };
+        let file = std::fs::File::from(fd);
+        let Ok(meta) = file.metadata() else {
+            return Ok(());
+        };
+        if !meta.is_file() || meta.permissions().mode() & 0o077 == 0 {
+            return Ok(());
+        }
+        let owner_only = meta.permissions().mode() & 0o7700;
+        file.set_permissions(std::fs::Permissions::from_mode(owner_only))
+            .map_err(|e| {
+                Failure(format!(
+                    "stdout is a file others can read, and it cannot be made owner-only ({e}): \
+                     not writing a secret to it"
+                ))
+            })?;
+    }
+    Ok(())
+}
+
 /// Writes `text` (and a final newline) to stdout, flushed.
 pub(crate) fn print(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();

@@ -448,6 +448,9 @@ pub fn client(cmd: ClientCommand) -> Outcome {
                         };
                         let text =
                             serde_json::to_string_pretty(&shown).map_err(|e| e.to_string())?;
+                        if secret.is_some() {
+                            crate::restrict_stdout().map_err(|e| e.0)?;
+                        }
                         crate::print(&text).map_err(|e| format!("cannot write the output: {e}"))
                     })
                     .await?;

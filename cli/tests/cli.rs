@@ -832,3 +832,52 @@ fn jwe_encrypt_decrypt_and_nested_tokens_for_every_key_management_algorithm() {
         "decryption failed",
     );
 }
+
+/// `tessera jwk generate > key.jwk` under the usual umask 022 would leave a private key
+/// readable by every user: stdout that is a file is made owner-only before a secret is
+/// written to it; public output is left as the shell made it.
+#[cfg(unix)]
+#[test]
+fn secrets_redirected_to_a_file_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("redirect");
+    let run_into = |name: &str, args: &[&str]| -> (Output, u32) {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .stdout(Stdio::from(file))
+            .output()
+            .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        (out, mode)
+    };
+    let (out, mode) = run_into("es256.jwk", &["jwk", "generate", "--alg", "ES256"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode, 0o600, "a generated private key was left {mode:o}");
+    let written = std::fs::read_to_string(dir.join("es256.jwk")).unwrap();
+    assert!(written.contains("\"d\""), "not a private key: {written}");
+
+    let key = dir.join("es256.jwk");
+    let key = key.to_str().unwrap();
+    let (out, mode) = run_into("es256.pem", &["jwk", "to-pem", key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode, 0o600, "a private PEM was left {mode:o}");
+
+    // Public output keeps the mode the shell gave it.
+    let (out, mode) = run_into("es256.pub.jwk", &["jwk", "public", key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode, 0o644);
+    let pem = dir.join("es256.pem");
+    let (out, mode) = run_into(
+        "from-public.jwk",
+        &["jwk", "to-pem", "--public", "--format", "spki", key],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode, 0o644);
+    // A private PEM converted back to a JWK is a secret again.
+    let (out, mode) = run_into("from-pem.jwk", &["jwk", "from-pem", pem.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode, 0o600);
+}
