@@ -153,6 +153,9 @@ struct Gateway {
     upstream_timeout: Duration,
     /// `scheme://authority` plus the path prefix without its trailing `/`.
     base: String,
+    /// The upstream's authority, and its path prefix (`""` for none), from `base`.
+    authority: http::uri::Authority,
+    prefix: String,
     client: Client<HttpConnector, Body>,
     forwarded: bool,
     keep_forwarded_for: bool,
@@ -173,6 +176,14 @@ fn router_sharing(
     tunnels: Arc<Semaphore>,
 ) -> Result<Router, Error> {
     let base = upstream_base(&config.upstream)?;
+    let parsed: Uri = base
+        .parse()
+        .map_err(|e| Error::Config(format!("upstream {base}: {e}")))?;
+    let authority = parsed
+        .authority()
+        .cloned()
+        .ok_or_else(|| Error::Config(format!("upstream {base} has no host")))?;
+    let prefix = parsed.path().trim_end_matches('/').to_owned();
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     connector.set_nodelay(true);
@@ -182,6 +193,8 @@ fn router_sharing(
         guard: config.guard,
         upstream_timeout: config.upstream_timeout,
         base,
+        authority,
+        prefix,
         client,
         forwarded: config.forwarded,
         keep_forwarded_for: config.keep_forwarded_for,
@@ -364,11 +377,6 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         Ok(jwt) => jwt,
         Err(rejection) => return rejection.into_response(),
     };
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
     if !request.uri().path().starts_with('/') {
         // `OPTIONS *` and other non-origin forms: nothing the upstream could serve.
         return error(StatusCode::BAD_REQUEST, "the request target must be a path");
@@ -381,9 +389,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
             "dot segments and encoded slashes are not allowed in the path",
         );
     }
-    let uri: Uri = match format!("{}{path}", gw.base).parse() {
-        Ok(uri) => uri,
-        Err(_) => return error(StatusCode::BAD_REQUEST, "unusable request path"),
+    let Some(uri) = gw.upstream_uri(request.uri()) else {
+        return error(StatusCode::BAD_REQUEST, "unusable request path");
     };
     // Read before the hop-by-hop headers go: an HTTP/1.1 upgrade keeps its `Upgrade`.
     let upgrade = upgrade_protocol(&request);
@@ -462,6 +469,25 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         }
         Err(_) => upstream_timed_out(&gw),
         Ok(Err(e)) => upstream_failed(&gw, &e),
+    }
+}
+
+impl Gateway {
+    /// The upstream's URI for a request target: its path and query after the prefix (the
+    /// path and query shared, not copied, when there is no prefix).
+    fn upstream_uri(&self, target: &Uri) -> Option<Uri> {
+        let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
+            (Some(pq), true) => pq.clone(),
+            (None, true) => http::uri::PathAndQuery::from_static("/"),
+            (pq, false) => format!("{}{}", self.prefix, pq.map_or("/", |p| p.as_str()))
+                .parse()
+                .ok()?,
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(http::uri::Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).ok()
     }
 }
 
@@ -607,17 +633,25 @@ fn forwarded_header(
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    // One pass over the names present (most requests carry none of these) rather than a
+    // lookup per listed name; without a `Connection` header no other name can be listed.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(&name.as_str()))
+        .cloned()
         .collect();
-    for name in named {
-        headers.remove(name);
+    if doomed.is_empty() {
+        return;
     }
-    for name in HOP_BY_HOP {
+    doomed.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+    );
+    for name in doomed {
         headers.remove(name);
     }
 }
