@@ -153,7 +153,7 @@ pub(crate) fn restrict_stdout() -> Result<(), Failure> {
         if !meta.is_file() || meta.permissions().mode() & 0o077 == 0 {
             return Ok(());
         }
-        let owner_only = meta.permissions().mode() & 0o7700;
+        let owner_only = meta.permissions().mode() & 0o700;
         file.set_permissions(std::fs::Permissions::from_mode(owner_only))
             .map_err(|e| {
                 Failure(format!(

@@ -231,9 +231,11 @@ pub fn upstream_base(upstream: &str) -> Result<String, Error> {
 ///
 /// Connections are served by [`GatewayConfig::workers`] threads, each a single-threaded
 /// runtime with its own upstream pool, like nginx's worker processes: a request and its
-/// upstream exchange then stay on one thread (with one shared runtime, about a third of the
-/// gateway's CPU time went to waking tasks on the other thread). The accept loop, key
-/// fetches and the revocation feed run on the caller's runtime.
+/// upstream exchange then stay on one thread, with no wake-up across threads (against nginx
+/// on two cores this served 1.4x to 1.5x the requests per second of one shared
+/// multi-threaded runtime: docs/benchmarks.md). The accept loop, key fetches and the
+/// revocation feed run on the caller's runtime. A request that takes long on the CPU (an
+/// RSA-OAEP decryption, say) holds up the other connections of its worker meanwhile.
 pub async fn serve(
     addr: SocketAddr,
     verifier: Arc<Verifier>,
