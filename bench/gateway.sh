@@ -9,7 +9,8 @@
 # gateway does; SHARED_NGINX=1 runs both in one instance (bench/gateway/nginx.conf), as the
 # first runs of this script did, which spares nginx a process hop per request.
 # BASELINE=/path/to/an/older/tessera adds that binary's two gateways to the same rounds, for
-# a before/after comparison in one run.
+# a before/after comparison in one run. GATEWAY_FLAGS and BASELINE_FLAGS add flags to each
+# pair (BASELINE=target/release/tessera BASELINE_FLAGS="--workers 4" compares settings).
 # Usage: bash bench/gateway.sh   (needs wrk and nginx: apt-get install wrk nginx-light)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,20 +58,20 @@ JWKS="http://127.0.0.1:$AUTH/.well-known/jwks.json"
 TOKEN=$(curl -s -X POST "http://127.0.0.1:$AUTH/api/v1/auth" -H 'Content-Type: application/json' \
   -d '{"userName":"Jane","password":"pass123"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwt"])')
 TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
-  --listen "127.0.0.1:$GW" >/dev/null 2>&1 &
+  --listen "127.0.0.1:$GW" ${GATEWAY_FLAGS:-} >/dev/null 2>&1 &
 GW_PID=$!; PIDS+=($GW_PID)
 TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
-  --listen "127.0.0.1:$GW_CACHE" --token-cache 1000 >/dev/null 2>&1 &
+  --listen "127.0.0.1:$GW_CACHE" --token-cache 1000 ${GATEWAY_FLAGS:-} >/dev/null 2>&1 &
 GW_CACHE_PID=$!; PIDS+=($GW_CACHE_PID)
 CONTESTANTS=("nginx:$NGINX_PORT" "gateway:$GW" "gateway-cache:$GW_CACHE")
 RSS_OF=("gateway:$GW_PID" "gateway-cache:$GW_CACHE_PID")
 if [ -n "${BASELINE:-}" ]; then
   OLD=$(free_port); OLD_CACHE=$(free_port)
   TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
-    --listen "127.0.0.1:$OLD" >/dev/null 2>&1 &
+    --listen "127.0.0.1:$OLD" ${BASELINE_FLAGS:-} >/dev/null 2>&1 &
   PIDS+=($!); RSS_OF+=("before:$!")
   TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
-    --listen "127.0.0.1:$OLD_CACHE" --token-cache 1000 >/dev/null 2>&1 &
+    --listen "127.0.0.1:$OLD_CACHE" --token-cache 1000 ${BASELINE_FLAGS:-} >/dev/null 2>&1 &
   PIDS+=($!); RSS_OF+=("before-cache:$!")
   CONTESTANTS+=("before:$OLD" "before-cache:$OLD_CACHE")
 fi
