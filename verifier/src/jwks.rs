@@ -372,13 +372,14 @@ impl RemoteJwks {
         // The caller saw an expired or ageing set, but a fetch may have landed since it
         // looked (the fetch stores its set before it stops being in flight): a set that
         // needs no refresh yet needs no second fetch either.
-        let landed = self
-            .inner
-            .current
-            .load()
-            .as_ref()
-            .is_some_and(|c| now < c.refresh_at);
-        if unknown_kid.is_none() && landed {
+        let landed = || {
+            self.inner
+                .current
+                .load()
+                .as_ref()
+                .is_some_and(|c| now < c.refresh_at)
+        };
+        if unknown_kid.is_none() && landed() {
             return None;
         }
         if control.retry_after.is_some_and(|t| now < t) {
