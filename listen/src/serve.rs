@@ -33,7 +33,6 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
@@ -539,43 +538,38 @@ impl Connection {
             shutdown,
         } = self;
         let tracked = handle.clone();
-        let service =
-            TowerToHyperService::new(
-                router
-                    .map_request(
-                        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                            request
-                                .extensions_mut()
-                                .insert(ConnectInfo::<SocketAddr>(peer));
-                            request
-                        },
-                    )
-                    // Busy from the request's arrival until its response has been sent.
-                    .map_future(move |answer| {
-                        let busy = tracked.start();
-                        async move {
-                            let response: axum::response::Response = answer.await?;
-                            Ok::<_, std::convert::Infallible>(response.map(|inner| {
-                                axum::body::Body::new(TrackedBody { inner, _busy: busy })
-                            }))
-                        }
-                    }),
-            );
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.headers);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(30)));
+        let service = TowerToHyperService::new(
+            router
+                .map_request(
+                    move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(ConnectInfo::<SocketAddr>(peer));
+                        request
+                    },
+                )
+                // Busy from the request's arrival until its response has been sent.
+                .map_future(move |answer| {
+                    let busy = tracked.start();
+                    async move {
+                        let response: axum::response::Response = answer.await?;
+                        // Handed to hyper as it is: boxing it into another `Body` would
+                        // cost an allocation and an indirection per response.
+                        Ok::<_, std::convert::Infallible>(
+                            response.map(|inner| TrackedBody { inner, _busy: busy }),
+                        )
+                    }
+                }),
+        );
         let closed = || async {
             tokio::select! {
                 () = handle.close.notified() => {},
                 () = shutdown.fired() => {},
             }
         };
+        // The protocol is known before hyper sees a byte (sniffed on plain TCP, from ALPN
+        // over TLS), so each connection gets hyper's own HTTP/1 or HTTP/2 connection, not the
+        // auto-detecting wrapper that would read the preface again.
         let outcome = match acceptor {
             None => {
                 let deadline = tokio::time::Instant::now() + limits.first_bytes;
@@ -583,22 +577,17 @@ impl Connection {
                     p = sniff(&stream, deadline) => p,
                     () = closed() => None,
                 };
-                let builder = match protocol {
-                    Some(Protocol::Http1) => builder.http1_only(),
-                    Some(Protocol::Http2) => builder.http2_only(),
+                match protocol {
+                    Some(Protocol::Http1) => {
+                        serve_http1(TokioIo::new(stream), service, &handle, &limits, &shutdown)
+                            .await
+                    }
+                    Some(Protocol::Http2) => {
+                        serve_http2(TokioIo::new(stream), service, &handle, &limits, &shutdown)
+                            .await
+                    }
                     None => return,
-                };
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                drive(
-                    connection,
-                    |c| c.graceful_shutdown(),
-                    &handle,
-                    &limits,
-                    &shutdown,
-                )
-                .await
+                }
             }
             Some(acceptor) => {
                 let handshake = tokio::select! {
@@ -615,22 +604,12 @@ impl Connection {
                 };
                 // ALPN already chose the protocol: no sniffing after the handshake.
                 let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                let builder = if h2 {
-                    builder.http2_only()
+                let io = TokioIo::new(tls_stream);
+                if h2 {
+                    serve_http2(io, service, &handle, &limits, &shutdown).await
                 } else {
-                    builder.http1_only()
-                };
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
-                    .into_owned();
-                drive(
-                    connection,
-                    |c| c.graceful_shutdown(),
-                    &handle,
-                    &limits,
-                    &shutdown,
-                )
-                .await
+                    serve_http1(io, service, &handle, &limits, &shutdown).await
+                }
             }
         };
         if let Err(e) = outcome {
@@ -639,11 +618,67 @@ impl Connection {
     }
 }
 
+/// Serves an HTTP/1 connection (upgrades included) to its end.
+async fn serve_http1<I, S>(
+    io: I,
+    service: S,
+    handle: &Handle,
+    limits: &Limits,
+    shutdown: &Shutdown,
+) -> Result<(), BoxError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>,
+    S::Error: Into<BoxError>,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .serve_connection(io, service)
+        .with_upgrades();
+    drive(
+        connection,
+        |c| c.graceful_shutdown(),
+        handle,
+        limits,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves an HTTP/2 connection to its end.
+async fn serve_http2<I, S>(
+    io: I,
+    service: S,
+    handle: &Handle,
+    limits: &Limits,
+    shutdown: &Shutdown,
+) -> Result<(), BoxError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .serve_connection(io, service);
+    drive(
+        connection,
+        |c| c.graceful_shutdown(),
+        handle,
+        limits,
+        shutdown,
+    )
+    .await
+}
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs a connection to its end, closing it gracefully when asked to make room, when
 /// idle for [`Limits::idle`], or at shutdown.
-async fn drive<C>(
+async fn drive<C, E>(
     connection: C,
     graceful: impl Fn(Pin<&mut C>),
     handle: &Handle,
@@ -651,7 +686,8 @@ async fn drive<C>(
     shutdown: &Shutdown,
 ) -> Result<(), BoxError>
 where
-    C: std::future::Future<Output = Result<(), BoxError>>,
+    C: std::future::Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
 {
     let mut connection = std::pin::pin!(connection);
     let mut closing = false;
@@ -660,7 +696,7 @@ where
             // A graceful close waits for the peer (an HTTP/2 GOAWAY for its ping's answer):
             // a peer that never answers is dropped once nothing is under way.
             tokio::select! {
-                outcome = connection.as_mut() => return outcome,
+                outcome = connection.as_mut() => return outcome.map_err(Into::into),
                 () = tokio::time::sleep(Duration::from_secs(1)) => {
                     if handle.busy.load(Ordering::Acquire) == 0 {
                         return Ok(());
@@ -684,7 +720,7 @@ where
             }
         };
         tokio::select! {
-            outcome = connection.as_mut() => return outcome,
+            outcome = connection.as_mut() => return outcome.map_err(Into::into),
             () = handle.close.notified(), if !closing => {},
             () = shutdown.fired(), if !closing => {},
             () = idle_check, if !closing => {},
