@@ -13,6 +13,7 @@
 
 pub mod mock;
 pub mod proxy;
+mod upstream;
 
 /// Why a gateway or mock issuer could not start.
 #[derive(Debug, thiserror::Error)]

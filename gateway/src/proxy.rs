@@ -45,9 +45,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tessera_jose::Jwt;
 use tokio::sync::Semaphore;
@@ -55,6 +53,7 @@ use tokio::sync::Semaphore;
 use tessera_listen::{Limits, Shutdown, ShutdownTrigger, Worker};
 use tessera_verifier::{authenticate, Guard, Rejection, Verifier};
 
+use crate::upstream::{Upstream, UpstreamError};
 use crate::Error;
 
 /// Prefix of the headers the gateway owns.
@@ -153,10 +152,10 @@ struct Gateway {
     upstream_timeout: Duration,
     /// `scheme://authority` plus the path prefix without its trailing `/`.
     base: String,
-    /// The upstream's authority, and its path prefix (`""` for none), from `base`.
-    authority: http::uri::Authority,
+    /// The upstream's path prefix (`""` for none), from `base`.
     prefix: String,
-    client: Client<HttpConnector, Body>,
+    /// This worker's connections to the upstream.
+    upstream: Arc<Upstream>,
     forwarded: bool,
     keep_forwarded_for: bool,
     oauth2_proxy_headers: bool,
@@ -184,18 +183,14 @@ fn router_sharing(
         .cloned()
         .ok_or_else(|| Error::Config(format!("upstream {base} has no host")))?;
     let prefix = parsed.path().trim_end_matches('/').to_owned();
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let upstream = Upstream::new(&authority).map_err(Error::Config)?;
     let gateway = Arc::new(Gateway {
         verifier,
         guard: config.guard,
         upstream_timeout: config.upstream_timeout,
         base,
-        authority,
         prefix,
-        client,
+        upstream: Arc::new(upstream),
         forwarded: config.forwarded,
         keep_forwarded_for: config.keep_forwarded_for,
         oauth2_proxy_headers: config.oauth2_proxy_headers,
@@ -463,7 +458,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         return tunnel(&gw, request, protocol).await;
     }
 
-    match tokio::time::timeout(gw.upstream_timeout, gw.client.request(request)).await {
+    match tokio::time::timeout(gw.upstream_timeout, gw.upstream.send(request, true)).await {
         Ok(Ok(response)) => {
             let mut response = response.map(Body::new);
             strip_hop_by_hop(response.headers_mut());
@@ -475,8 +470,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
 }
 
 impl Gateway {
-    /// The upstream's URI for a request target: its path and query after the prefix (the
-    /// path and query shared, not copied, when there is no prefix).
+    /// The upstream request target (origin form) for a request target: its path and query
+    /// after the prefix (shared, not copied, when there is no prefix).
     fn upstream_uri(&self, target: &Uri) -> Option<Uri> {
         let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
             (Some(pq), true) => pq.clone(),
@@ -485,11 +480,7 @@ impl Gateway {
                 .parse()
                 .ok()?,
         };
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(http::uri::Scheme::HTTP);
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).ok()
+        Some(Uri::from(path_and_query))
     }
 }
 
@@ -501,7 +492,7 @@ fn upstream_timed_out(gw: &Gateway) -> Response {
     )
 }
 
-fn upstream_failed(gw: &Gateway, e: &hyper_util::client::legacy::Error) -> Response {
+fn upstream_failed(gw: &Gateway, e: &UpstreamError) -> Response {
     tracing::warn!(upstream = %gw.base, error = %e, "upstream request failed");
     error(
         StatusCode::BAD_GATEWAY,
@@ -543,7 +534,7 @@ async fn tunnel(gw: &Arc<Gateway>, mut request: Request, protocol: HeaderValue) 
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, protocol);
     let mut response =
-        match tokio::time::timeout(gw.upstream_timeout, gw.client.request(request)).await {
+        match tokio::time::timeout(gw.upstream_timeout, gw.upstream.send(request, false)).await {
             Ok(Ok(response)) => response,
             Err(_) => return upstream_timed_out(gw),
             Ok(Err(e)) => return upstream_failed(gw, &e),
