@@ -160,6 +160,9 @@ struct Gateway {
     keep_forwarded_for: bool,
     oauth2_proxy_headers: bool,
     tunnels: Arc<Semaphore>,
+    /// The last peer's `X-Forwarded-For` value: a connection's requests (and a load
+    /// balancer's connections) share it, so it is formatted once, not per request.
+    last_peer: std::sync::Mutex<Option<(std::net::IpAddr, HeaderValue)>>,
 }
 
 /// The gateway's routes: `/verify` and, for every other path and method, the proxy.
@@ -195,6 +198,7 @@ fn router_sharing(
         keep_forwarded_for: config.keep_forwarded_for,
         oauth2_proxy_headers: config.oauth2_proxy_headers,
         tunnels,
+        last_peer: std::sync::Mutex::new(None),
     });
     Ok(Router::new()
         .route("/verify", any(verify))
@@ -343,12 +347,16 @@ async fn verify(
 fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|segment| {
         // `..;x` is `..` to servers that take `;` as path parameters (Tomcat, Jetty).
-        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
-        let decoded = match decoded.iter().position(|b| *b == b';') {
-            Some(at) => &decoded[..at],
-            None => &decoded[..],
-        };
-        decoded == b"." || decoded == b".." || decoded.iter().any(|b| matches!(b, b'/' | b'\\'))
+        // Decoded byte by byte, without a copy.
+        let (mut dots, mut other) = (0, false);
+        for b in percent_encoding::percent_decode_str(segment).take_while(|b| *b != b';') {
+            match b {
+                b'/' | b'\\' => return true,
+                b'.' => dots += 1,
+                _ => other = true,
+            }
+        }
+        !other && (dots == 1 || dots == 2)
     })
 }
 
@@ -426,10 +434,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     }
     if let Some(ip) = peer {
         let value = match &client_forwarded_for {
-            Some(earlier) => format!("{earlier}, {ip}"),
-            None => ip.to_string(),
+            Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {ip}")).ok(),
+            None => gw.peer_header(ip),
         };
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let Some(v) = value {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
         }
     }
@@ -470,6 +478,19 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
 }
 
 impl Gateway {
+    /// `ip` as a header value, from the last one formatted when it is the same peer.
+    fn peer_header(&self, ip: std::net::IpAddr) -> Option<HeaderValue> {
+        let mut last = self.last_peer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, value)) = &*last {
+            if *cached == ip {
+                return Some(value.clone());
+            }
+        }
+        let value = HeaderValue::from_str(&ip.to_string()).ok()?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    }
+
     /// The upstream request target (origin form) for a request target: its path and query
     /// after the prefix (shared, not copied, when there is no prefix).
     fn upstream_uri(&self, target: &Uri) -> Option<Uri> {
@@ -626,26 +647,51 @@ fn forwarded_header(
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names present (most requests carry none of these) rather than a
-    // lookup per listed name; without a `Connection` header no other name can be listed.
-    let mut doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| HOP_BY_HOP.contains(&name.as_str()))
-        .cloned()
-        .collect();
-    if doomed.is_empty() {
+    // One pass over the names present (most requests carry none of these, and most
+    // responses only `Connection: keep-alive`), without allocating: a bit per listed name.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name.as_str()) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    doomed.extend(
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
-    );
-    for name in doomed {
-        headers.remove(name);
+    // Without a `Connection` header no other name can be listed. Its values are copied out
+    // (a reference count each) before the names they list are removed.
+    if present & 1 != 0 {
+        // HOP_BY_HOP[0] is `connection`.
+        if headers.get_all(header::CONNECTION).iter().nth(1).is_none() {
+            if let Some(only) = headers.get(header::CONNECTION).cloned() {
+                remove_listed(headers, &only);
+            }
+        } else {
+            let listed: Vec<HeaderValue> = headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .cloned()
+                .collect();
+            for value in &listed {
+                remove_listed(headers, value);
+            }
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
+    }
+}
+
+/// Removes the headers a `Connection` value lists.
+fn remove_listed(headers: &mut HeaderMap, connection: &HeaderValue) {
+    let Ok(value) = connection.to_str() else {
+        return;
+    };
+    for name in value.split(',') {
+        // A `&str` name is looked up without an allocation; an invalid one matches nothing.
+        headers.remove(name.trim());
     }
 }
 
@@ -812,6 +858,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dot_segments_and_encoded_slashes_are_found_however_written() {
+        for path in [
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a/%2e",
+            "/..",
+            "/a/..;jsessionid=x/b",
+            "/a/.%3bx/b",
+            "/a/b%2Fc",
+            "/a/b%5cc",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/", "/api/x", "/a/.../b", "/a/.b/c", "/a/b./c", "/a/b;%2F", "/a/%2x",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[test]
     fn hop_by_hop_and_connection_named_headers_are_removed() {
         let mut h = HeaderMap::new();
         h.insert(
@@ -825,6 +893,21 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn every_connection_header_is_read_and_odd_names_in_it_are_harmless() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("x-one, , bad name"));
+        h.append("connection", HeaderValue::from_static("X-Two"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
+        assert_eq!(HOP_BY_HOP[0], "connection");
     }
 
     #[test]

@@ -476,7 +476,16 @@ impl Verifier {
         let Some(hit) = self.cache.as_ref().and_then(|c| c.get(token)) else {
             return Ok(None);
         };
-        *kid = hit.jwt.header().kid().map(str::to_owned);
+        let outcome = self.recheck(&hit).await;
+        if outcome.is_err() {
+            // For the refusal's log line only: a hit that passes costs no copy of it.
+            *kid = hit.jwt.header().kid().map(str::to_owned);
+        }
+        outcome
+    }
+
+    /// What changes for a cached token: its key set, the time and the revocation list.
+    async fn recheck(&self, hit: &Verified) -> Result<Option<Jwt>, Error> {
         let entry = self.entry(hit.entry)?;
         let keys = entry.jwks.key_set().await?;
         // The key that verified the token must still be published: the same set, by
