@@ -577,17 +577,9 @@ impl Connection {
                     p = sniff(&stream, deadline) => p,
                     () = closed() => None,
                 };
-                match protocol {
-                    Some(Protocol::Http1) => {
-                        serve_http1(TokioIo::new(stream), service, &handle, &limits, &shutdown)
-                            .await
-                    }
-                    Some(Protocol::Http2) => {
-                        serve_http2(TokioIo::new(stream), service, &handle, &limits, &shutdown)
-                            .await
-                    }
-                    None => return,
-                }
+                let Some(protocol) = protocol else { return };
+                let io = TokioIo::new(stream);
+                serve_as(protocol, io, service, &handle, &limits, &shutdown).await
             }
             Some(acceptor) => {
                 let handshake = tokio::select! {
@@ -603,13 +595,12 @@ impl Connection {
                     Err(_) => return,
                 };
                 // ALPN already chose the protocol: no sniffing after the handshake.
-                let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                let protocol = match tls_stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => Protocol::Http2,
+                    _ => Protocol::Http1,
+                };
                 let io = TokioIo::new(tls_stream);
-                if h2 {
-                    serve_http2(io, service, &handle, &limits, &shutdown).await
-                } else {
-                    serve_http1(io, service, &handle, &limits, &shutdown).await
-                }
+                serve_as(protocol, io, service, &handle, &limits, &shutdown).await
             }
         };
         if let Err(e) = outcome {
@@ -618,36 +609,9 @@ impl Connection {
     }
 }
 
-/// Serves an HTTP/1 connection (upgrades included) to its end.
-async fn serve_http1<I, S>(
-    io: I,
-    service: S,
-    handle: &Handle,
-    limits: &Limits,
-    shutdown: &Shutdown,
-) -> Result<(), BoxError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>,
-    S::Error: Into<BoxError>,
-{
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.headers)
-        .serve_connection(io, service)
-        .with_upgrades();
-    drive(
-        connection,
-        |c| c.graceful_shutdown(),
-        handle,
-        limits,
-        shutdown,
-    )
-    .await
-}
-
-/// Serves an HTTP/2 connection to its end.
-async fn serve_http2<I, S>(
+/// Serves a connection in `protocol` (HTTP/1 with upgrades, or HTTP/2) to its end.
+async fn serve_as<I, S>(
+    protocol: Protocol,
     io: I,
     service: S,
     handle: &Handle,
@@ -660,18 +624,37 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(io, service);
-    drive(
-        connection,
-        |c| c.graceful_shutdown(),
-        handle,
-        limits,
-        shutdown,
-    )
-    .await
+    match protocol {
+        Protocol::Http1 => {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.headers)
+                .serve_connection(io, service)
+                .with_upgrades();
+            drive(
+                connection,
+                |c| c.graceful_shutdown(),
+                handle,
+                limits,
+                shutdown,
+            )
+            .await
+        }
+        Protocol::Http2 => {
+            let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .serve_connection(io, service);
+            drive(
+                connection,
+                |c| c.graceful_shutdown(),
+                handle,
+                limits,
+                shutdown,
+            )
+            .await
+        }
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
