@@ -54,10 +54,7 @@ pub fn access_token(headers: &HeaderMap) -> Result<(Scheme, &str), Authorization
 
 /// [`access_token`] for one header value already taken out of its map.
 pub fn access_token_of(value: &HeaderValue) -> Result<(Scheme, &str), AuthorizationError> {
-    let text = value
-        .to_str()
-        .map_err(|_| AuthorizationError::NotAscii)?
-        .trim();
+    let text = visible_text(value)?.trim();
     if let Some((scheme, rest)) = text.split_once(' ') {
         if scheme.eq_ignore_ascii_case("dpop") {
             let token = rest.trim();
@@ -69,7 +66,7 @@ pub fn access_token_of(value: &HeaderValue) -> Result<(Scheme, &str), Authorizat
     } else if text.eq_ignore_ascii_case("dpop") {
         return Err(AuthorizationError::Empty);
     }
-    bearer_token_of(value).map(|t| (Scheme::Bearer, t))
+    bearer_token_in(text).map(|t| (Scheme::Bearer, t))
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme in any letter case), or of the
@@ -93,10 +90,22 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthorizationError> {
 /// The token of one `Authorization` value, read as [`bearer_token`] reads it (for a caller
 /// that has taken the header out of its map; the single-header rule is the caller's).
 pub fn bearer_token_of(value: &HeaderValue) -> Result<&str, AuthorizationError> {
-    let text = value
-        .to_str()
-        .map_err(|_| AuthorizationError::NotAscii)?
-        .trim();
+    bearer_token_in(visible_text(value)?.trim())
+}
+
+/// The value as text if it is visible ASCII, spaces and tabs only (what
+/// `HeaderValue::to_str` accepts, byte by byte). A `HeaderValue` cannot hold any other
+/// control character, so ASCII is the same test, and the standard library runs it many
+/// bytes at a time: a token is hundreds of bytes, read on every request.
+fn visible_text(value: &HeaderValue) -> Result<&str, AuthorizationError> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) if text.is_ascii() => Ok(text),
+        _ => Err(AuthorizationError::NotAscii),
+    }
+}
+
+/// [`bearer_token_of`] on the value's text, trimmed.
+fn bearer_token_in(text: &str) -> Result<&str, AuthorizationError> {
     let token = match text.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return Err(AuthorizationError::OtherScheme),
@@ -172,5 +181,27 @@ mod tests {
             HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
         );
         assert_eq!(bearer_token(&h), Err(AuthorizationError::NotAscii));
+    }
+
+    #[test]
+    fn text_is_accepted_exactly_as_to_str_accepts_it() {
+        // Every byte a header value may hold, alone and among visible ones.
+        for b in 0u8..=255 {
+            for bytes in [vec![b], vec![b'a', b, b'.', b'c']] {
+                let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                    continue;
+                };
+                assert_eq!(
+                    visible_text(&value).ok(),
+                    value.to_str().ok(),
+                    "byte {b:#04x}"
+                );
+            }
+        }
+        let obs_text = HeaderValue::from_bytes(b"DPoP a.\x80.c").unwrap();
+        assert_eq!(
+            access_token_of(&obs_text),
+            Err(AuthorizationError::NotAscii)
+        );
     }
 }

@@ -36,24 +36,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tessera_jose::Jwt;
 use tokio::sync::Semaphore;
 
-use tessera_listen::{Limits, Shutdown, ShutdownTrigger, Worker};
+use tessera_listen::{BoxError, Handler, Limits, Shutdown, ShutdownTrigger, Worker};
 use tessera_verifier::{authenticate, Guard, Rejection, Verifier};
 
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{PooledBody, Upstream, UpstreamError};
 use crate::Error;
 
 /// Prefix of the headers the gateway owns.
@@ -165,18 +169,16 @@ struct Gateway {
     last_peer: std::sync::Mutex<Option<(std::net::IpAddr, HeaderValue)>>,
 }
 
-/// The gateway's routes: `/verify` and, for every other path and method, the proxy.
-pub fn router(verifier: Arc<Verifier>, config: GatewayConfig) -> Result<Router, Error> {
-    let tunnels = Arc::new(Semaphore::new(config.max_tunnels));
-    router_sharing(verifier, config, tunnels)
-}
-
-/// [`router`] with its own upstream pool, sharing the tunnel limit with other workers.
-fn router_sharing(
+/// One worker's gateway: `/verify` and, for every other path and method, the proxy, with
+/// the worker's own upstream pool and the tunnel limit shared with the other workers.
+///
+/// Served as a plain [`Handler`], not an axum `Router`: the proxy needs no routing, and the
+/// client's body goes upstream (and the upstream's back) as hyper gives it, not boxed.
+fn handler(
     verifier: Arc<Verifier>,
     config: GatewayConfig,
     tunnels: Arc<Semaphore>,
-) -> Result<Router, Error> {
+) -> Result<GatewayHandler, Error> {
     let base = upstream_base(&config.upstream)?;
     let parsed: Uri = base
         .parse()
@@ -200,10 +202,69 @@ fn router_sharing(
         tunnels,
         last_peer: std::sync::Mutex::new(None),
     });
-    Ok(Router::new()
-        .route("/verify", any(verify))
-        .fallback(proxy)
-        .with_state(gateway))
+    Ok(GatewayHandler(gateway))
+}
+
+#[derive(Debug, Clone)]
+struct GatewayHandler(Arc<Gateway>);
+
+impl Handler for GatewayHandler {
+    type Body = GatewayBody;
+
+    fn handle(
+        &self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = http::Response<GatewayBody>> + Send + use<> {
+        let gw = self.0.clone();
+        async move {
+            if request.uri().path() == "/verify" {
+                local(verify(&gw, request.method(), request.headers()).await)
+            } else {
+                proxy(&gw, request, peer.ip()).await
+            }
+        }
+    }
+}
+
+/// A response body: the upstream's, streamed, or one the gateway wrote.
+#[derive(Debug)]
+enum GatewayBody {
+    Upstream(PooledBody),
+    Local(Body),
+}
+
+fn local(response: Response) -> http::Response<GatewayBody> {
+    response.map(GatewayBody::Local)
+}
+
+impl http_body::Body for GatewayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            GatewayBody::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            GatewayBody::Local(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GatewayBody::Upstream(b) => b.is_end_stream(),
+            GatewayBody::Local(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GatewayBody::Upstream(b) => b.size_hint(),
+            GatewayBody::Local(b) => b.size_hint(),
+        }
+    }
 }
 
 /// Checks an upstream URL (`http://host[:port][/base]`) and returns the base that request
@@ -277,7 +338,7 @@ pub async fn serve_listener(
             .map_err(|e| Error::Config(format!("cannot start a worker runtime: {e}")))?;
         workers.push(Worker {
             runtime: runtime.handle().clone(),
-            router: router_sharing(verifier.clone(), config.clone(), tunnels.clone())?,
+            handler: handler(verifier.clone(), config.clone(), tunnels.clone())?,
         });
         let stopped = stopped.clone();
         let thread = std::thread::Builder::new()
@@ -313,19 +374,15 @@ impl Drop for StopOnDrop {
 /// A DPoP proof names the original request, which the proxy describes in
 /// `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik and Caddy set them, and so does the
 /// nginx recipe, replacing whatever a client sent). The proxy is this endpoint's only client.
-async fn verify(
-    State(gw): State<Arc<Gateway>>,
-    method: http::Method,
-    headers: HeaderMap,
-) -> Response {
+async fn verify(gw: &Gateway, method: &Method, headers: &HeaderMap) -> Response {
     let forwarded = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let method = forwarded("x-forwarded-method").unwrap_or(method.as_str());
     let path = forwarded("x-forwarded-uri")
         .map_or("/verify", |uri| uri.split(['?', '#']).next().unwrap_or("/"));
-    match authenticate(&gw.verifier, &gw.guard, method, path, &headers).await {
+    match authenticate(&gw.verifier, &gw.guard, method, path, headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            let (scheme, token) = tessera_contract::access_token(&headers)
+            let (scheme, token) = tessera_contract::access_token(headers)
                 .map_or((None, ""), |(scheme, token)| (Some(scheme), token));
             if let Err(refusal) =
                 set_identity_headers(response.headers_mut(), &jwt, token, gw.oauth2_proxy_headers)
@@ -360,7 +417,12 @@ fn has_dot_segment(path: &str) -> bool {
     })
 }
 
-async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
+async fn proxy(
+    gw: &Arc<Gateway>,
+    mut request: http::Request<Incoming>,
+    peer: std::net::IpAddr,
+) -> http::Response<GatewayBody> {
+    let answer = |status, message| local(error(status, message));
     if request
         .headers()
         .get_all(header::HOST)
@@ -368,7 +430,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
         .nth(1)
         .is_some()
     {
-        return error(StatusCode::BAD_REQUEST, "more than one Host header");
+        return answer(StatusCode::BAD_REQUEST, "more than one Host header");
     }
     let jwt = match authenticate(
         &gw.verifier,
@@ -380,29 +442,25 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     .await
     {
         Ok(jwt) => jwt,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return local(rejection.into_response()),
     };
     if !request.uri().path().starts_with('/') {
         // `OPTIONS *` and other non-origin forms: nothing the upstream could serve.
-        return error(StatusCode::BAD_REQUEST, "the request target must be a path");
+        return answer(StatusCode::BAD_REQUEST, "the request target must be a path");
     }
     if has_dot_segment(request.uri().path()) {
         // `/../admin` would leave the upstream's base path on an upstream that
         // normalises paths.
-        return error(
+        return answer(
             StatusCode::BAD_REQUEST,
             "dot segments and encoded slashes are not allowed in the path",
         );
     }
     let Some(uri) = gw.upstream_uri(request.uri()) else {
-        return error(StatusCode::BAD_REQUEST, "unusable request path");
+        return answer(StatusCode::BAD_REQUEST, "unusable request path");
     };
     // Read before the hop-by-hop headers go: an HTTP/1.1 upgrade keeps its `Upgrade`.
     let upgrade = upgrade_protocol(&request);
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
     // The authority of the request target (HTTP/2 `:authority`, or an HTTP/1.1
     // absolute-form target) wins over `Host` (RFC 9112 section 3.2.2).
     let authority = request
@@ -430,31 +488,28 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     let host = authority.or_else(|| headers.remove(header::HOST));
     headers.remove(header::HOST);
     if let Some(host) = &host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
-    if let Some(ip) = peer {
-        let value = match &client_forwarded_for {
-            Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {ip}")).ok(),
-            None => gw.peer_header(ip),
-        };
-        if let Some(v) = value {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
-        }
+    let forwarded_for = match &client_forwarded_for {
+        Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {peer}")).ok(),
+        None => gw.peer_header(peer),
+    };
+    if let Some(v) = forwarded_for {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if gw.forwarded {
-        if let Some(v) = forwarded_header(peer, host.as_ref()) {
+        if let Some(v) = forwarded_header(Some(peer), host.as_ref()) {
             headers.insert(header::FORWARDED, v);
         }
     }
     if let Err(refusal) = set_identity_headers(headers, &jwt, token, gw.oauth2_proxy_headers) {
-        return refusal
-            .rejection()
-            .in_scheme(scheme, gw.verifier.dpop().algs())
-            .into_response();
+        return local(
+            refusal
+                .rejection()
+                .in_scheme(scheme, gw.verifier.dpop().algs())
+                .into_response(),
+        );
     }
     if let Some(authorization) = authorization {
         headers.insert(header::AUTHORIZATION, authorization);
@@ -463,17 +518,17 @@ async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
     if let Some(protocol) = upgrade {
-        return tunnel(&gw, request, protocol).await;
+        return tunnel(gw, request, protocol).await;
     }
 
     match tokio::time::timeout(gw.upstream_timeout, gw.upstream.send(request, true)).await {
         Ok(Ok(response)) => {
-            let mut response = response.map(Body::new);
+            let mut response = response.map(GatewayBody::Upstream);
             strip_hop_by_hop(response.headers_mut());
             response
         }
-        Err(_) => upstream_timed_out(&gw),
-        Ok(Err(e)) => upstream_failed(&gw, &e),
+        Err(_) => local(upstream_timed_out(gw)),
+        Ok(Err(e)) => local(upstream_failed(gw, &e)),
     }
 }
 
@@ -523,7 +578,7 @@ fn upstream_failed(gw: &Gateway, e: &UpstreamError) -> Response {
 
 /// The protocol an HTTP/1.1 request asks to switch to (`Upgrade`, with `upgrade` among the
 /// `Connection` options), if any.
-fn upgrade_protocol(request: &Request) -> Option<HeaderValue> {
+fn upgrade_protocol<B>(request: &http::Request<B>) -> Option<HeaderValue> {
     if request.version() != Version::HTTP_11 {
         return None;
     }
@@ -542,13 +597,17 @@ fn upgrade_protocol(request: &Request) -> Option<HeaderValue> {
 
 /// Forwards an upgrade request; on the upstream's `101`, joins the client's connection to
 /// the upstream's and copies bytes both ways until either side closes.
-async fn tunnel(gw: &Arc<Gateway>, mut request: Request, protocol: HeaderValue) -> Response {
+async fn tunnel(
+    gw: &Arc<Gateway>,
+    mut request: http::Request<Incoming>,
+    protocol: HeaderValue,
+) -> http::Response<GatewayBody> {
     let Ok(permit) = gw.tunnels.clone().try_acquire_owned() else {
         tracing::warn!("upgrade refused: too many open tunnels");
-        return error(
+        return local(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many upgraded connections are open",
-        );
+        ));
     };
     let client_side = hyper::upgrade::on(&mut request);
     let headers = request.headers_mut();
@@ -557,12 +616,12 @@ async fn tunnel(gw: &Arc<Gateway>, mut request: Request, protocol: HeaderValue) 
     let mut response =
         match tokio::time::timeout(gw.upstream_timeout, gw.upstream.send(request, false)).await {
             Ok(Ok(response)) => response,
-            Err(_) => return upstream_timed_out(gw),
-            Ok(Err(e)) => return upstream_failed(gw, &e),
+            Err(_) => return local(upstream_timed_out(gw)),
+            Ok(Err(e)) => return local(upstream_failed(gw, &e)),
         };
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The upstream declined: an ordinary answer.
-        let mut response = response.map(Body::new);
+        let mut response = response.map(GatewayBody::Upstream);
         strip_hop_by_hop(response.headers_mut());
         return response;
     }
@@ -592,7 +651,7 @@ async fn tunnel(gw: &Arc<Gateway>, mut request: Request, protocol: HeaderValue) 
     parts
         .headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    Response::from_parts(parts, Body::empty())
+    http::Response::from_parts(parts, GatewayBody::Local(Body::empty()))
 }
 
 /// The client's `X-Forwarded-For` chain as one line, if it has one worth keeping.
@@ -783,33 +842,97 @@ pub fn exact_header_value(value: &str) -> Option<HeaderValue> {
 /// Puts the verified claims of `jwt` (verified from the compact `token`) in the
 /// `X-Tessera-*` headers, and with `oauth2_proxy` the oauth2-proxy header set too; refuses a
 /// claim a header cannot carry exactly.
+///
+/// The headers are built once per verified token and kept with it ([`Jwt::derived`]): with
+/// a token cache, the later requests bearing that token reuse them.
 pub fn set_identity_headers(
     headers: &mut HeaderMap,
     jwt: &Jwt,
     token: &str,
     oauth2_proxy: bool,
 ) -> Result<(), Unforwardable> {
+    let kept = jwt.derived(|| Identity::of(jwt, token, oauth2_proxy));
+    let fresh;
+    let identity = if kept.is_for(token, oauth2_proxy) {
+        &*kept
+    } else {
+        // Not what was kept (another header set asked for the same token): built anew.
+        fresh = Identity::of(jwt, token, oauth2_proxy);
+        &fresh
+    };
+    let built = identity.headers.as_ref().map_err(Clone::clone)?;
+    for (name, value) in built {
+        headers.insert(name.clone(), value.clone());
+    }
+    Ok(())
+}
+
+/// The identity headers of one token, or the claim that cannot be sent.
+#[derive(Debug)]
+struct Identity {
+    /// What they were built from.
+    token: Box<str>,
+    oauth2_proxy: bool,
+    headers: Result<Vec<(HeaderName, HeaderValue)>, Unforwardable>,
+}
+
+impl Identity {
+    fn is_for(&self, token: &str, oauth2_proxy: bool) -> bool {
+        self.oauth2_proxy == oauth2_proxy && *self.token == *token
+    }
+
+    fn of(jwt: &Jwt, token: &str, oauth2_proxy: bool) -> Identity {
+        Identity {
+            token: token.into(),
+            oauth2_proxy,
+            headers: identity_headers(jwt, token, oauth2_proxy),
+        }
+    }
+}
+
+const X_TESSERA_SUB: HeaderName = HeaderName::from_static("x-tessera-sub");
+const X_TESSERA_ISS: HeaderName = HeaderName::from_static("x-tessera-iss");
+const X_TESSERA_ROLE: HeaderName = HeaderName::from_static("x-tessera-role");
+const X_TESSERA_SCOPE: HeaderName = HeaderName::from_static("x-tessera-scope");
+const X_TESSERA_CLAIMS: HeaderName = HeaderName::from_static("x-tessera-claims");
+const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+const X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
+const X_FORWARDED_PREFERRED_USERNAME: HeaderName =
+    HeaderName::from_static("x-forwarded-preferred-username");
+const X_FORWARDED_GROUPS: HeaderName = HeaderName::from_static("x-forwarded-groups");
+const X_FORWARDED_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-forwarded-access-token");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// The headers [`set_identity_headers`] sets, built from the claims.
+fn identity_headers(
+    jwt: &Jwt,
+    token: &str,
+    oauth2_proxy: bool,
+) -> Result<Vec<(HeaderName, HeaderValue)>, Unforwardable> {
     let claims = jwt.claims();
     let string = |claim: &str| match claims.get(claim) {
         Some(Value::String(value)) => Some(value.as_str()),
         _ => None,
     };
-    let mut set = |name: &'static str, claim: &'static str, value: Option<&str>| {
+    let mut headers = Vec::with_capacity(10);
+    let mut set = |name: HeaderName, claim: &'static str, value: Option<&str>| {
         if let Some(value) = value {
             let v = exact_header_value(value).ok_or(Unforwardable { claim })?;
-            headers.insert(HeaderName::from_static(name), v);
+            headers.push((name, v));
         }
         Ok(())
     };
-    set("x-tessera-sub", "sub", string("sub"))?;
-    set("x-tessera-iss", "iss", string("iss"))?;
-    set("x-tessera-role", "role", string("role"))?;
-    set("x-tessera-scope", "scope", string("scope"))?;
+    set(X_TESSERA_SUB, "sub", string("sub"))?;
+    set(X_TESSERA_ISS, "iss", string("iss"))?;
+    set(X_TESSERA_ROLE, "role", string("role"))?;
+    set(X_TESSERA_SCOPE, "scope", string("scope"))?;
     if oauth2_proxy {
-        set("x-forwarded-user", "sub", string("sub"))?;
-        set("x-forwarded-email", "email", string("email"))?;
+        set(X_FORWARDED_USER, "sub", string("sub"))?;
+        set(X_FORWARDED_EMAIL, "email", string("email"))?;
         set(
-            "x-forwarded-preferred-username",
+            X_FORWARDED_PREFERRED_USERNAME,
             "preferred_username",
             string("preferred_username"),
         )?;
@@ -823,13 +946,13 @@ pub fn set_identity_headers(
             ),
             _ => string("role").map(str::to_owned),
         };
-        set("x-forwarded-groups", "groups", groups.as_deref())?;
-        set("x-forwarded-access-token", "token", Some(token))?;
+        set(X_FORWARDED_GROUPS, "groups", groups.as_deref())?;
+        set(X_FORWARDED_ACCESS_TOKEN, "token", Some(token))?;
     }
     // The payload as signed (a checked JSON object). For a compact JWS (three segments)
     // that is the token's own payload segment, the one base64url encoding of those bytes
-    // (the decoder accepts canonical text only), so nothing is encoded again per request;
-    // anything else is encoded from the verified bytes.
+    // (the decoder accepts canonical text only), so nothing is encoded again; anything else
+    // is encoded from the verified bytes.
     let mut segments = token.split('.');
     let segment = match (
         segments.next(),
@@ -845,8 +968,8 @@ pub fn set_identity_headers(
         None => HeaderValue::from_str(&URL_SAFE_NO_PAD.encode(claims.raw()))
             .map_err(|_| Unforwardable { claim: "claims" })?,
     };
-    headers.insert(HeaderName::from_static("x-tessera-claims"), value);
-    Ok(())
+    headers.push((X_TESSERA_CLAIMS, value));
+    Ok(headers)
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -982,6 +1105,63 @@ mod tests {
         }
     }
 
+    /// A token with `claims` and the `Jwt` it verifies to.
+    fn verified(claims: Value) -> (String, Jwt) {
+        use tessera_jose::{Algorithm, Jwk, JwkSet, KeySet, SigningKey, UnverifiedJwt, Validation};
+        let jwk = Jwk::generate(Algorithm::ES256, None).unwrap();
+        let token = SigningKey::from_jwk(&jwk, None)
+            .unwrap()
+            .sign_jwt(&claims)
+            .unwrap();
+        let public = JwkSet::new(vec![jwk]).to_public().to_json();
+        let keys = KeySet::from_slice(public.as_bytes()).unwrap();
+        let jwt = UnverifiedJwt::parse(&token)
+            .unwrap()
+            .verify(&keys, &Validation::new())
+            .unwrap();
+        (token, jwt)
+    }
+
+    #[test]
+    fn identity_headers_are_built_once_per_token_and_only_for_what_they_were_built() {
+        let exp = tessera_jose::unix_now() + 600;
+        let (token, jwt) = verified(json!({"sub": "jane", "email": "j@x", "exp": exp}));
+        let mut first = HeaderMap::new();
+        set_identity_headers(&mut first, &jwt, &token, false).unwrap();
+        assert_eq!(first["x-tessera-sub"], "jane");
+        assert_eq!(first["x-tessera-claims"], token.split('.').nth(1).unwrap());
+        assert!(first.get("x-forwarded-user").is_none());
+        // Kept with the token: a clone (what a cache hit is) finds them built.
+        let kept = jwt.clone().derived(|| -> Identity { unreachable!() });
+        assert!(kept.is_for(&token, false));
+        let mut again = HeaderMap::new();
+        set_identity_headers(&mut again, &jwt.clone(), &token, false).unwrap();
+        assert_eq!(again, first);
+        // Another header set for the same token is built for it, not taken from the kept one.
+        let mut oauth2 = HeaderMap::new();
+        set_identity_headers(&mut oauth2, &jwt, &token, true).unwrap();
+        assert_eq!(oauth2["x-forwarded-user"], "jane");
+        assert_eq!(oauth2["x-forwarded-email"], "j@x");
+        assert_eq!(oauth2["x-forwarded-access-token"], token.as_str());
+        // So is another token text given with this `Jwt` (a caller's mistake).
+        let other = format!("{token}x");
+        let mut mismatched = HeaderMap::new();
+        set_identity_headers(&mut mismatched, &jwt, &other, true).unwrap();
+        assert_eq!(mismatched["x-forwarded-access-token"], other.as_str());
+    }
+
+    #[test]
+    fn a_claim_no_header_can_carry_is_refused_every_time() {
+        let exp = tessera_jose::unix_now() + 600;
+        let (token, jwt) = verified(json!({"sub": "jane\r\nx-tessera-role: admin", "exp": exp}));
+        for _ in 0..2 {
+            let mut h = HeaderMap::new();
+            let refusal = set_identity_headers(&mut h, &jwt.clone(), &token, false).unwrap_err();
+            assert_eq!(refusal.claim, "sub");
+            assert!(h.is_empty(), "{h:?}");
+        }
+    }
+
     #[test]
     fn forwarded_quotes_ipv6_and_the_host() {
         let host = HeaderValue::from_static("app.example:8443");
@@ -1015,8 +1195,9 @@ mod tests {
                 .unwrap(),
         );
         let config = |u: &str| GatewayConfig::new(u);
-        assert!(router(verifier.clone(), config("https://svc.internal")).is_err());
-        assert!(router(verifier.clone(), config("not a url")).is_err());
-        assert!(router(verifier, config("http://127.0.0.1:8080/api/")).is_ok());
+        let tunnels = || Arc::new(Semaphore::new(1));
+        assert!(handler(verifier.clone(), config("https://svc.internal"), tunnels()).is_err());
+        assert!(handler(verifier.clone(), config("not a url"), tunnels()).is_err());
+        assert!(handler(verifier, config("http://127.0.0.1:8080/api/"), tunnels()).is_ok());
     }
 }

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST};
 use http::{Request, Response};
@@ -50,28 +49,43 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
+/// What a request sent upstream may carry: the client's body as hyper read it, in the
+/// gateway (no boxing on the way through).
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<tessera_listen::BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<tessera_listen::BoxError>>
+        + Send
+        + Unpin
+        + 'static
+{
+}
+
 /// One worker's connections to the upstream.
 #[derive(Debug)]
-pub struct Upstream {
+pub struct Upstream<B = Incoming> {
     /// Where to connect: the host (without IPv6 brackets) and port.
     host: String,
     port: u16,
     /// The `Host` header sent upstream: the authority, without a default port.
     host_header: HeaderValue,
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<Vec<Idle<B>>>,
     /// Whether the task closing expired idle connections has been started.
     reaper: std::sync::Once,
 }
 
 #[derive(Debug)]
-struct Idle {
-    sender: SendRequest<Body>,
+struct Idle<B> {
+    sender: SendRequest<B>,
     since: Instant,
 }
 
-impl Upstream {
+impl<B: RequestBody> Upstream<B> {
     /// A pool for `authority` (`host[:port]`, port 80 by default).
-    pub fn new(authority: &http::uri::Authority) -> Result<Upstream, String> {
+    pub fn new(authority: &http::uri::Authority) -> Result<Upstream<B>, String> {
         let host = authority.host();
         let port = authority.port_u16().unwrap_or(80);
         let host_header = if port == 80 {
@@ -94,7 +108,7 @@ impl Upstream {
         })
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle<B>>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -103,9 +117,9 @@ impl Upstream {
     /// With `reuse` false (an upgrade), the connection is left to the response.
     pub async fn send(
         self: &Arc<Self>,
-        mut request: Request<Body>,
+        mut request: Request<B>,
         reuse: bool,
-    ) -> Result<Response<PooledBody>, UpstreamError> {
+    ) -> Result<Response<PooledBody<B>>, UpstreamError> {
         self.start_reaper();
         request.headers_mut().insert(HOST, self.host_header.clone());
         loop {
@@ -136,7 +150,7 @@ impl Upstream {
     }
 
     /// The most recently used idle connection that is still open, ready for a request.
-    async fn checkout(&self) -> Option<SendRequest<Body>> {
+    async fn checkout(&self) -> Option<SendRequest<B>> {
         loop {
             let Idle { mut sender, since } = self.idle().pop()?;
             if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
@@ -150,7 +164,7 @@ impl Upstream {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(&self) -> Result<SendRequest<B>, UpstreamError> {
         let failed = |reason: String| UpstreamError::Connect {
             authority: format!("{}:{}", self.host, self.port),
             reason,
@@ -174,7 +188,7 @@ impl Upstream {
         Ok(sender)
     }
 
-    fn give_back(&self, sender: SendRequest<Body>) {
+    fn give_back(&self, sender: SendRequest<B>) {
         if sender.is_closed() {
             return;
         }
@@ -214,12 +228,12 @@ impl Upstream {
 
 /// An upstream response body that puts its connection back in the pool once read to its end.
 #[derive(Debug)]
-pub struct PooledBody {
+pub struct PooledBody<B = Incoming> {
     inner: Incoming,
-    back: Option<(SendRequest<Body>, Weak<Upstream>)>,
+    back: Option<(SendRequest<B>, Weak<Upstream<B>>)>,
 }
 
-impl PooledBody {
+impl<B: RequestBody> PooledBody<B> {
     fn finished(&mut self) {
         if let Some((sender, pool)) = self.back.take() {
             if let Some(pool) = pool.upgrade() {
@@ -229,7 +243,7 @@ impl PooledBody {
     }
 }
 
-impl http_body::Body for PooledBody {
+impl<B: RequestBody> http_body::Body for PooledBody<B> {
     type Data = Bytes;
     type Error = hyper::Error;
 
@@ -260,6 +274,7 @@ impl http_body::Body for PooledBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -311,7 +326,7 @@ mod tests {
         Request::get("/x").body(Body::empty()).unwrap()
     }
 
-    fn pool(port: u16) -> Arc<Upstream> {
+    fn pool(port: u16) -> Arc<Upstream<Body>> {
         let authority: http::uri::Authority = format!("127.0.0.1:{port}").parse().unwrap();
         Arc::new(Upstream::new(&authority).unwrap())
     }
@@ -369,7 +384,7 @@ mod tests {
 
     #[test]
     fn the_host_header_leaves_out_the_default_port() {
-        let of = |a: &str| Upstream::new(&a.parse().unwrap()).unwrap();
+        let of = |a: &str| Upstream::<Body>::new(&a.parse().unwrap()).unwrap();
         assert_eq!(of("app.internal").host_header, "app.internal");
         assert_eq!(of("app.internal:80").host_header, "app.internal");
         let v6 = of("[::1]:8080");

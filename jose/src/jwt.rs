@@ -90,7 +90,10 @@ impl<'a> UnverifiedJwt<'a> {
         validation.check_claims(&self.header, &self.claims)?;
         Ok(Jwt {
             header: self.header,
-            claims: std::sync::Arc::new(self.claims),
+            shared: std::sync::Arc::new(Shared {
+                claims: self.claims,
+                derived: std::sync::OnceLock::new(),
+            }),
             kid,
         })
     }
@@ -179,8 +182,16 @@ impl KeyResolver for VerifyingKey {
 #[derive(Debug, Clone)]
 pub struct Jwt {
     header: Header,
-    claims: std::sync::Arc<Claims>,
+    shared: std::sync::Arc<Shared>,
     kid: Option<std::sync::Arc<str>>,
+}
+
+/// What the clones of a [`Jwt`] share.
+#[derive(Debug)]
+struct Shared {
+    claims: Claims,
+    /// See [`Jwt::derived`].
+    derived: std::sync::OnceLock<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Jwt {
@@ -190,7 +201,47 @@ impl Jwt {
     }
     /// The validated claims.
     pub fn claims(&self) -> &Claims {
-        &self.claims
+        &self.shared.claims
+    }
+
+    /// A value derived from this token (headers built from its claims, say): made by
+    /// `derive` at the first call, then shared by every clone of this `Jwt`. A verified-token
+    /// cache hands out clones, so what one request derived serves the later requests with
+    /// the same token.
+    ///
+    /// One value per token: the first call's type is kept, and a call for another type gets
+    /// a new value each time. The value must depend on the token alone (check anything else
+    /// it was made from before using it).
+    ///
+    /// ```
+    /// # use tessera_jose::{Algorithm, Jwk, JwkSet, KeySet, SigningKey, UnverifiedJwt, Validation};
+    /// # let jwk = Jwk::generate(Algorithm::ES256, None)?;
+    /// # let token = SigningKey::from_jwk(&jwk, None)?.sign_jwt(&serde_json::json!({
+    /// #     "sub": "ann", "exp": tessera_jose::unix_now() + 600,
+    /// # }))?;
+    /// # let keys = KeySet::from_slice(JwkSet::new(vec![jwk]).to_public().to_json().as_bytes())?;
+    /// # let jwt = UnverifiedJwt::parse(&token)?.verify(&keys, &Validation::new())?;
+    /// let shout = jwt.derived(|| jwt.claims().sub().unwrap_or("").to_uppercase());
+    /// assert_eq!(*shout, "ANN");
+    /// // A clone (a cache hit) finds the same value without calling its closure.
+    /// let again = jwt.clone().derived(|| -> String { unreachable!() });
+    /// assert!(std::sync::Arc::ptr_eq(&shout, &again));
+    /// # Ok::<(), tessera_jose::Error>(())
+    /// ```
+    pub fn derived<T: std::any::Any + Send + Sync>(
+        &self,
+        derive: impl FnOnce() -> T,
+    ) -> std::sync::Arc<T> {
+        if let Some(stored) = self.shared.derived.get() {
+            return stored
+                .clone()
+                .downcast::<T>()
+                .unwrap_or_else(|_| std::sync::Arc::new(derive()));
+        }
+        let made = std::sync::Arc::new(derive());
+        // Another thread may have stored one meanwhile: either is a correct value.
+        let _ = self.shared.derived.set(made.clone());
+        made
     }
     /// The `kid` of the key that verified the token.
     pub fn verified_by(&self) -> Option<&str> {
@@ -198,7 +249,7 @@ impl Jwt {
     }
     /// Deserialises the claims into your own type.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_str(self.claims.text()).map_err(|e| {
+        serde_json::from_str(self.shared.claims.text()).map_err(|e| {
             MalformedError::Json {
                 part: Part::Payload,
                 // The caller's type may quote the claims in its errors (an unknown variant).

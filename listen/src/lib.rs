@@ -8,7 +8,8 @@ mod serve;
 pub mod tls;
 
 pub use serve::{
-    default_max_connections, serve_on, serve_router, Limits, Shutdown, ShutdownTrigger, Worker,
+    default_max_connections, serve_on, serve_router, BoxError, Handler, Limits, Shutdown,
+    ShutdownTrigger, Worker,
 };
 
 /// Why a listener could not be set up.

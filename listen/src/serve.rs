@@ -33,7 +33,6 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio_rustls::rustls::ServerConfig;
@@ -190,22 +189,62 @@ pub async fn serve_router(
 ) {
     let here = Worker {
         runtime: tokio::runtime::Handle::current(),
-        router,
+        handler: router,
     };
     serve_on(listener, tls, vec![here], limits, shutdown).await;
 }
 
-/// A runtime connections can be handed to, with the router that serves them there.
+/// What answers a connection's requests: an axum [`Router`], or anything else that turns a
+/// request and its peer's address into a response.
+///
+/// A `Router` wraps each request body in a boxed `Body`, inserts the peer as an extension
+/// and boxes its future; a proxy's hot path can skip all three by implementing this itself
+/// (the gateway does).
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// The response body.
+    type Body: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static;
+
+    /// Answers `request`, which came from `peer`.
+    fn handle(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = http::Response<Self::Body>> + Send + use<Self>;
+}
+
+/// Each request carries its peer address as `ConnectInfo<SocketAddr>`.
+impl Handler for Router {
+    type Body = axum::body::Body;
+
+    fn handle(
+        &self,
+        mut request: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = http::Response<axum::body::Body>> + Send + use<> {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer));
+        let answer = self.clone().oneshot(request);
+        async move {
+            match answer.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    }
+}
+
+/// A runtime connections can be handed to, with the handler that serves them there.
 ///
 /// A proxy runs best with one single-threaded runtime per core, each serving its own
 /// connections with its own upstream pool (as nginx's worker processes do): a request then
 /// never wakes a task on another thread.
 #[derive(Debug, Clone)]
-pub struct Worker {
+pub struct Worker<H = Router> {
     /// Where the connection's task runs.
     pub runtime: tokio::runtime::Handle,
     /// What serves its requests.
-    pub router: Router,
+    pub handler: H,
 }
 
 /// [`serve_router`] over several workers: the accepting task hands each new connection to
@@ -215,10 +254,10 @@ pub struct Worker {
 ///
 /// # Panics
 /// If `workers` is empty.
-pub async fn serve_on(
+pub async fn serve_on<H: Handler>(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<ServerConfig>>,
-    workers: Vec<Worker>,
+    workers: Vec<Worker<H>>,
     limits: Limits,
     shutdown: Shutdown,
 ) {
@@ -259,9 +298,9 @@ pub async fn serve_on(
             .unwrap_or(0);
         let worker = &workers[index];
         let registered = Registered::new(open.clone(), load[index].clone());
-        let (acceptor, router, limits, shutdown) = (
+        let (acceptor, handler, limits, shutdown) = (
             acceptor.clone(),
-            worker.router.clone(),
+            worker.handler.clone(),
             limits.clone(),
             shutdown.clone(),
         );
@@ -270,7 +309,7 @@ pub async fn serve_on(
                 stream,
                 peer,
                 acceptor,
-                router,
+                handler,
                 limits,
                 handle: registered.handle.clone(),
                 shutdown,
@@ -455,19 +494,19 @@ fn now_millis() -> u64 {
 }
 
 /// A response body that keeps its connection busy until it has been sent (or dropped).
-struct TrackedBody {
-    inner: axum::body::Body,
+struct TrackedBody<B> {
+    inner: B,
     _busy: Busy,
 }
 
-impl http_body::Body for TrackedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
+impl<B: http_body::Body + Unpin> http_body::Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 
@@ -516,51 +555,39 @@ async fn sniff(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<Pro
 }
 
 /// What one connection's task needs.
-struct Connection {
+struct Connection<H> {
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: Option<TlsAcceptor>,
-    router: Router,
+    handler: H,
     limits: Arc<Limits>,
     handle: Arc<Handle>,
     shutdown: Shutdown,
 }
 
-impl Connection {
+impl<H: Handler> Connection<H> {
     async fn run(self) {
         let Connection {
             stream,
             peer,
             acceptor,
-            router,
+            handler,
             limits,
             handle,
             shutdown,
         } = self;
         let tracked = handle.clone();
-        let service = TowerToHyperService::new(
-            router
-                .map_request(
-                    move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                        request
-                            .extensions_mut()
-                            .insert(ConnectInfo::<SocketAddr>(peer));
-                        request
-                    },
+        let service = hyper::service::service_fn(move |request| {
+            // Busy from the request's arrival until its response has been sent.
+            let busy = tracked.start();
+            let answer = handler.handle(request, peer);
+            async move {
+                let response = answer.await;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|inner| TrackedBody { inner, _busy: busy }),
                 )
-                // Busy from the request's arrival until its response has been sent.
-                .map_future(move |answer| {
-                    let busy = tracked.start();
-                    async move {
-                        let response: axum::response::Response = answer.await?;
-                        // Handed to hyper as it is: boxing it into another `Body` would
-                        // cost an allocation and an indirection per response.
-                        Ok::<_, std::convert::Infallible>(
-                            response.map(|inner| TrackedBody { inner, _busy: busy }),
-                        )
-                    }
-                }),
-        );
+            }
+        });
         let closed = || async {
             tokio::select! {
                 () = handle.close.notified() => {},
@@ -610,7 +637,7 @@ impl Connection {
 }
 
 /// Serves a connection in `protocol` (HTTP/1 with upgrades, or HTTP/2) to its end.
-async fn serve_as<I, S>(
+async fn serve_as<I, S, B>(
     protocol: Protocol,
     io: I,
     service: S,
@@ -620,7 +647,8 @@ async fn serve_as<I, S>(
 ) -> Result<(), BoxError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody>,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = TrackedBody<B>>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
@@ -657,7 +685,8 @@ where
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An error of any kind, as hyper takes them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs a connection to its end, closing it gracefully when asked to make room, when
 /// idle for [`Limits::idle`], or at shutdown.

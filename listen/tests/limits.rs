@@ -227,7 +227,7 @@ async fn connections_spread_over_workers_and_the_cap_holds_for_all_of_them() {
         );
         workers.push(tessera_listen::Worker {
             runtime: handle,
-            router: app,
+            handler: app,
         });
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

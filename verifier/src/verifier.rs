@@ -564,7 +564,41 @@ impl Verifier {
 struct TokenCache {
     capacity: usize,
     /// Shared entries, so that a hit copies its token out of the lock, not under it.
-    entries: RwLock<HashMap<Box<str>, Arc<Verified>>>,
+    entries: RwLock<HashMap<Box<str>, Arc<Verified>, TailHash>>,
+}
+
+/// Hashes a token by its length and last [`TailHash::BYTES`] bytes (its signature's end),
+/// with a random key as `HashMap`'s default does: a lookup then hashes 64 bytes, not the
+/// whole token (about 700 for RS256). Equality still compares whole tokens, so two tokens
+/// sharing a tail only share a bucket; signatures differ between tokens, and the key keeps
+/// anyone from aiming at a bucket.
+#[derive(Default)]
+struct TailHash(std::collections::hash_map::RandomState);
+
+impl TailHash {
+    const BYTES: usize = 64;
+}
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+struct TailHasher(std::collections::hash_map::DefaultHasher);
+
+impl std::hash::Hasher for TailHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_usize(bytes.len());
+        self.0
+            .write(&bytes[bytes.len().saturating_sub(TailHash::BYTES)..]);
+    }
 }
 
 /// Longer tokens are neither cached nor looked up (an access token is smaller, an ML-DSA-87
@@ -585,17 +619,17 @@ impl TokenCache {
     fn new(capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
         }
     }
 
     /// Lookups share the lock; only inserts take it alone. The map stays consistent
     /// whatever a panicking holder was doing, so a poisoned lock is used as it is.
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Arc<Verified>, TailHash>> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Arc<Verified>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Arc<Verified>, TailHash>> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -641,5 +675,33 @@ impl std::fmt::Debug for TokenCache {
             .field("capacity", &self.capacity)
             .field("len", &self.read().len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn tokens_sharing_a_tail_stay_apart_in_the_cache_map() {
+        let tail = "s".repeat(2 * TailHash::BYTES);
+        let (a, b, c) = (
+            format!("a.{tail}"),
+            format!("b.{tail}"),
+            format!("c.{tail}"),
+        );
+        let mut map: HashMap<Box<str>, u8, TailHash> = HashMap::default();
+        map.insert(a.as_str().into(), 1);
+        map.insert(b.as_str().into(), 2);
+        // Same tail and length, so the same hash: told apart by comparing whole tokens.
+        let hash = TailHash::default();
+        assert_eq!(hash.hash_one(&a), hash.hash_one(&b));
+        assert_eq!(map.get(a.as_str()), Some(&1));
+        assert_eq!(map.get(b.as_str()), Some(&2));
+        assert_eq!(map.get(c.as_str()), None);
+        // The length is hashed too, and a short token whole.
+        assert_ne!(hash.hash_one(format!("ab.{tail}")), hash.hash_one(&a));
+        assert_ne!(hash.hash_one("x.y.z"), hash.hash_one("x.y.w"));
     }
 }

@@ -92,18 +92,18 @@ pub async fn authenticate<P: AuthPolicy>(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Arc<Jwt>, Rejection> {
-    // Refusals are answered in the scheme the request used.
-    let scheme = tessera_contract::access_token(headers)
-        .ok()
-        .map(|(scheme, _)| scheme);
-    let algs = verifier.dpop().algs();
+    // Refusals are answered in the scheme the request used (read again only for one).
+    let in_scheme = |rejection: Rejection| {
+        let scheme = tessera_contract::access_token(headers)
+            .ok()
+            .map(|(scheme, _)| scheme);
+        rejection.in_scheme(scheme, verifier.dpop().algs())
+    };
     // The verifier logs its refusals with their reasons.
     let jwt = verifier
         .verify_request(method, path, headers)
         .await
-        .map_err(|e| Rejection::from_error(&e).in_scheme(scheme, algs))?;
-    policy
-        .authorize(&jwt, headers)
-        .map_err(|r| r.in_scheme(scheme, algs))?;
+        .map_err(|e| in_scheme(Rejection::from_error(&e)))?;
+    policy.authorize(&jwt, headers).map_err(in_scheme)?;
     Ok(Arc::new(jwt))
 }
