@@ -63,16 +63,16 @@ use crate::Error;
 /// Prefix of the headers the gateway owns.
 pub const CLAIM_HEADER_PREFIX: &str = "x-tessera-";
 
-/// Hop-by-hop headers, never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Hop-by-hop headers, never forwarded (`Connection` first).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Forwarding headers a client may not set (compared after `_` becomes `-`).
@@ -708,9 +708,11 @@ fn forwarded_header(
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names present (most requests carry none of these, and most
     // responses only `Connection: keep-alive`), without allocating: a bit per listed name.
+    // Names are compared and removed as `HeaderName`s: no parsing, and a standard name is
+    // compared as a number.
     let mut present = 0u8;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name.as_str()) {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
             present |= 1 << i;
         }
     }
@@ -720,9 +722,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Without a `Connection` header no other name can be listed. Its values are copied out
     // (a reference count each) before the names they list are removed.
     if present & 1 != 0 {
-        // HOP_BY_HOP[0] is `connection`.
-        if headers.get_all(header::CONNECTION).iter().nth(1).is_none() {
-            if let Some(only) = headers.get(header::CONNECTION).cloned() {
+        let mut values = headers.get_all(header::CONNECTION).iter();
+        let first = values.next().cloned();
+        if values.next().is_none() {
+            if let Some(only) = first {
                 remove_listed(headers, &only);
             }
         } else {
@@ -738,19 +741,26 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         if present & (1 << i) != 0 {
-            headers.remove(*name);
+            headers.remove(name);
         }
     }
 }
 
-/// Removes the headers a `Connection` value lists.
+/// Removes the headers a `Connection` value lists, but for the hop-by-hop ones (removed
+/// anyway: `keep-alive` is the usual option).
 fn remove_listed(headers: &mut HeaderMap, connection: &HeaderValue) {
     let Ok(value) = connection.to_str() else {
         return;
     };
-    for name in value.split(',') {
+    for name in value.split(',').map(str::trim) {
+        if HOP_BY_HOP
+            .iter()
+            .any(|h| h.as_str().eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
         // A `&str` name is looked up without an allocation; an invalid one matches nothing.
-        headers.remove(name.trim());
+        headers.remove(name);
     }
 }
 
