@@ -382,15 +382,14 @@ async fn verify(gw: &Gateway, method: &Method, headers: &HeaderMap) -> Response 
     match authenticate(&gw.verifier, &gw.guard, method, path, headers).await {
         Ok(jwt) => {
             let mut response = StatusCode::OK.into_response();
-            let (scheme, token) = tessera_contract::access_token(headers)
-                .map_or((None, ""), |(scheme, token)| (Some(scheme), token));
-            if let Err(refusal) =
-                set_identity_headers(response.headers_mut(), &jwt, token, gw.oauth2_proxy_headers)
-            {
-                return refusal
-                    .rejection()
-                    .in_scheme(scheme, gw.verifier.dpop().algs())
-                    .into_response();
+            let authorization = headers.get(header::AUTHORIZATION);
+            if let Err(refusal) = set_identity_headers(
+                response.headers_mut(),
+                &jwt,
+                authorization.unwrap_or(&NO_AUTHORIZATION),
+                gw.oauth2_proxy_headers,
+            ) {
+                return refused(gw, &refusal, authorization);
             }
             response
         }
@@ -469,13 +468,9 @@ async fn proxy(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let h2 = request.version() == Version::HTTP_2;
     let headers = request.headers_mut();
-    // Taken out while the other headers are rewritten, so the token can be read from it
-    // without a copy; `authenticate` has refused a repeated `Authorization` already.
+    // Taken out while the other headers are rewritten, then put back; `authenticate` has
+    // refused a repeated `Authorization` already.
     let authorization = headers.remove(header::AUTHORIZATION);
-    let (scheme, token) = authorization
-        .as_ref()
-        .and_then(|v| tessera_contract::access_token_of(v).ok())
-        .map_or((None, ""), |(scheme, token)| (Some(scheme), token));
     let client_forwarded_for = gw
         .keep_forwarded_for
         .then(|| forwarded_for_chain(headers))
@@ -503,13 +498,13 @@ async fn proxy(
             headers.insert(header::FORWARDED, v);
         }
     }
-    if let Err(refusal) = set_identity_headers(headers, &jwt, token, gw.oauth2_proxy_headers) {
-        return local(
-            refusal
-                .rejection()
-                .in_scheme(scheme, gw.verifier.dpop().algs())
-                .into_response(),
-        );
+    if let Err(refusal) = set_identity_headers(
+        headers,
+        &jwt,
+        authorization.as_ref().unwrap_or(&NO_AUTHORIZATION),
+        gw.oauth2_proxy_headers,
+    ) {
+        return local(refused(gw, &refusal, authorization.as_ref()));
     }
     if let Some(authorization) = authorization {
         headers.insert(header::AUTHORIZATION, authorization);
@@ -559,6 +554,21 @@ impl Gateway {
         Some(Uri::from(path_and_query))
     }
 }
+
+/// A verified token whose identity cannot be forwarded, refused in the scheme it came in.
+fn refused(gw: &Gateway, refusal: &Unforwardable, authorization: Option<&HeaderValue>) -> Response {
+    let scheme = authorization
+        .and_then(|v| tessera_contract::access_token_of(v).ok())
+        .map(|(scheme, _)| scheme);
+    refusal
+        .rejection()
+        .in_scheme(scheme, gw.verifier.dpop().algs())
+        .into_response()
+}
+
+/// What a request without `Authorization` is treated as having (none passes
+/// `authenticate`; this keeps the identity headers from depending on it).
+const NO_AUTHORIZATION: HeaderValue = HeaderValue::from_static("");
 
 fn upstream_timed_out(gw: &Gateway) -> Response {
     tracing::warn!(upstream = %gw.base, timeout = ?gw.upstream_timeout, "upstream did not answer in time");
@@ -849,25 +859,27 @@ pub fn exact_header_value(value: &str) -> Option<HeaderValue> {
     HeaderValue::from_bytes(value.as_bytes()).ok()
 }
 
-/// Puts the verified claims of `jwt` (verified from the compact `token`) in the
-/// `X-Tessera-*` headers, and with `oauth2_proxy` the oauth2-proxy header set too; refuses a
-/// claim a header cannot carry exactly.
+/// Puts the verified claims of `jwt` (verified from the token in `authorization`, the
+/// request's `Authorization` value) in the `X-Tessera-*` headers, and with `oauth2_proxy` the
+/// oauth2-proxy header set too; refuses a claim a header cannot carry exactly.
 ///
 /// The headers are built once per verified token and kept with it ([`Jwt::derived`]): with
-/// a token cache, the later requests bearing that token reuse them.
+/// a token cache, the later requests bearing that token reuse them, without reading the
+/// token out of `authorization` again.
 pub fn set_identity_headers(
     headers: &mut HeaderMap,
     jwt: &Jwt,
-    token: &str,
+    authorization: &HeaderValue,
     oauth2_proxy: bool,
 ) -> Result<(), Unforwardable> {
-    let kept = jwt.derived(|| Identity::of(jwt, token, oauth2_proxy));
+    let kept = jwt.derived(|| Identity::of(jwt, authorization, oauth2_proxy));
     let fresh;
-    let identity = if kept.is_for(token, oauth2_proxy) {
+    let identity = if kept.is_for(authorization, oauth2_proxy) {
         &*kept
     } else {
-        // Not what was kept (another header set asked for the same token): built anew.
-        fresh = Identity::of(jwt, token, oauth2_proxy);
+        // Not what was kept (another header set, or the token presented another way):
+        // built anew.
+        fresh = Identity::of(jwt, authorization, oauth2_proxy);
         &fresh
     };
     let built = identity.headers.as_ref().map_err(Clone::clone)?;
@@ -881,19 +893,23 @@ pub fn set_identity_headers(
 #[derive(Debug)]
 struct Identity {
     /// What they were built from.
-    token: Box<str>,
+    authorization: HeaderValue,
     oauth2_proxy: bool,
     headers: Result<Vec<(HeaderName, HeaderValue)>, Unforwardable>,
 }
 
 impl Identity {
-    fn is_for(&self, token: &str, oauth2_proxy: bool) -> bool {
-        self.oauth2_proxy == oauth2_proxy && *self.token == *token
+    fn is_for(&self, authorization: &HeaderValue, oauth2_proxy: bool) -> bool {
+        self.oauth2_proxy == oauth2_proxy && self.authorization == *authorization
     }
 
-    fn of(jwt: &Jwt, token: &str, oauth2_proxy: bool) -> Identity {
+    fn of(jwt: &Jwt, authorization: &HeaderValue, oauth2_proxy: bool) -> Identity {
+        let token = tessera_contract::access_token_of(authorization).map_or("", |(_, t)| t);
         Identity {
-            token: token.into(),
+            // A copy: the request's value shares the connection's read buffer, which this
+            // would otherwise keep alive as long as the token is cached.
+            authorization: HeaderValue::from_bytes(authorization.as_bytes())
+                .unwrap_or_else(|_| authorization.clone()),
             oauth2_proxy,
             headers: identity_headers(jwt, token, oauth2_proxy),
         }
@@ -1136,37 +1152,46 @@ mod tests {
     fn identity_headers_are_built_once_per_token_and_only_for_what_they_were_built() {
         let exp = tessera_jose::unix_now() + 600;
         let (token, jwt) = verified(json!({"sub": "jane", "email": "j@x", "exp": exp}));
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         let mut first = HeaderMap::new();
-        set_identity_headers(&mut first, &jwt, &token, false).unwrap();
+        set_identity_headers(&mut first, &jwt, &bearer, false).unwrap();
         assert_eq!(first["x-tessera-sub"], "jane");
         assert_eq!(first["x-tessera-claims"], token.split('.').nth(1).unwrap());
         assert!(first.get("x-forwarded-user").is_none());
         // Kept with the token: a clone (what a cache hit is) finds them built.
         let kept = jwt.clone().derived(|| -> Identity { unreachable!() });
-        assert!(kept.is_for(&token, false));
+        assert!(kept.is_for(&bearer, false));
         let mut again = HeaderMap::new();
-        set_identity_headers(&mut again, &jwt.clone(), &token, false).unwrap();
+        set_identity_headers(&mut again, &jwt.clone(), &bearer, false).unwrap();
         assert_eq!(again, first);
         // Another header set for the same token is built for it, not taken from the kept one.
         let mut oauth2 = HeaderMap::new();
-        set_identity_headers(&mut oauth2, &jwt, &token, true).unwrap();
+        set_identity_headers(&mut oauth2, &jwt, &bearer, true).unwrap();
         assert_eq!(oauth2["x-forwarded-user"], "jane");
         assert_eq!(oauth2["x-forwarded-email"], "j@x");
         assert_eq!(oauth2["x-forwarded-access-token"], token.as_str());
-        // So is another token text given with this `Jwt` (a caller's mistake).
-        let other = format!("{token}x");
+        // So is another `Authorization` value given with this `Jwt` (a caller's mistake).
+        let other = HeaderValue::from_str(&format!("DPoP {token}x")).unwrap();
         let mut mismatched = HeaderMap::new();
         set_identity_headers(&mut mismatched, &jwt, &other, true).unwrap();
-        assert_eq!(mismatched["x-forwarded-access-token"], other.as_str());
+        assert_eq!(
+            mismatched["x-forwarded-access-token"],
+            format!("{token}x").as_str()
+        );
+        // Without a compact token to take the payload segment from, the claims are encoded.
+        let mut none = HeaderMap::new();
+        set_identity_headers(&mut none, &jwt, &NO_AUTHORIZATION, false).unwrap();
+        assert_eq!(none["x-tessera-claims"], first["x-tessera-claims"]);
     }
 
     #[test]
     fn a_claim_no_header_can_carry_is_refused_every_time() {
         let exp = tessera_jose::unix_now() + 600;
         let (token, jwt) = verified(json!({"sub": "jane\r\nx-tessera-role: admin", "exp": exp}));
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         for _ in 0..2 {
             let mut h = HeaderMap::new();
-            let refusal = set_identity_headers(&mut h, &jwt.clone(), &token, false).unwrap_err();
+            let refusal = set_identity_headers(&mut h, &jwt.clone(), &bearer, false).unwrap_err();
             assert_eq!(refusal.claim, "sub");
             assert!(h.is_empty(), "{h:?}");
         }
