@@ -4,7 +4,8 @@
 # every request, and `tessera gateway --token-cache 1000`, all in front of the same upstream
 # (nginx answering a fixed 200). ROUNDS rounds (default 3) of `wrk -t1 -c32 -dDURATION`
 # (default 6 s) alternate between the three; the summary gives each one's median req/s and
-# p99, its ratio to nginx, non-2xx answers, and the gateways' peak RSS (VmHWM).
+# p99, its ratio to nginx, non-2xx answers, its CPU time per request (from /proc/PID/stat
+# around each round: steadier than req/s on a shared machine), and the gateways' peak RSS.
 # The reference nginx proxy runs as its own instance, apart from the upstream's, as the
 # gateway does; SHARED_NGINX=1 runs both in one instance (bench/gateway/nginx.conf), as the
 # first runs of this script did, which spares nginx a process hop per request.
@@ -64,15 +65,23 @@ TESSERA_LOG=warn "$TESSERA" gateway --jwks-url "$JWKS" --upstream "http://127.0.
   --listen "127.0.0.1:$GW_CACHE" --token-cache 1000 ${GATEWAY_FLAGS:-} >/dev/null 2>&1 &
 GW_CACHE_PID=$!; PIDS+=($GW_CACHE_PID)
 CONTESTANTS=("nginx:$NGINX_PORT" "gateway:$GW" "gateway-cache:$GW_CACHE")
+# The processes whose CPU time each contestant's rounds are charged: nginx's proxy workers
+# (none with SHARED_NGINX, where they also serve the upstream), each gateway.
+if [ "${SHARED_NGINX:-0}" = 1 ]; then
+  NGINX_PIDS=""
+else
+  NGINX_PIDS=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | paste -sd,)
+fi
+declare -A CPU_OF=([nginx]="$NGINX_PIDS" [gateway]="$GW_PID" [gateway-cache]="$GW_CACHE_PID")
 RSS_OF=("gateway:$GW_PID" "gateway-cache:$GW_CACHE_PID")
 if [ -n "${BASELINE:-}" ]; then
   OLD=$(free_port); OLD_CACHE=$(free_port)
   TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
     --listen "127.0.0.1:$OLD" ${BASELINE_FLAGS:-} >/dev/null 2>&1 &
-  PIDS+=($!); RSS_OF+=("before:$!")
+  PIDS+=($!); RSS_OF+=("before:$!"); CPU_OF[before]=$!
   TESSERA_LOG=warn "$BASELINE" gateway --jwks-url "$JWKS" --upstream "http://127.0.0.1:$UPSTREAM" \
     --listen "127.0.0.1:$OLD_CACHE" --token-cache 1000 ${BASELINE_FLAGS:-} >/dev/null 2>&1 &
-  PIDS+=($!); RSS_OF+=("before-cache:$!")
+  PIDS+=($!); RSS_OF+=("before-cache:$!"); CPU_OF[before-cache]=$!
   CONTESTANTS+=("before:$OLD" "before-cache:$OLD_CACHE")
 fi
 wait_for "http://127.0.0.1:$NGINX_PORT/"
@@ -84,26 +93,42 @@ for who in "${CONTESTANTS[@]}"; do # each answers 200 with the token before timi
 done
 
 echo "nginx $(nginx -v 2>&1 | sed 's|.*/||'), wrk -t1 -c32 -d${DURATION}s --latency, $ROUNDS rounds, $(nproc) cores, $TOPOLOGY"
+# CPU time (user + system, clock ticks) of a comma-separated list of processes.
+ticks() {
+  local total=0 pid
+  for pid in ${1//,/ }; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
 for round in $(seq 1 "$ROUNDS"); do
   for who in "${CONTESTANTS[@]}"; do
     name=${who%%:*}; port=${who##*:}
+    before=$(ticks "${CPU_OF[$name]}")
     wrk -t1 -c32 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x" \
       >"$WORK/wrk.$name.$round"
+    if [ -n "${CPU_OF[$name]}" ]; then
+      echo $(($(ticks "${CPU_OF[$name]}") - before)) >"$WORK/cpu.$name.$round"
+    fi
   done
   echo "round $round done"
 done
 NAMES=$(printf '%s\n' "${CONTESTANTS[@]}" | sed 's/:.*//' | paste -sd,)
-python3 - "$WORK" "$ROUNDS" "$NAMES" <<'PY'
-import re, statistics, sys
-work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
+python3 - "$WORK" "$ROUNDS" "$NAMES" "$(getconf CLK_TCK)" <<'PY'
+import os, re, statistics, sys
+work, rounds, names, hz = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), int(sys.argv[4])
 def unit(value, suffix):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
 rows = {}
 for name in names:
-    rps, p99, bad = [], [], 0
+    rps, p99, bad, cpu = [], [], 0, []
     for r in range(1, rounds + 1):
         text = open(f"{work}/wrk.{name}.{r}").read()
         rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+        if os.path.exists(f"{work}/cpu.{name}.{r}"):
+            requests = int(re.search(r"(\d+) requests in", text).group(1))
+            ticks = int(open(f"{work}/cpu.{name}.{r}").read())
+            cpu.append(ticks / hz * 1e6 / requests)
         m = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
         p99.append(unit(m.group(1), m.group(2)))
         m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
@@ -111,12 +136,15 @@ for name in names:
         m = re.search(r"Socket errors: (.*)", text)
         if m:
             print(f"{name} round {r}: socket errors {m.group(1)}")
-    rows[name] = (statistics.median(rps), statistics.median(p99), bad, rps)
-base_rps, base_p99 = rows["nginx"][0], rows["nginx"][1]
-print("| | req/s (median) | vs nginx | p99 (median) | vs nginx | non-2xx | rounds |")
-print("|---|---|---|---|---|---|---|")
-for name, (rps, p99, bad, all_rps) in rows.items():
-    print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} | {', '.join(f'{x:,.0f}' for x in all_rps)} |")
+    rows[name] = (statistics.median(rps), statistics.median(p99), bad, rps,
+                  statistics.median(cpu) if cpu else None)
+base_rps, base_p99, base_cpu = rows["nginx"][0], rows["nginx"][1], rows["nginx"][4]
+print("| | req/s (median) | vs nginx | p99 (median) | vs nginx | non-2xx | CPU µs/request | vs nginx | rounds |")
+print("|---|---|---|---|---|---|---|---|---|")
+for name, (rps, p99, bad, all_rps, cpu) in rows.items():
+    cpu_text = f"{cpu:.1f}" if cpu else "-"
+    cpu_ratio = f"{cpu / base_cpu:.2f}x" if cpu and base_cpu else "-"
+    print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} | {cpu_text} | {cpu_ratio} | {', '.join(f'{x:,.0f}' for x in all_rps)} |")
 PY
 for who in "${RSS_OF[@]}"; do
   echo "peak RSS (VmHWM) ${who%%:*}: $(grep VmHWM "/proc/${who##*:}/status" | awk '{print $2 " " $3}')"
