@@ -1,6 +1,7 @@
-//! How every Tessera listener serves: the auth server, the gateway and the example
-//! consumer accept connections through [`serve_router`], plain or over TLS ([`tls::load`]),
-//! with limits on slow and silent clients, and stop on [`shutdown_signal`].
+//! How every Tessera listener serves: the auth server and the example consumer accept
+//! connections through [`serve_router`], the gateway through [`serve_on`] with a
+//! [`Handler`] of its own on one runtime per core; plain or over TLS ([`tls::load`]), with
+//! limits on slow and silent clients, and stop on [`shutdown_signal`].
 
 #![forbid(unsafe_code)]
 
