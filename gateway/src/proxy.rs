@@ -480,8 +480,9 @@ async fn proxy(
     if h2 {
         join_cookies(headers);
     }
-    let host = authority.or_else(|| headers.remove(header::HOST));
-    headers.remove(header::HOST);
+    // `Host` goes either way (the upstream gets its own); one removal, not two.
+    let client_host = headers.remove(header::HOST);
+    let host = authority.or(client_host);
     if let Some(host) = &host {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
