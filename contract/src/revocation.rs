@@ -48,7 +48,7 @@ impl RevocationKind {
     pub fn value_in(self, claims: &Claims) -> Option<&str> {
         match self {
             RevocationKind::Jti => claims.jti(),
-            RevocationKind::Session => claims.get(SESSION_ID).and_then(|v| v.as_str()),
+            RevocationKind::Session => claims.get_str(SESSION_ID),
         }
     }
 }

@@ -939,10 +939,7 @@ fn identity_headers(
     oauth2_proxy: bool,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, Unforwardable> {
     let claims = jwt.claims();
-    let string = |claim: &str| match claims.get(claim) {
-        Some(Value::String(value)) => Some(value.as_str()),
-        _ => None,
-    };
+    let string = |claim: &str| claims.get_str(claim);
     let mut headers = Vec::with_capacity(10);
     let mut set = |name: HeaderName, claim: &'static str, value: Option<&str>| {
         if let Some(value) = value {

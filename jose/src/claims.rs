@@ -22,6 +22,11 @@ pub struct Claims {
     jti: Option<Text>,
     /// The payload, checked to be UTF-8 once, so spans of it are `str` without a new check.
     raw: String,
+    /// Whether the payload took the fast path (see [`fast::scan_claims`]): then a single
+    /// claim can be read without building the claims map ([`Claims::get_str`]), from
+    /// where the registered claims and `others` say it is.
+    plain: bool,
+    others: fast::Others,
     members: OnceLock<Map<String, Value>>,
 }
 
@@ -91,6 +96,8 @@ impl Claims {
             iat: fast.iat,
             jti: fast.jti.map(Text::Span),
             raw,
+            plain: true,
+            others: fast.others,
             members: OnceLock::new(),
         }
     }
@@ -119,6 +126,8 @@ impl Claims {
             iat: date_claim(scanned.get(5), "iat")?,
             jti: string_claim(scanned.take(6), "jti")?.map(Text::Owned),
             raw,
+            plain: false,
+            others: fast::Others::default(),
             members: OnceLock::new(),
         };
         // Everything this path accepts must also build the claims map that `members` and
@@ -176,6 +185,69 @@ impl Claims {
     /// Any claim, registered or not.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.members().get(name)
+    }
+    /// A claim that is a JSON string (`None` if absent or of another type), as
+    /// `get(name)` would give it, but without parsing every claim into the map when the
+    /// payload is plain (the common case): the parse noted where each member is. For
+    /// reading a few claims per token (a role, a session id) on a hot path.
+    ///
+    /// ```
+    /// # use tessera_jose::{Algorithm, Jwk, SigningKey, UnverifiedJwt, Validation, VerifyingKey};
+    /// # let jwk = Jwk::generate(Algorithm::ES256, None)?;
+    /// # let token = SigningKey::from_jwk(&jwk, None)?
+    /// #     .sign_jwt(&serde_json::json!({"sub": "u1", "role": "admin", "n": 1, "exp": 4102444800u64}))?;
+    /// # let key = VerifyingKey::from_jwk(&jwk.to_public())?;
+    /// let jwt = UnverifiedJwt::parse(&token)?.verify(&key, &Validation::new())?;
+    /// assert_eq!(jwt.claims().get_str("role"), Some("admin"));
+    /// assert_eq!(jwt.claims().get_str("n"), None); // a number, not a string
+    /// assert!(jwt.claims().contains("n"));
+    /// assert!(!jwt.claims().contains("cnf"));
+    /// # Ok::<(), tessera_jose::Error>(())
+    /// ```
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        match self.find(name) {
+            Some(fast::Member::Str(range)) => self.raw.get(range),
+            Some(fast::Member::Absent | fast::Member::Other) => None,
+            None => self.members().get(name).and_then(Value::as_str),
+        }
+    }
+    /// Whether the token has the claim `name` (of any type), read as [`Claims::get_str`]
+    /// reads it.
+    pub fn contains(&self, name: &str) -> bool {
+        match self.find(name) {
+            Some(fast::Member::Absent) => false,
+            Some(fast::Member::Str(_) | fast::Member::Other) => true,
+            None => self.members().contains_key(name),
+        }
+    }
+    /// The member `name` of a plain payload, from where the parse found it; `None` when
+    /// the payload is not plain (the claims map answers then).
+    fn find(&self, name: &str) -> Option<fast::Member> {
+        use fast::Member;
+        if !self.plain {
+            return None;
+        }
+        let text = |t: &Option<Text>| match t {
+            None => Some(Member::Absent),
+            Some(Text::Span(range)) => Some(Member::Str(range.clone())),
+            Some(Text::Owned(_)) => None,
+        };
+        let number = |n: Option<i64>| Some(n.map_or(Member::Absent, |_| Member::Other));
+        match name {
+            "iss" => text(&self.iss),
+            "sub" => text(&self.sub),
+            "jti" => text(&self.jti),
+            "aud" => match &self.aud {
+                Audience::Absent => Some(Member::Absent),
+                Audience::One(Text::Span(range)) => Some(Member::Str(range.clone())),
+                Audience::One(Text::Owned(_)) => None,
+                Audience::List(_) => Some(Member::Other),
+            },
+            "exp" => number(self.exp),
+            "nbf" => number(self.nbf),
+            "iat" => number(self.iat),
+            _ => Some(self.others.find(&self.raw, name)),
+        }
     }
     /// Every claim (parsed on first use; a token whose claims cannot be parsed into this
     /// map is refused at parse time, so it is never empty by mistake).

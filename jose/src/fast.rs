@@ -27,6 +27,10 @@
 //!   that is not a plain integer, a number with an exponent, a wrong type, bad syntax, too
 //!   much depth, a duplicate member, more members than it tracks. (The property tests at the bottom of this file against
 //!   serde_json, and the `claims` fuzz target.)
+//!   It also notes where each other top-level member's name and value are ([`Others`]),
+//!   so that `Claims::get_str` and `Claims::contains` read one claim (a role, `cnf`)
+//!   without building the claims map; the same property tests check every member read
+//!   that way against the map.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -119,6 +123,48 @@ pub(crate) struct FastClaims {
     pub(crate) nbf: Option<i64>,
     pub(crate) iat: Option<i64>,
     pub(crate) jti: Option<Range<usize>>,
+    /// Every other top-level member, where it is.
+    pub(crate) others: Others,
+}
+
+/// The unregistered top-level members of a document the fast path accepted: the byte
+/// ranges of each name and value, in document order, so that one claim can be read
+/// without building the claims map (no name has an escape, and none is repeated).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Others {
+    len: usize,
+    /// (name start, name end, value start, value end); names without their quotes.
+    spans: [(u32, u32, u32, u32); MAX_MEMBERS],
+}
+
+impl Others {
+    /// The member `name` of `text` (the document these ranges were taken from).
+    pub(crate) fn find(&self, text: &str, name: &str) -> Member {
+        let bytes = text.as_bytes();
+        for &(ns, ne, vs, ve) in self.spans.get(..self.len).unwrap_or_default() {
+            let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
+            if bytes.get(ns..ne) == Some(name.as_bytes()) {
+                // Strings here have no escapes (the fast path declines on them), so the
+                // bytes between the quotes are the value.
+                return match bytes.get(vs) {
+                    Some(b'"') => Member::Str(vs + 1..ve - 1),
+                    _ => Member::Other,
+                };
+            }
+        }
+        Member::Absent
+    }
+}
+
+/// A member of a claims document, as the fast path found it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Member {
+    /// No member has the name.
+    Absent,
+    /// A string (without escapes) at this byte range of the document, quotes excluded.
+    Str(Range<usize>),
+    /// A member of another type.
+    Other,
 }
 
 /// `aud` as found: one string (the usual case, no allocation) or an array of them.
@@ -184,8 +230,12 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
                         return None;
                     }
                     seen[count] = (key, start, len);
-                    count += 1;
+                    let value_start = u32::try_from(r.pos).ok()?;
                     r.skip_value(max_depth.checked_sub(1)?)?;
+                    let value_end = u32::try_from(r.pos).ok()?;
+                    claims.others.spans[count] = (start, start + len, value_start, value_end);
+                    count += 1;
+                    claims.others.len = count;
                 }
             }
             r.ws();
@@ -630,6 +680,7 @@ mod tests {
     /// Whatever the fast path accepts, the general path accepts with the same claims.
     fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         if let Some(fast) = scan(bytes, 16) {
+            let others = fast.others.clone();
             prop_assert!(!crate::json::deeper_than(bytes, 16));
             let general =
                 crate::claims::Claims::from_text(String::from_utf8(bytes.to_vec()).unwrap());
@@ -656,6 +707,33 @@ mod tests {
                 Some(Spans::List(rs)) => rs.into_iter().map(|r| text(Some(r)).unwrap()).collect(),
             };
             prop_assert_eq!(aud, general.aud());
+            // One member looked up on the accepted document is the claims map's member.
+            let text = std::str::from_utf8(bytes).unwrap();
+            let map = general.members();
+            let absent = [
+                "cnf", "role", "zz", "", "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+            ]
+            .map(str::to_owned);
+            for name in map.keys().chain(&absent) {
+                // (The registered claims have fields of their own, checked above.)
+                let registered = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+                if !registered.contains(&name.as_str()) {
+                    match (others.find(text, name), map.get(name)) {
+                        (Member::Absent, None) => {}
+                        (Member::Str(r), Some(Value::String(s))) => {
+                            prop_assert_eq!(&text[r], s.as_str());
+                        }
+                        (Member::Other, Some(v)) => prop_assert!(!v.is_string()),
+                        (found, want) => {
+                            prop_assert!(false, "{name:?}: {found:?} for {want:?} in {text}");
+                        }
+                    }
+                }
+                // And the public readers, on the fast path's claims, agree with the map.
+                let claims = crate::claims::Claims::from_payload(bytes.to_vec(), 16).unwrap();
+                prop_assert_eq!(claims.get_str(name), map.get(name).and_then(Value::as_str));
+                prop_assert_eq!(claims.contains(name), map.contains_key(name));
+            }
         }
         Ok(())
     }
@@ -695,6 +773,25 @@ mod tests {
             }
             agrees(&bytes)?;
         }
+    }
+
+    #[test]
+    fn one_member_is_found_without_the_map() {
+        let doc =
+            r#"{"sub":"u1","nested":{"role":"inner"},"list":["role"],"role":"admin","n":1.5}"#;
+        let others = scan(doc.as_bytes(), 16).unwrap().others;
+        // The top-level member, not a nested one of the same name nor a string value.
+        assert_eq!(others.find(doc, "role"), Member::Str(62..67));
+        assert_eq!(&doc[62..67], "admin");
+        assert_eq!(others.find(doc, "n"), Member::Other);
+        assert_eq!(others.find(doc, "nested"), Member::Other);
+        assert_eq!(others.find(doc, "list"), Member::Other);
+        assert_eq!(others.find(doc, "inner"), Member::Absent);
+        assert_eq!(others.find(doc, "cnf"), Member::Absent);
+        // Registered claims are not among the others.
+        assert_eq!(others.find(doc, "sub"), Member::Absent);
+        let empty = scan(b"{}", 16).unwrap().others;
+        assert_eq!(empty.find("{}", "cnf"), Member::Absent);
     }
 
     /// The agreement tests above mean something only if the fast path often says yes.

@@ -2,7 +2,6 @@
 //! one: roles, scopes and the fingerprint cookie.
 
 use http::header::HeaderMap;
-use serde_json::Value;
 use tessera_contract::{claims, fingerprint};
 use tessera_jose::{Jwt, Shown};
 
@@ -60,9 +59,11 @@ impl Guard {
     }
 
     fn check_fingerprint(&self, jwt: &Jwt, headers: &HeaderMap) -> Result<(), &'static str> {
-        let claim = match jwt.claims().get(claims::FINGERPRINT) {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err("claim `fgp` is not a string"),
+        let claim = match jwt.claims().get_str(claims::FINGERPRINT) {
+            Some(s) => s,
+            None if jwt.claims().contains(claims::FINGERPRINT) => {
+                return Err("claim `fgp` is not a string")
+            }
             None => return Err("token has no `fgp` claim"),
         };
         let cookie = fingerprint::cookie_value(headers).ok_or("no fingerprint cookie")?;
@@ -86,19 +87,16 @@ impl AuthPolicy for Guard {
             }
         }
         if !self.roles.is_empty() {
-            let role = match jwt.claims().get(claims::ROLE) {
-                Some(Value::String(r)) => Some(r.as_str()),
-                _ => None,
-            };
+            let role = jwt.claims().get_str(claims::ROLE);
             if !role.is_some_and(|r| self.roles.iter().any(|want| want == r)) {
                 tracing::info!(reason = "role not allowed", role = ?role, required = ?self.roles, %sub, "request forbidden");
                 return Err(Rejection::MissingRole);
             }
         }
         if !self.scopes.is_empty() {
-            let granted: Vec<&str> = match jwt.claims().get(claims::SCOPE) {
-                Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).collect(),
-                _ => Vec::new(),
+            let granted: Vec<&str> = match jwt.claims().get_str(claims::SCOPE) {
+                Some(s) => s.split(' ').filter(|s| !s.is_empty()).collect(),
+                None => Vec::new(),
             };
             if let Some(missing) = self
                 .scopes
