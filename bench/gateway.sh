@@ -5,7 +5,9 @@
 # (nginx answering a fixed 200). ROUNDS rounds (default 3) of `wrk -t1 -c32 -dDURATION`
 # (default 6 s) alternate between the three; the summary gives each one's median req/s and
 # p99, its ratio to nginx, non-2xx answers, its CPU time per request (from /proc/PID/stat
-# around each round: steadier than req/s on a shared machine), and the gateways' peak RSS.
+# around each round: steadier than req/s on a shared machine), the whole machine's CPU time
+# per request (from /proc/stat: wrk, proxy, upstream and kernel together) with the ceiling it
+# sets on each one's ratio to nginx when the machine is saturated, and the gateways' peak RSS.
 # The reference nginx proxy runs as its own instance, apart from the upstream's, as the
 # gateway does; SHARED_NGINX=1 runs both in one instance (bench/gateway/nginx.conf), as the
 # first runs of this script did, which spares nginx a process hop per request.
@@ -101,12 +103,21 @@ ticks() {
   done
   echo "$total"
 }
+# The whole machine's busy and total clock ticks (every process and the kernel: wrk, the
+# proxy, the upstream), from /proc/stat's first line.
+box() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat
+}
 for round in $(seq 1 "$ROUNDS"); do
   for who in "${CONTESTANTS[@]}"; do
     name=${who%%:*}; port=${who##*:}
     before=$(ticks "${CPU_OF[$name]}")
+    box_before=$(box)
     wrk -t1 -c32 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/x" \
       >"$WORK/wrk.$name.$round"
+    read -r busy_after total_after <<<"$(box)"
+    read -r busy_before total_before <<<"$box_before"
+    echo "$((busy_after - busy_before)) $((total_after - total_before))" >"$WORK/box.$name.$round"
     if [ -n "${CPU_OF[$name]}" ]; then
       echo $(($(ticks "${CPU_OF[$name]}") - before)) >"$WORK/cpu.$name.$round"
     fi
@@ -121,12 +132,15 @@ def unit(value, suffix):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[suffix]
 rows = {}
 for name in names:
-    rps, p99, bad, cpu = [], [], 0, []
+    rps, p99, bad, cpu, box, idle = [], [], 0, [], [], []
     for r in range(1, rounds + 1):
         text = open(f"{work}/wrk.{name}.{r}").read()
         rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+        requests = int(re.search(r"(\d+) requests in", text).group(1))
+        busy, total = map(int, open(f"{work}/box.{name}.{r}").read().split())
+        box.append(busy / hz * 1e6 / requests)
+        idle.append(1 - busy / total if total else 0.0)
         if os.path.exists(f"{work}/cpu.{name}.{r}"):
-            requests = int(re.search(r"(\d+) requests in", text).group(1))
             ticks = int(open(f"{work}/cpu.{name}.{r}").read())
             cpu.append(ticks / hz * 1e6 / requests)
         m = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
@@ -137,14 +151,21 @@ for name in names:
         if m:
             print(f"{name} round {r}: socket errors {m.group(1)}")
     rows[name] = (statistics.median(rps), statistics.median(p99), bad, rps,
-                  statistics.median(cpu) if cpu else None)
-base_rps, base_p99, base_cpu = rows["nginx"][0], rows["nginx"][1], rows["nginx"][4]
-print("| | req/s (median) | vs nginx | p99 (median) | vs nginx | non-2xx | CPU µs/request | vs nginx | rounds |")
-print("|---|---|---|---|---|---|---|---|---|")
-for name, (rps, p99, bad, all_rps, cpu) in rows.items():
+                  statistics.median(cpu) if cpu else None,
+                  statistics.median(box), statistics.median(idle))
+base_rps, base_p99, base_cpu, base_box = (rows["nginx"][i] for i in (0, 1, 4, 5))
+print("| | req/s (median) | vs nginx | p99 (median) | vs nginx | non-2xx | CPU µs/request | vs nginx | machine µs/request | ceiling | idle | rounds |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for name, (rps, p99, bad, all_rps, cpu, box, idle) in rows.items():
     cpu_text = f"{cpu:.1f}" if cpu else "-"
     cpu_ratio = f"{cpu / base_cpu:.2f}x" if cpu and base_cpu else "-"
-    print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} | {cpu_text} | {cpu_ratio} | {', '.join(f'{x:,.0f}' for x in all_rps)} |")
+    print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f}x | {p99:.2f} ms | {p99 / base_p99:.2f}x | {bad} "
+          f"| {cpu_text} | {cpu_ratio} | {box:.1f} | {base_box / box:.2f}x | {idle:.0%} "
+          f"| {', '.join(f'{x:,.0f}' for x in all_rps)} |")
+print("machine µs/request: every process's CPU time and the kernel's (wrk, proxy, upstream), "
+      "per request; ceiling: nginx's machine µs/request over this one's, the most req/s "
+      "relative to nginx that this per-request cost allows on a saturated machine; idle: the "
+      "machine's idle share during the rounds.")
 PY
 for who in "${RSS_OF[@]}"; do
   echo "peak RSS (VmHWM) ${who%%:*}: $(grep VmHWM "/proc/${who##*:}/status" | awk '{print $2 " " $3}')"
