@@ -130,11 +130,20 @@ pub(crate) struct FastClaims {
 /// The unregistered top-level members of a document the fast path accepted: the byte
 /// ranges of each name and value, in document order, so that one claim can be read
 /// without building the claims map (no name has an escape, and none is repeated).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Default, Clone, PartialEq, Eq)]
 pub(crate) struct Others {
     len: usize,
     /// (name start, name end, value start, value end); names without their quotes.
     spans: [(u32, u32, u32, u32); MAX_MEMBERS],
+}
+
+impl std::fmt::Debug for Others {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The members there are, not the unused slots.
+        f.debug_list()
+            .entries(self.spans.get(..self.len).unwrap_or_default())
+            .finish()
+    }
 }
 
 impl Others {
