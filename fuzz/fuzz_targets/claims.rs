@@ -2,7 +2,8 @@
 //! registered claims serde_json reads from it (`iss`, `sub`, `jti`, the dates `exp`, `nbf`
 //! and `iat`, and every string of `aud`), or is refused; never a panic. This drives the
 //! fast-path claims reader and the general path with the same bytes (the header is always
-//! the same, so after the first input every token also takes the cached-header shortcut).
+//! the same, so after the first input every token also takes the cached-header shortcut),
+//! and every member read on its own (`get_str`, `contains`) is the one serde_json reads.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -71,6 +72,13 @@ fuzz_target!(|payload: &[u8]| {
     };
     assert_eq!(claims.aud(), aud);
     assert_eq!(claims.has_aud(), doc.get("aud").is_some());
+    // One claim read without the map (`get_str`, `contains`) is serde_json's member, for
+    // every member and for names that are absent.
+    let names = doc.as_object().into_iter().flat_map(|o| o.keys().map(String::as_str));
+    for name in names.chain(["cnf", "role", "scope", "nbf", ""]) {
+        assert_eq!(claims.get_str(name), doc.get(name).and_then(Value::as_str), "{name}");
+        assert_eq!(claims.contains(name), doc.get(name).is_some(), "{name}");
+    }
     // The lazily parsed member map agrees too.
     assert_eq!(
         claims.members().len(),
