@@ -391,6 +391,110 @@ async fn response_bodies_are_streamed_not_buffered() {
     assert_eq!(&second[..], b"second");
 }
 
+/// An upstream speaking raw HTTP/1.1: it reads each request's head (the requests here have
+/// no body) and writes `answer`, then closes the connection if `close`. Counts connections.
+async fn raw_upstream(answer: &'static [u8], close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    seen.drain(..end);
+                    if socket.write_all(answer).await.is_err() || close {
+                        let _ = socket.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_truncated_upstream_body_reaches_the_client_truncated() {
+    // The upstream breaks off its body and closes: the client must be able to tell, whether
+    // the length was announced (100 bytes promised, 9 sent) or the body was chunked (the
+    // gateway must not end the response with a last chunk as if it were all).
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
+    let cut_short: [&'static [u8]; 2] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+    ];
+    for answer in cut_short {
+        let (upstream, _) = raw_upstream(answer, true).await;
+        let gw = start_gateway(
+            plain_verifier(&jwks),
+            format!("http://{upstream}"),
+            Guard::new(),
+        )
+        .await;
+        let response = reqwest::Client::new()
+            .get(format!("http://{gw}/x"))
+            .bearer_auth(key.token(json!({"sub": "s"})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.bytes().await;
+        assert!(
+            body.is_err(),
+            "a body cut short upstream was delivered as complete: {body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upstream_connections_that_close_are_not_reused() {
+    // Every answer says `Connection: close` and the upstream closes after it: each request
+    // needs a connection of its own, and none may be sent on a closing one (a 502).
+    let (upstream, connections) = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose",
+        true,
+    )
+    .await;
+    let key = Key::new(Algorithm::ES256);
+    let jwks = JwksServer::start(&key).await;
+    let gw = start_gateway(
+        plain_verifier(&jwks),
+        format!("http://{upstream}"),
+        Guard::new(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let token = key.token(json!({"sub": "s"}));
+    for i in 0..20 {
+        let response = client
+            .get(format!("http://{gw}/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "request {i}");
+        assert_eq!(
+            &response.bytes().await.unwrap()[..],
+            b"close",
+            "request {i}"
+        );
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 20);
+}
+
 /// Sends `request` as raw bytes and returns the whole answer as text.
 async fn raw(gateway: SocketAddr, request: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
