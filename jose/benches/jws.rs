@@ -1,7 +1,8 @@
 //! Sign and verify per algorithm, side by side in one run: Tessera (full token work: JSON,
 //! base64url, key lookup, claims validation and the signature), the raw aws-lc-rs primitive
 //! on the same key and message (the ceiling), and the `jsonwebtoken` crate on its aws-lc-rs
-//! backend. Run with `cargo bench -p tessera-jose --bench jws`.
+//! backend; and reading one claim of a fresh token with and without the claims map. Run
+//! with `cargo bench -p tessera-jose --bench jws`.
 
 #![allow(
     clippy::unwrap_used,
@@ -224,6 +225,33 @@ fn jwt_keys(alg: Algorithm, jwk: &Jwk) -> (jsonwebtoken::EncodingKey, jsonwebtok
     }
 }
 
+/// Reading one claim of a fresh token (what a verifier does per uncached token): through
+/// the claims map, which parses every claim into serde_json values, against `get_str`,
+/// which reads it from where the parse found it. Parsing alone is the baseline.
+fn one_claim(c: &mut Criterion) {
+    let jwk = Jwk::generate(Algorithm::HS256, None).unwrap();
+    let token = SigningKey::from_jwk(&jwk, None)
+        .unwrap()
+        .sign_jwt_with_typ(Some("at+jwt"), &claims())
+        .unwrap();
+    let claims_of = |t: &str| {
+        tessera_jose::dangerous::insecure_claims(&UnverifiedJwt::parse(t).unwrap()).clone()
+    };
+    assert_eq!(claims_of(&token).get_str("role"), Some("write"));
+    let mut group = c.benchmark_group("claims/one of a fresh token");
+    group.bench_function("parse only", |b| b.iter(|| claims_of(black_box(&token))));
+    group.bench_function("parse + get (claims map)", |b| {
+        b.iter(|| claims_of(black_box(&token)).get("role").is_some())
+    });
+    group.bench_function("parse + get_str", |b| {
+        b.iter(|| claims_of(black_box(&token)).get_str("role").is_some())
+    });
+    group.bench_function("parse + contains(cnf)", |b| {
+        b.iter(|| claims_of(black_box(&token)).contains("cnf"))
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let rng = SystemRandom::new();
     let claims = claims();
@@ -318,6 +346,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = bench
+    targets = bench, one_claim
 }
 criterion_main!(benches);
