@@ -391,38 +391,54 @@ async fn response_bodies_are_streamed_not_buffered() {
     assert_eq!(&second[..], b"second");
 }
 
-/// An upstream speaking raw HTTP/1.1: it reads each request's head (the requests here have
-/// no body) and writes `answer`, then closes the connection if `close`. Counts connections.
-async fn raw_upstream(answer: &'static [u8], close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// An upstream on a bare TCP listener: `serve` runs on each connection it accepts. Returns
+/// its address and the number of connections accepted.
+async fn tcp_upstream<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();
     tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
+        while let Ok((socket, _)) = listener.accept().await {
             counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    seen.drain(..end);
-                    if socket.write_all(answer).await.is_err() || close {
-                        let _ = socket.shutdown().await;
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(serve(socket));
         }
     });
     (addr, connections)
+}
+
+/// The next request head on `socket` (byte by byte, so nothing after it is consumed), or
+/// `None` once the peer has closed.
+async fn read_head(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
+/// An upstream speaking raw HTTP/1.1: to each request (the requests here have no body) it
+/// writes `answer`, then closes the connection if `close`.
+async fn raw_upstream(answer: &'static [u8], close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    tcp_upstream(move |mut socket| async move {
+        while read_head(&mut socket).await.is_some() {
+            if socket.write_all(answer).await.is_err() || close {
+                let _ = socket.shutdown().await;
+                return;
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -722,51 +738,33 @@ async fn http2_cookie_fields_reach_the_upstream_as_one_header() {
 /// the connections it saw.
 async fn upgrading_upstream(accept: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if socket.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).to_lowercase();
-                if !accept
-                    || !head.contains("upgrade: websocket")
-                    || !head.contains("x-tessera-sub: jane")
-                {
-                    let _ = socket
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno",
-                        )
-                        .await;
-                    return;
-                }
-                socket
-                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")
-                    .await
-                    .unwrap();
-                let mut buf = [0u8; 1024];
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    let upper = buf[..n].to_ascii_uppercase();
-                    socket.write_all(&upper).await.unwrap();
-                }
-            });
+    tcp_upstream(move |mut socket| async move {
+        let Some(head) = read_head(&mut socket).await else {
+            return;
+        };
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        if !accept || !head.contains("upgrade: websocket") || !head.contains("x-tessera-sub: jane")
+        {
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno")
+                .await;
+            return;
         }
-    });
-    (addr, calls)
+        socket
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            let upper = buf[..n].to_ascii_uppercase();
+            socket.write_all(&upper).await.unwrap();
+        }
+    })
+    .await
 }
 
 /// An EdDSA issuer, an upstream that accepts (or declines) upgrades and a gateway with at
