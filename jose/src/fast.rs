@@ -200,9 +200,9 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
     let bytes = text.as_bytes();
     let mut r = Reader { bytes, pos: 0 };
     let mut claims = FastClaims::default();
-    // (summary, start, length) of each unregistered name: small, so cheap to set up.
-    let mut seen = [(0u64, 0u32, 0u32); MAX_MEMBERS];
-    let mut count = 0;
+    // A summary of each unregistered name (its position is in `claims.others`): small, so
+    // cheap to set up.
+    let mut seen = [0u64; MAX_MEMBERS];
     r.ws();
     r.expect(b'{')?;
     r.ws();
@@ -230,21 +230,23 @@ pub(crate) fn scan_claims(text: &str, max_depth: usize) -> Option<FastClaims> {
                 b"iss" | b"sub" | b"jti" | b"exp" | b"nbf" | b"iat" | b"aud" => return None,
                 _ => {
                     let key = name_key(name);
-                    let start = u32::try_from(span.start).ok()?;
-                    let len = u32::try_from(name.len()).ok()?;
-                    let same = |&(k, s, l): &(u64, u32, u32)| {
-                        k == key && bytes.get(s as usize..(s + l) as usize) == Some(name)
+                    let others = &mut claims.others;
+                    let count = others.len;
+                    let same = |(&k, &(s, e, _, _)): (&u64, &(u32, u32, u32, u32))| {
+                        k == key && bytes.get(s as usize..e as usize) == Some(name)
                     };
-                    if count == MAX_MEMBERS || seen[..count].iter().any(same) {
+                    if count == MAX_MEMBERS || seen.iter().zip(&others.spans).take(count).any(same)
+                    {
                         return None;
                     }
-                    seen[count] = (key, start, len);
+                    seen[count] = key;
+                    let name_start = u32::try_from(span.start).ok()?;
+                    let name_end = u32::try_from(span.end).ok()?;
                     let value_start = u32::try_from(r.pos).ok()?;
                     r.skip_value(max_depth.checked_sub(1)?)?;
                     let value_end = u32::try_from(r.pos).ok()?;
-                    claims.others.spans[count] = (start, start + len, value_start, value_end);
-                    count += 1;
-                    claims.others.len = count;
+                    others.spans[count] = (name_start, name_end, value_start, value_end);
+                    others.len = count + 1;
                 }
             }
             r.ws();
